@@ -1,0 +1,51 @@
+/* Error codes and small helpers shared by every part of BarberPro. */
+#ifndef BP_H
+#define BP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Functions return 0 on success or one of these negative codes. */
+enum {
+    BP_OK = 0,
+    BP_EINVAL = -1,    /* bad argument or input */
+    BP_ENOMEM = -2,    /* allocation failed */
+    BP_EIO = -3,       /* a database, Redis or socket operation failed */
+    BP_ENOTFOUND = -4, /* no such thing */
+    BP_ETIMEDOUT = -5, /* a deadline passed */
+    BP_EUNAVAIL = -6,  /* the peer is not reachable */
+    BP_ECONFLICT = -7, /* a uniqueness or state conflict */
+    BP_ETOOBIG = -8,   /* a size limit was exceeded */
+    BP_EPROTO = -9,    /* a peer sent something we cannot decode */
+    BP_EREPLIED = -10, /* a handler already recorded an error reply */
+};
+
+/* Returns a short English name for a BP_E* code, for logs. */
+const char *bp_strerror(int rv);
+
+/* Number of elements of a true array. */
+#define BP_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Milliseconds since the Unix epoch, from CLOCK_REALTIME. */
+int64_t bp_now_ms(void);
+
+/* Milliseconds from CLOCK_MONOTONIC, for measuring durations. */
+int64_t bp_mono_ms(void);
+
+/* Writes a new random (version 4) UUID in canonical form into out[37]. */
+void bp_uuid(char out[37]);
+
+/* Returns 1 when s is a canonical UUID string (any version), else 0. */
+int bp_uuid_valid(const char *s);
+
+/* Formats a Unix-epoch millisecond time as RFC 3339 with the offset of the
+ * given IANA time zone (NULL: TIMEZONE or America/Argentina/Buenos_Aires),
+ * e.g. "2026-12-04T15:30:00-03:00". Writes at most len bytes into out;
+ * returns 0 or BP_EINVAL. */
+int bp_time_format(int64_t epoch_ms, const char *tz, char *out, size_t len);
+
+/* Compares two byte strings in time independent of where they differ.
+ * Returns 0 when equal. */
+int bp_ct_compare(const void *a, const void *b, size_t len);
+
+#endif

@@ -1,0 +1,135 @@
+/* The common life of a daemon: subcommands, migrations, the bus server,
+ * systemd readiness and a clean stop on SIGTERM or SIGINT. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "bp.h"
+#include "config.h"
+#include "log.h"
+
+/* Creates every directory of path (like mkdir -p). */
+static int mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return BP_EINVAL;
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return BP_EIO;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return BP_EIO;
+    return 0;
+}
+
+/* For ipc:// addresses, makes sure the socket's folder exists. */
+static void ensure_ipc_dir(const char *url)
+{
+    if (strncmp(url, "ipc://", 6) != 0)
+        return;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", url + 6);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return;
+    *slash = '\0';
+    if (mkdirs(dir) != 0)
+        bp_log_warn("cannot create the bus folder %s", dir);
+}
+
+int bp_daemon_open_db(const bp_daemon *d, bp_db **out)
+{
+    if (bp_db_open(bp_config_required("DATABASE_URL"), out) != 0)
+        return BP_EIO;
+    size_t n = d->n_migrations;
+    while (n == 0 && d->migrations != NULL && d->migrations[n].name != NULL)
+        n++;
+    if (d->schema != NULL && bp_db_migrate(*out, d->schema, d->migrations, n) != 0) {
+        bp_db_close(*out);
+        *out = NULL;
+        return BP_EIO;
+    }
+    return 0;
+}
+
+static int serve(const bp_daemon *d)
+{
+    const bp_service *svc = d->service;
+    bp_db *db = NULL;
+    if (svc->use_db && bp_daemon_open_db(d, &db) != 0) {
+        bp_log_error("%s cannot start: database not ready", svc->name);
+        return 1;
+    }
+    if (d->on_start != NULL && d->on_start(db) != 0) {
+        bp_db_close(db);
+        return 1;
+    }
+    bp_db_close(db);
+
+    /* Signals are taken by sigwait in this thread only. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char url[512];
+    bp_config_rpc_url(svc->name, url, sizeof url);
+    ensure_ipc_dir(url);
+    bp_server *srv;
+    if (bp_server_start(svc, url, &srv) != 0)
+        return 1;
+    sd_notify(0, "READY=1");
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    bp_log_info("%s stopping on signal %d", svc->name, sig);
+    sd_notify(0, "STOPPING=1");
+    bp_server_stop(srv);
+    if (d->on_stop != NULL)
+        d->on_stop();
+    bp_log_info("%s stopped", svc->name);
+    return 0;
+}
+
+int bp_daemon_main(const bp_daemon *d, int argc, char **argv)
+{
+    bp_log_init(d->service->name);
+    if (argc < 2)
+        return serve(d);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "migrate") == 0) {
+        if (d->schema == NULL)
+            return 0;
+        bp_db *db;
+        if (bp_daemon_open_db(d, &db) != 0)
+            return 1;
+        bp_db_close(db);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        printf("usage: barberpro-%s [migrate%s%s]\n", d->service->name, d->usage ? " | " : "",
+               d->usage ? d->usage : "");
+        return 0;
+    }
+    if (d->command != NULL) {
+        int rv = d->command(cmd, argc - 1, argv + 1);
+        if (rv >= 0)
+            return rv;
+    }
+    fprintf(stderr, "barberpro-%s: unknown command '%s' (try --help)\n", d->service->name, cmd);
+    return 2;
+}

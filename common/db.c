@@ -1,0 +1,216 @@
+/* PostgreSQL helpers: reconnecting queries and advisory-locked migrations. */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bp.h"
+#include "log.h"
+
+struct bp_db {
+    char *url;
+    PGconn *conn;
+};
+
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static int db_connect(bp_db *db)
+{
+    if (db->conn != NULL)
+        PQfinish(db->conn);
+    db->conn = PQconnectdb(db->url);
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        bp_log_error("cannot connect to PostgreSQL: %s", PQerrorMessage(db->conn));
+        return BP_EIO;
+    }
+    PQsetNoticeProcessor(db->conn, quiet_notice, NULL);
+    /* Sessions compute in UTC; local times are the caller's business. */
+    PGresult *r = PQexec(db->conn, "SET TIME ZONE 'UTC'");
+    PQclear(r);
+    return 0;
+}
+
+int bp_db_open(const char *url, bp_db **out)
+{
+    bp_db *db = calloc(1, sizeof *db);
+    if (db == NULL || (db->url = strdup(url)) == NULL) {
+        free(db);
+        return BP_ENOMEM;
+    }
+    if (db_connect(db) != 0) {
+        bp_db_close(db);
+        return BP_EIO;
+    }
+    *out = db;
+    return 0;
+}
+
+void bp_db_close(bp_db *db)
+{
+    if (db == NULL)
+        return;
+    if (db->conn != NULL)
+        PQfinish(db->conn);
+    free(db->url);
+    free(db);
+}
+
+PGconn *bp_db_conn(bp_db *db)
+{
+    return db->conn;
+}
+
+PGresult *bp_db_query(bp_db *db, const char *sql, int nparams, const char *const *params)
+{
+    bool in_tx = PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        if (in_tx || db_connect(db) != 0)
+            return NULL;
+    }
+    PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQstatus(db->conn) == CONNECTION_BAD && !in_tx) {
+        /* The server went away (restart, failover): one fresh try. */
+        PQclear(r);
+        if (db_connect(db) != 0)
+            return NULL;
+        r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    }
+    return r;
+}
+
+bool bp_db_ok(const PGresult *res, const char *request_id)
+{
+    if (res == NULL) {
+        bp_log(BP_LOG_ERROR, request_id, "database unreachable");
+        return false;
+    }
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return true;
+    bp_log(BP_LOG_ERROR, request_id, "database error %s: %s",
+           PQresultErrorField(res, PG_DIAG_SQLSTATE) ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                                                     : "?",
+           PQresultErrorMessage(res));
+    return false;
+}
+
+bool bp_db_sqlstate(const PGresult *res, const char *state)
+{
+    if (res == NULL)
+        return false;
+    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return s != NULL && strcmp(s, state) == 0;
+}
+
+static int simple(bp_db *db, const char *sql)
+{
+    PGresult *r = bp_db_query(db, sql, 0, NULL);
+    int rv = bp_db_ok(r, NULL) ? 0 : BP_EIO;
+    PQclear(r);
+    return rv;
+}
+
+int bp_db_begin(bp_db *db)
+{
+    return simple(db, "BEGIN");
+}
+
+int bp_db_commit(bp_db *db)
+{
+    return simple(db, "COMMIT");
+}
+
+int bp_db_rollback(bp_db *db)
+{
+    if (PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+        return 0;
+    return simple(db, "ROLLBACK");
+}
+
+/* Runs a statement that may hold several commands (a migration file). */
+static int exec_script(bp_db *db, const char *sql, const char *what)
+{
+    PGresult *r = PQexec(db->conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rv = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        bp_log_error("%s failed: %s", what, PQresultErrorMessage(r));
+        rv = BP_EIO;
+    }
+    PQclear(r);
+    return rv;
+}
+
+int bp_db_migrate(bp_db *db, const char *schema, const bp_migration *migs, size_t n)
+{
+    const char *lock_params[] = {schema};
+    PGresult *r = bp_db_query(db, "SELECT pg_advisory_lock(hashtext('barberpro.migrate.' || $1))",
+                              1, lock_params);
+    if (!bp_db_ok(r, NULL)) {
+        PQclear(r);
+        return BP_EIO;
+    }
+    PQclear(r);
+
+    int rv = 0;
+    char *ident = PQescapeIdentifier(db->conn, schema, strlen(schema));
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "CREATE SCHEMA IF NOT EXISTS %s;"
+             "CREATE TABLE IF NOT EXISTS %s.schema_migrations ("
+             " version integer PRIMARY KEY, name text NOT NULL,"
+             " applied_at timestamptz NOT NULL DEFAULT now())",
+             ident, ident);
+    if (exec_script(db, sql, "creating the migrations table") != 0) {
+        rv = BP_EIO;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char version[16];
+        snprintf(version, sizeof version, "%d", migs[i].version);
+        snprintf(sql, sizeof sql, "SELECT 1 FROM %s.schema_migrations WHERE version = $1", ident);
+        const char *p[] = {version};
+        r = bp_db_query(db, sql, 1, p);
+        if (!bp_db_ok(r, NULL)) {
+            PQclear(r);
+            rv = BP_EIO;
+            goto out;
+        }
+        bool applied = PQntuples(r) > 0;
+        PQclear(r);
+        if (applied)
+            continue;
+
+        /* Each migration and its bookkeeping row commit together. */
+        snprintf(sql, sizeof sql, "BEGIN; SET LOCAL search_path TO %s, public", ident);
+        if (exec_script(db, sql, "BEGIN") != 0 ||
+            exec_script(db, migs[i].sql, migs[i].name) != 0) {
+            exec_script(db, "ROLLBACK", "ROLLBACK");
+            rv = BP_EIO;
+            goto out;
+        }
+        snprintf(sql, sizeof sql, "INSERT INTO %s.schema_migrations (version, name) VALUES ($1, $2)",
+                 ident);
+        const char *ins[] = {version, migs[i].name};
+        r = bp_db_query(db, sql, 2, ins);
+        bool ok = bp_db_ok(r, NULL);
+        PQclear(r);
+        if (!ok || exec_script(db, "COMMIT", "COMMIT") != 0) {
+            exec_script(db, "ROLLBACK", "ROLLBACK");
+            rv = BP_EIO;
+            goto out;
+        }
+        bp_log_info("applied migration %s/%s", schema, migs[i].name);
+    }
+out:
+    r = bp_db_query(db, "SELECT pg_advisory_unlock(hashtext('barberpro.migrate.' || $1))", 1,
+                    lock_params);
+    PQclear(r);
+    PQfreemem(ident);
+    return rv;
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages BarberPro needs to build, test, run and
+# benchmark. Quick and silent when everything is there (one dpkg-query call);
+# otherwise one `apt-get update` and one `apt-get install`, as root or through
+# sudo. Works without a terminal (CI, no stdin).
+set -euo pipefail
+
+packages=(
+    build-essential pkg-config
+    libnng-dev libprotobuf-c-dev protobuf-c-compiler
+    libpq-dev postgresql postgresql-contrib
+    libhiredis-dev redis-server
+    libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
+    libcriterion-dev libjwt-dev libsystemd-dev uuid-dev libcrypt-dev libssl-dev
+    wrk clang-format cppcheck curl ca-certificates
+    # setfacl: lets `make run` give the postgres user search access to a
+    # checkout under a private home without opening it to everyone.
+    acl
+)
+
+# One call: every package dpkg knows as fully installed ("ii"). Unknown
+# packages make dpkg-query exit 1, which only means "missing" here.
+installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${packages[@]}" 2>/dev/null |
+    awk '$1 == "ii" { print $2 }' || true)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! grep -qxF -- "$p" <<<"$installed"; then
+        missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+
+if ((EUID == 0)); then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    # -n: never prompt when there is no terminal; fail with sudo's message.
+    if [[ -t 0 ]]; then as_root=(sudo); else as_root=(sudo -n); fi
+else
+    echo "deps: missing packages (${missing[*]}) and neither root nor sudo; install them and retry" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}" </dev/null

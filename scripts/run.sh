@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# `make run`: the whole suite on this machine, in the foreground. Starts (when
+# DATABASE_URL / REDIS_URL are not given) a private PostgreSQL cluster and
+# Redis under BARBERPRO_VAR_DIR, applies migrations, loads demo data, starts
+# the five daemons and the gateway, and stops everything it started on
+# Ctrl-C / SIGTERM or as soon as one of them dies.
+#
+# usage: scripts/run.sh          run the suite
+#        scripts/run.sh migrate  only apply migrations (`make migrate`)
+set -euo pipefail
+
+BP_SCRIPT=run
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/suite-lib.sh
+. "$REPO/scripts/suite-lib.sh"
+
+mode=${1:-run}
+case $mode in
+run | migrate) ;;
+*) bp_die "usage: scripts/run.sh [migrate]" ;;
+esac
+
+BIN=${BARBERPRO_BIN_DIR:-$REPO/build/bin}
+for name in gateway "${BP_SERVICES[@]}"; do
+    [[ -x $BIN/barberpro-$name ]] || bp_die "$BIN/barberpro-$name is missing: run make first"
+done
+
+VAR=${BARBERPRO_VAR_DIR:-./var}
+mkdir -p "$VAR"
+VAR=$(cd "$VAR" && pwd)
+export BARBERPRO_VAR_DIR=$VAR
+export BARBERPRO_RUN_DIR=$VAR/run
+mkdir -p "$BARBERPRO_RUN_DIR"
+chmod 700 "$BARBERPRO_RUN_DIR"
+
+# One run per folder at a time. The lock's descriptor is closed in every
+# child (9>&-), so a process left over by a crash never holds it.
+exec 9>"$VAR/.run.lock"
+flock -n 9 || bp_die "another scripts/run.sh is using $VAR (set BARBERPRO_VAR_DIR to run a second copy)"
+
+started_pg=0
+started_redis=0
+declare -A pid_of=() # process name -> pid
+stopping=0
+
+stop_everything() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    if [[ -n ${pid_of[gateway]:-} ]]; then
+        bp_stop_pids 15 "${pid_of[gateway]}"
+    fi
+    local pids=() name
+    for name in "${BP_SERVICES[@]}"; do
+        [[ -n ${pid_of[$name]:-} ]] && pids+=("${pid_of[$name]}")
+    done
+    ((${#pids[@]})) && bp_stop_pids 20 "${pids[@]}"
+    rm -f "$BARBERPRO_RUN_DIR"/*.pid
+    ((started_redis)) && bp_redis_stop
+    ((started_pg)) && bp_pg_stop
+    if ((stopping)); then
+        bp_log "stopped"
+        rc=0
+    fi
+    exit "$rc"
+}
+trap stop_everything EXIT
+trap 'stopping=1; exit 0' INT TERM
+
+# Daemons left running by an earlier run that was killed (kill -9, a closed
+# terminal) still hold the bus sockets: stop them, but only when the pid is
+# one of our binaries.
+for f in "$BARBERPRO_RUN_DIR"/*.pid; do
+    [[ -e $f ]] || continue
+    old=$(<"$f")
+    if bp_alive "$old" && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q 'barberpro-'; then
+        bp_log "stopping pid $old left running by an earlier run ($(basename "$f" .pid))"
+        bp_stop_pids 10 "$old" || true
+    fi
+    rm -f "$f"
+done
+
+# ---- data stores -----------------------------------------------------------
+if [[ -z ${DATABASE_URL:-} ]]; then
+    bp_pg_start "$VAR/pg"
+    started_pg=1
+    bp_pg_createdb barberpro
+    DATABASE_URL=$(bp_pg_url barberpro)
+fi
+export DATABASE_URL
+
+if [[ $mode == run && -z ${REDIS_URL:-} ]]; then
+    bp_redis_start "$VAR/redis"
+    started_redis=1
+    REDIS_URL=$(bp_redis_url)
+fi
+
+# Tools and people reach the same data with `set -a; . var/env; set +a`.
+{
+    echo "# Written by scripts/run.sh; the data stores of this folder."
+    echo "DATABASE_URL=$DATABASE_URL"
+    if [[ -n ${REDIS_URL:-} ]]; then
+        echo "REDIS_URL=$REDIS_URL"
+    elif [[ -s $VAR/env ]]; then
+        grep '^REDIS_URL=' "$VAR/env" || true
+    fi
+} >"$VAR/env.tmp"
+mv "$VAR/env.tmp" "$VAR/env"
+[[ -n ${REDIS_URL:-} ]] && export REDIS_URL
+
+# In development the JWT secret is random but kept, so that sessions survive
+# a restart. Production (BARBERPRO_ENV=production) must set its own: the
+# daemons refuse to start without one.
+if [[ -z ${JWT_SECRET:-} && ${BARBERPRO_ENV:-} != production ]]; then
+    if [[ ! -s $VAR/jwt_secret ]]; then
+        (
+            umask 077
+            od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VAR/jwt_secret.tmp"
+        )
+        mv "$VAR/jwt_secret.tmp" "$VAR/jwt_secret"
+    fi
+    chmod 600 "$VAR/jwt_secret"
+    JWT_SECRET=$(<"$VAR/jwt_secret")
+    export JWT_SECRET
+fi
+
+# ---- migrations and demo data ----------------------------------------------
+for name in "${BP_SERVICES[@]}"; do
+    "$BIN/barberpro-$name" migrate </dev/null 9>&- ||
+        bp_die "migrations of $name failed (barberpro-$name migrate)"
+done
+if [[ $mode == migrate ]]; then
+    bp_log "migrations applied"
+    exit 0
+fi
+
+demo_file=$VAR/demo-logins.txt
+if [[ ${BARBERPRO_DEMO_DATA:-1} != 0 ]]; then
+    : >"$demo_file"
+    for name in auth booking; do
+        "$BIN/barberpro-$name" demo-data </dev/null 9>&- >>"$demo_file" ||
+            bp_die "loading demo data failed (barberpro-$name demo-data)"
+    done
+fi
+
+# ---- the processes -----------------------------------------------------------
+start_process() {
+    local name=$1
+    "$BIN/barberpro-$name" </dev/null 9>&- &
+    pid_of[$name]=$!
+    echo "${pid_of[$name]}" >"$BARBERPRO_RUN_DIR/$name.pid"
+}
+
+for name in "${BP_SERVICES[@]}"; do
+    start_process "$name"
+done
+export PORT=${PORT:-3000}
+start_process gateway
+
+base_url=http://localhost:$PORT
+health_url=http://127.0.0.1:$PORT/api/health
+timeout=${BARBERPRO_START_TIMEOUT:-60}
+if ! bp_wait_health "$health_url" "$timeout" "${pid_of[@]}"; then
+    for name in "${!pid_of[@]}"; do
+        if [[ ${pid_of[$name]} == "${BP_DEAD_PID:-}" ]]; then
+            wait "$BP_DEAD_PID" && st=0 || st=$?
+            bp_die "barberpro-$name exited with status $st while starting; stopping everything"
+        fi
+    done
+    bp_die "the gateway did not answer 200 on $health_url within ${timeout}s (last status: $BP_LAST_STATUS); stopping everything"
+fi
+
+{
+    echo
+    echo "BarberPro is running at $base_url  (health: $base_url/api/health)"
+    echo "  data: $VAR  (connection settings: $VAR/env)"
+    if [[ -s $demo_file ]]; then
+        echo "  demo logins:"
+        sed 's/^/    /' "$demo_file"
+    fi
+    if [[ -n ${BARBERPRO_ADMIN_EMAIL:-} ]]; then
+        echo "  admin: $BARBERPRO_ADMIN_EMAIL (password from BARBERPRO_ADMIN_PASSWORD)"
+    fi
+    echo "  Ctrl-C stops everything."
+    echo
+} >&2
+
+# Wait for a signal (the trap exits) or for any process to end, which stops
+# the rest: a half-running suite is worse than none.
+pids=("${pid_of[@]}")
+while :; do
+    dead=
+    wait -n -p dead "${pids[@]}" && st=0 || st=$?
+    ((stopping)) && exit 0
+    [[ -n $dead ]] || continue
+    for name in "${!pid_of[@]}"; do
+        if [[ ${pid_of[$name]} == "$dead" ]]; then
+            unset "pid_of[$name]"
+            bp_die "barberpro-$name exited (status $st); stopping everything"
+        fi
+    done
+done
