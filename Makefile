@@ -54,32 +54,36 @@ all: $(BINS) $(FAKE_BINS) $(BUILD)/bin/http-ceiling
 # ---- generated code ------------------------------------------------------
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto $(PROTOS)
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -Iproto $<
+	@protoc-c --c_out=$(GEN) -Iproto $<
 
 # Messages used only by unit tests (tests/unit/*.proto).
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: tests/unit/%.proto $(PROTOS)
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -Iproto -Itests/unit $<
+	@protoc-c --c_out=$(GEN) -Iproto -Itests/unit $<
 
 # A migration added or changed regenerates its service's table.
 .SECONDEXPANSION:
 $(GEN)/%_migrations.c: scripts/embed-migrations.sh $$(wildcard migrations/$$*/*.sql)
 	@mkdir -p $(GEN)
-	scripts/embed-migrations.sh $* $@ $(sort $(wildcard migrations/$*/*.sql))
+	@scripts/embed-migrations.sh $* $@ $(sort $(wildcard migrations/$*/*.sql))
 
 # Every object waits for the generated headers.
 $(BUILD)/rel/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(OPT_CFLAGS) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS_BASE) $(OPT_CFLAGS) $(CFLAGS) -c $< -o $@
 $(BUILD)/rel/gen/%.o: $(GEN)/%.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(OPT_CFLAGS) -Wno-unused-parameter -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS_BASE) $(OPT_CFLAGS) -c $< -o $@
 $(BUILD)/san/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) $(CFLAGS) -c $< -o $@
 $(BUILD)/san/gen/%.o: $(GEN)/%.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) -c $< -o $@
 
 # ---- libraries and binaries, per variant (rel: optimised, san: sanitizers)
 # Each service's sources except main.c form an archive, so unit tests link
@@ -90,7 +94,7 @@ svc_src = $(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c)) $(GEN
 define lib
 $(1): $(2)
 	@mkdir -p $$(dir $$@)
-	rm -f $$@ && ar rcs $$@ $$^
+	@rm -f $$@ && ar rcs $$@ $$^
 
 endef
 
@@ -102,7 +106,8 @@ $(foreach s,$(SERVICES),$(call lib,$(BUILD)/$(1)/libsvc-$(s).a,$(call objs,$(1),
 
 $(2)/barberpro-gateway: $(BUILD)/$(1)/gateway/main.o $(BUILD)/$(1)/libgw.a $(BUILD)/$(1)/libbp.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(3) -o $$@ $$^ $$(LIBS_GATEWAY)
+	@echo "  LD      $$@"
+	@$$(CC) $(3) -o $$@ $$^ $$(LIBS_GATEWAY)
 
 $(foreach s,$(SERVICES),$(call daemon,$(1),$(2),$(3),$(s)))
 endef
@@ -110,7 +115,8 @@ endef
 define daemon
 $(2)/barberpro-$(4): $(BUILD)/$(1)/services/$(4)/main.o $(BUILD)/$(1)/libsvc-$(4).a $(BUILD)/$(1)/libbp.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(3) -o $$@ $$^ $$(LIBS_DAEMON)
+	@echo "  LD      $$@"
+	@$$(CC) $(3) -o $$@ $$^ $$(LIBS_DAEMON)
 
 endef
 
@@ -119,20 +125,24 @@ $(eval $(call variant,san,$(BUILD)/test/bin,$(SAN_CFLAGS)))
 
 $(BUILD)/bin/fake-%: $(BUILD)/rel/tests/fakes/%.o $(BUILD)/rel/libbp.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LIBS_TEST)
+	@echo "  LD      $@"
+	@$(CC) -o $@ $^ $(LIBS_TEST)
 
 $(BUILD)/bin/http-ceiling: $(BUILD)/rel/tests/bench/http_ceiling.o
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(shell pkg-config --libs libmicrohttpd)
+	@echo "  LD      $@"
+	@$(CC) -o $@ $^ $(shell pkg-config --libs libmicrohttpd)
 
 SAN_ARCHIVES := $(BUILD)/san/libgw.a $(foreach s,$(SERVICES),$(BUILD)/san/libsvc-$(s).a) $(BUILD)/san/libbp.a
 $(BUILD)/test/unit/%: $(BUILD)/san/tests/unit/%.o $(call objs,san,$(TEST_PB_C)) $(SAN_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS_TEST)
+	@echo "  LD      $@"
+	@$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS_TEST)
 
 $(BUILD)/test/integration/%: $(BUILD)/san/tests/integration/%.o $(BUILD)/san/tests/integration/harness.o $(BUILD)/san/libbp.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS_TEST)
+	@echo "  LD      $@"
+	@$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS_TEST)
 
 # ---- the two commands ----------------------------------------------------
 deps:

@@ -38,7 +38,7 @@ typedef union {
     ProtobufCMessage *m;
 } scalar;
 
-#define MEMBER(msg, off) ((void *)((char *)(msg) + (off)))
+#define MEMBER(msg, off)  ((void *)((char *)(msg) + (off)))
 #define CMEMBER(msg, off) ((const void *)((const char *)(msg) + (off)))
 
 __attribute__((format(printf, 3, 4))) static int fail(walker *w, int rv, const char *fmt, ...)
@@ -393,11 +393,12 @@ static int b64_digit(unsigned char c)
     return -1;
 }
 
-/* Decodes base64 text with or without padding. Returns 0, BP_EINVAL or
- * BP_ENOMEM; on success the caller owns bin->data. */
-static int base64_decode(const char *in, size_t len, ProtobufCBinaryData *bin)
+/* Decodes base64 text with or without padding into at most max bytes.
+ * Returns 0, BP_EINVAL (not base64), BP_ETOOBIG or BP_ENOMEM; on success the
+ * caller owns bin->data. */
+static int base64_decode(const char *in, size_t len, size_t max, ProtobufCBinaryData *bin)
 {
-    size_t n = len, o = 0;
+    size_t n = len, o = 0, size;
     uint8_t *out;
     uint32_t acc = 0;
     int bits = 0;
@@ -408,8 +409,13 @@ static int base64_decode(const char *in, size_t len, ProtobufCBinaryData *bin)
         n--;
     if (n % 4 == 1)
         return BP_EINVAL;
+    /* Every four characters carry three bytes; a tail of two or three
+     * carries one or two. Known before anything is allocated. */
+    size = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+    if (size > max)
+        return BP_ETOOBIG;
     /* One spare byte keeps data non-NULL for empty values. */
-    out = malloc(n / 4 * 3 + 3);
+    out = malloc(size + 1);
     if (out == NULL)
         return BP_ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -515,9 +521,10 @@ static int store_base64(walker *w, const char *s, size_t len, void *slot)
 {
     int rv;
 
-    if (len > B64_MAX_TEXT)
+    /* The text bound spares scanning a huge value only to refuse it. */
+    rv = len > B64_MAX_TEXT ? BP_ETOOBIG : base64_decode(s, len, BP_PBJSON_MAX_STRING, slot);
+    if (rv == BP_ETOOBIG)
         return fail(w, BP_EINVAL, "supera el máximo de %d bytes", BP_PBJSON_MAX_STRING);
-    rv = base64_decode(s, len, slot);
     if (rv == BP_ENOMEM)
         return fail(w, rv, "sin memoria");
     if (rv != 0)
@@ -528,7 +535,8 @@ static int store_base64(walker *w, const char *s, size_t len, void *slot)
 static int store_enum_name(walker *w, const ProtobufCFieldDescriptor *f, const char *name,
                            void *slot)
 {
-    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, name);
+    const ProtobufCEnumValue *ev =
+        protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, name);
 
     if (ev == NULL)
         return fail_enum(w, f->descriptor);
@@ -780,8 +788,8 @@ static int decode_message(walker *w, const json_t *obj, ProtobufCMessage *msg, i
     return 0;
 }
 
-int bp_pbjson_decode(const ProtobufCMessageDescriptor *d, const json_t *obj,
-                     ProtobufCMessage **out, bp_pbjson_error *err)
+int bp_pbjson_decode(const ProtobufCMessageDescriptor *d, const json_t *obj, ProtobufCMessage **out,
+                     bp_pbjson_error *err)
 {
     walker w = {.err = err};
     ProtobufCMessage *msg;
@@ -882,8 +890,7 @@ static json_t *encode_value(const ProtobufCFieldDescriptor *f, const void *slot)
     }
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE: {
-        double v =
-            f->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *)slot : *(const double *)slot;
+        double v = f->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *)slot : *(const double *)slot;
         /* JSON has no NaN or infinity. */
         return isfinite(v) ? json_real(v) : json_null();
     }

@@ -1,0 +1,126 @@
+/* The database and Redis helpers against the real servers the test harness
+ * starts (DATABASE_URL, REDIS_URL). */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bp.h"
+#include "db.h"
+#include "kv.h"
+
+static const char *need(const char *name)
+{
+    const char *v = getenv(name);
+    cr_assert(v != NULL && *v != '\0', "%s must point at the test harness's server", name);
+    return v;
+}
+
+static const bp_migration migs[] = {
+    {1, "0001_widgets.sql", "CREATE TABLE widgets (id int PRIMARY KEY, name text NOT NULL);"},
+    {2, "0002_seed.sql", "INSERT INTO widgets VALUES (1, 'uno'); INSERT INTO widgets VALUES (2, 'dos');"},
+};
+
+static void *migrate_thread(void *arg)
+{
+    bp_db *db;
+    if (bp_db_open(need("DATABASE_URL"), &db) != 0)
+        return (void *)1;
+    intptr_t rv = bp_db_migrate(db, arg, migs, BP_COUNTOF(migs));
+    bp_db_close(db);
+    return (void *)rv;
+}
+
+Test(db, migrations_apply_once_even_when_run_concurrently)
+{
+    char schema[64];
+    snprintf(schema, sizeof schema, "bp_test_%d", (int)getpid());
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, migrate_thread, schema);
+    for (int i = 0; i < 4; i++) {
+        void *rv;
+        pthread_join(t[i], &rv);
+        cr_assert_null(rv, "a concurrent migration failed");
+    }
+    bp_db *db;
+    cr_assert_eq(bp_db_open(need("DATABASE_URL"), &db), 0);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.widgets", schema);
+    PGresult *r = bp_db_query(db, sql, 0, NULL);
+    cr_assert(bp_db_ok(r, NULL));
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "2");
+    PQclear(r);
+    snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
+    PQclear(bp_db_query(db, sql, 0, NULL));
+    bp_db_close(db);
+}
+
+Test(db, failed_migration_rolls_back_whole)
+{
+    static const bp_migration bad[] = {
+        {1, "0001_ok_then_bad.sql", "CREATE TABLE t1 (id int); SELECT * FROM no_such_table;"},
+    };
+    char schema[64];
+    snprintf(schema, sizeof schema, "bp_test_bad_%d", (int)getpid());
+    bp_db *db;
+    cr_assert_eq(bp_db_open(need("DATABASE_URL"), &db), 0);
+    cr_assert_neq(bp_db_migrate(db, schema, bad, 1), 0);
+    const char *p[] = {schema};
+    PGresult *r = bp_db_query(
+        db, "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 't1'",
+        1, p);
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
+    PQclear(bp_db_query(db, sql, 0, NULL));
+    bp_db_close(db);
+}
+
+Test(db, parameters_are_never_pasted)
+{
+    bp_db *db;
+    cr_assert_eq(bp_db_open(need("DATABASE_URL"), &db), 0);
+    const char *p[] = {"'; DROP TABLE x; --"};
+    PGresult *r = bp_db_query(db, "SELECT $1::text", 1, p);
+    cr_assert(bp_db_ok(r, NULL));
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "'; DROP TABLE x; --");
+    PQclear(r);
+    r = bp_db_query(db, "SELECT 1/0", 0, NULL);
+    cr_assert(bp_db_sqlstate(r, "22012"));
+    PQclear(r);
+    bp_db_close(db);
+}
+
+Test(kv, set_get_renew_and_delete)
+{
+    bp_kv *kv;
+    cr_assert_eq(bp_kv_open(need("REDIS_URL"), &kv), 0);
+    char key[64], out[64];
+    snprintf(key, sizeof key, "barberpro:test:%d", (int)getpid());
+    cr_assert_eq(bp_kv_set_ex(kv, key, "valor con espacios", 5), 0);
+    cr_assert_eq(bp_kv_get(kv, key, out, sizeof out, 100), 0);
+    cr_assert_str_eq(out, "valor con espacios");
+    const char *ttl[] = {"TTL", key};
+    redisReply *r = bp_kv_command(kv, 2, ttl, NULL);
+    cr_assert_gt(r->integer, 5, "GETEX renewed the expiry");
+    freeReplyObject(r);
+    char tiny[4];
+    cr_assert_eq(bp_kv_get(kv, key, tiny, sizeof tiny, 0), BP_ETOOBIG);
+    cr_assert_eq(bp_kv_del(kv, key), 0);
+    cr_assert_eq(bp_kv_get(kv, key, out, sizeof out, 0), BP_ENOTFOUND);
+    cr_assert_eq(bp_kv_ping(kv), 0);
+    bp_kv_close(kv);
+}
+
+Test(kv, malformed_urls_are_refused)
+{
+    static const char *bad[] = {"http://localhost", "redis://", "redis://host:99999", "unix://",
+                                "redis://h:x"};
+    for (size_t i = 0; i < BP_COUNTOF(bad); i++) {
+        bp_kv *kv = NULL;
+        cr_assert_eq(bp_kv_open(bad[i], &kv), BP_EINVAL, "%s", bad[i]);
+    }
+}
