@@ -24,7 +24,8 @@ typedef struct {
 } walker;
 
 /* Scratch space for one value of any field type, so that set_text can parse
- * before it touches the message. */
+ * before it touches the message. Members are reached through typed pointers
+ * (as in the message itself), which a union of those types allows. */
 typedef union {
     int32_t i32;
     uint32_t u32;
@@ -550,7 +551,6 @@ static int store_enum_name(walker *w, const ProtobufCFieldDescriptor *f, const c
 static int parse_decimal(const char *text, int allow_minus, long long *sv, unsigned long long *uv)
 {
     const char *p = text;
-    char *end;
 
     if (*p == '-' && allow_minus)
         p++;
@@ -561,9 +561,9 @@ static int parse_decimal(const char *text, int allow_minus, long long *sv, unsig
             return -1;
     errno = 0;
     if (allow_minus)
-        *sv = strtoll(text, &end, 10);
+        *sv = strtoll(text, NULL, 10);
     else
-        *uv = strtoull(text, &end, 10);
+        *uv = strtoull(text, NULL, 10);
     return errno == ERANGE ? -2 : 0;
 }
 

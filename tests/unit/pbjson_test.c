@@ -208,7 +208,8 @@ static const struct bad bads[] = {
     {ALL, "{\"b\":\"true\"}", "b", "debe ser true o false"},
     {ALL, "{\"d\":\"1.5\"}", "d", "debe ser un número"},
     {ALL, "{\"f\":1e300}", "f", "fuera de rango"},
-    {ALL, "{\"color\":\"PURPLE\"}", "color", "debe ser uno de: COLOR_UNSPECIFIED, RED, GREEN, BLUE"},
+    {ALL, "{\"color\":\"PURPLE\"}", "color",
+     "debe ser uno de: COLOR_UNSPECIFIED, RED, GREEN, BLUE"},
     {ALL, "{\"color\":\"red\"}", "color", "debe ser uno de"},
     {ALL, "{\"color\":9}", "color", "debe ser uno de"},
     {ALL, "{\"color\":1.0}", "color", "debe ser uno de"},
@@ -233,8 +234,7 @@ static const struct bad bads[] = {
     {ALL, "{\"by_name\":\"a\",\"by_id\":1}", "by_id", "junto con by_name"},
     {ALL, "{\"by_id\":1,\"by_inner\":{}}", "by_inner", "junto con by_id"},
     {&bp__test__strict__descriptor, "{\"version\":1}", "id", "es obligatorio"},
-    {&bp__test__strict__descriptor, "{\"id\":\"a\",\"version\":null}", "version",
-     "es obligatorio"},
+    {&bp__test__strict__descriptor, "{\"id\":\"a\",\"version\":null}", "version", "es obligatorio"},
     {ALL, "[]", "", "debe ser un objeto JSON"},
     {ALL, "\"s\"", "", "debe ser un objeto JSON"},
     {ALL, "null", "", "debe ser un objeto JSON"},
@@ -419,7 +419,7 @@ Test(pbjson, array_length_limit)
     json_decref(in);
 }
 
-Test(pbjson, long_paths_are_cut_not_overrun)
+Test(pbjson, deep_paths_name_every_step)
 {
     json_t *node = json_pack("{s:i}", "label", 1);
     ProtobufCMessage *msg = NULL;
@@ -677,7 +677,8 @@ Test(pbjson, encodes_what_json_cannot_hold)
     double ratios[] = {INFINITY, 1.0};
     Bp__Test__Color colors[] = {BP__TEST__COLOR__RED, 77};
 
-    m.s = "a\xff" "b\xc3";
+    m.s = "a\xff"
+          "b\xc3";
     m.has_d = 1;
     m.d = NAN;
     m.n_ratios = 2;
@@ -689,7 +690,7 @@ Test(pbjson, encodes_what_json_cannot_hold)
     m.has_u64 = 1;
     m.u64 = UINT64_MAX;
 
-    ProtobufCMessage *back = over_the_wire(&m.base);
+    ProtobufCMessage *back = over_the_wire((ProtobufCMessage *)&m);
     json_t *got = bp_pbjson_encode(back);
     json_t *want = all_with("{\"s\":\"a\\ufffdb\\ufffd\",\"d\":null,\"ratios\":[null,1.0],"
                             "\"color\":77,\"colors\":[\"RED\",77],"
