@@ -12,11 +12,18 @@
 static int g_cost = AUTH_BCRYPT_COST_DEFAULT;
 static char g_dummy[AUTH_HASH_SIZE];
 
-int auth_passwords_init(int cost)
+int auth_passwords_set_cost(int cost)
 {
     if (cost < AUTH_BCRYPT_COST_MIN || cost > AUTH_BCRYPT_COST_MAX)
         return BP_EINVAL;
     g_cost = cost;
+    return 0;
+}
+
+int auth_passwords_init(int cost)
+{
+    if (auth_passwords_set_cost(cost) != 0)
+        return BP_EINVAL;
 
     /* The dummy hash protects a secret no one knows: a random UUID. */
     char secret[37];

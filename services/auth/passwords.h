@@ -11,14 +11,18 @@
 #define AUTH_HASH_SIZE 128
 
 #define AUTH_BCRYPT_COST_DEFAULT 12
-#define AUTH_BCRYPT_COST_MIN 4
-#define AUTH_BCRYPT_COST_MAX 31
+#define AUTH_BCRYPT_COST_MIN     4
+#define AUTH_BCRYPT_COST_MAX     31
 
 /* Sets the cost of new hashes and computes the dummy hash that
  * auth_password_burn checks against. Call once, before any thread uses
  * this module. Returns 0, BP_EINVAL for a cost outside 4..31, or BP_EIO
  * when libxcrypt fails. */
 int auth_passwords_init(int cost);
+
+/* Sets only the cost (for subcommands, which never burn). Returns 0 or
+ * BP_EINVAL. */
+int auth_passwords_set_cost(int cost);
 
 /* The cost given to auth_passwords_init. */
 int auth_passwords_cost(void);

@@ -33,7 +33,8 @@ int auth_session_open(bp_kv *kv, const char *sid, const char *user_id, const cha
 {
     char key[AUTH_KEY_SIZE], set[AUTH_KEY_SIZE], value[64], ttl[16];
 
-    if (key_of(key, AUTH_KEY_SESSION, sid) != 0 || key_of(set, AUTH_KEY_USER_SESSIONS, user_id) != 0)
+    if (key_of(key, AUTH_KEY_SESSION, sid) != 0 ||
+        key_of(set, AUTH_KEY_USER_SESSIONS, user_id) != 0)
         return BP_EINVAL;
     int n = snprintf(value, sizeof value, "%s %s", user_id, role);
     if (n < 0 || (size_t)n >= sizeof value)
@@ -60,8 +61,8 @@ int auth_session_touch(bp_kv *kv, const char *sid, char user_id[37], char *role,
     if (key_of(key, AUTH_KEY_SESSION, sid) != 0)
         return BP_ENOTFOUND;
     int rv = bp_kv_get(kv, key, value, sizeof value, AUTH_SESSION_IDLE_S);
-    if (rv == BP_ENOTFOUND)
-        return BP_ENOTFOUND;
+    if (rv == BP_ENOTFOUND || rv == BP_ETOOBIG)
+        return BP_ENOTFOUND; /* gone, or not a value we wrote */
     if (rv != 0)
         return BP_EIO;
 

@@ -15,20 +15,19 @@
 /* Tolerated clock difference between instances for iat, in seconds. */
 #define CLOCK_SKEW_S 300
 
-int auth_token_sign(const unsigned char *key, size_t keylen, const auth_claims *claims,
-                    char **out)
+int auth_token_sign(const unsigned char *key, size_t keylen, const auth_claims *claims, char **out)
 {
     jwt_t *jwt = NULL;
     int rv = BP_ENOMEM;
 
     *out = NULL;
     if (key == NULL || keylen == 0 || keylen > INT_MAX || !bp_uuid_valid(claims->sub) ||
-        !bp_uuid_valid(claims->sid) || !auth_role_valid(claims->role) ||
-        claims->exp <= claims->iat)
+        !bp_uuid_valid(claims->sid) || !auth_role_valid(claims->role) || claims->exp <= claims->iat)
         return BP_EINVAL;
     if (jwt_new(&jwt) != 0)
         return BP_ENOMEM;
-    if (jwt_add_grant(jwt, "sub", claims->sub) != 0 || jwt_add_grant(jwt, "sid", claims->sid) != 0 ||
+    if (jwt_add_grant(jwt, "sub", claims->sub) != 0 ||
+        jwt_add_grant(jwt, "sid", claims->sid) != 0 ||
         jwt_add_grant(jwt, "role", claims->role) != 0 ||
         jwt_add_grant_int(jwt, "iat", (long)claims->iat) != 0 ||
         jwt_add_grant_int(jwt, "exp", (long)claims->exp) != 0 ||

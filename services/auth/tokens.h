@@ -21,8 +21,7 @@ typedef struct {
 /* Signs claims with HS256 and key. On 0, *out is the compact token, which
  * the caller frees with free(). Returns BP_EINVAL for bad claims or an
  * empty key, BP_ENOMEM otherwise. */
-int auth_token_sign(const unsigned char *key, size_t keylen, const auth_claims *claims,
-                    char **out);
+int auth_token_sign(const unsigned char *key, size_t keylen, const auth_claims *claims, char **out);
 
 /* Checks token against key at time now_s: it must be HS256 (alg none and
  * every other algorithm are refused), correctly signed, unexpired, and carry

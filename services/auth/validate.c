@@ -248,7 +248,9 @@ int auth_phone_normalize(const char *in, char *out, size_t len, const char **why
         if (n >= 2 && d[0] == '5' && d[1] == '4') {
             rv = ar_to_e164(d + 2, n - 2, true, out, len);
         } else {
-            if (n < 7 || n > 15 || d[0] == '0')
+            /* Country code and number: 8 to 15 digits, as the table's check
+             * constraint wants. */
+            if (n < 8 || n > 15 || d[0] == '0')
                 return BP_EINVAL;
             out[0] = '+';
             memcpy(out + 1, d, n + 1);
@@ -271,28 +273,36 @@ int auth_phone_normalize(const char *in, char *out, size_t len, const char **why
  * head every leaked-password list. */
 static const char *const WEAK_EXACT[] = {
     "1q2w3e4r", "1q2w3e4r5t", "q1w2e3r4", "1qaz2wsx", "zaq12wsx", "a1b2c3d4",
-    "1a2b3c4d", "trustno1", "qwer1234", "1234qwer", "abc12345", "abcd1234",
-    "1234abcd", "12345abc", "passw0rd", "p4ssw0rd", "p@ssw0rd", "pa55word",
+    "1a2b3c4d", "trustno1",   "qwer1234", "1234qwer", "abc12345", "abcd1234",
+    "1234abcd", "12345abc",   "passw0rd", "p4ssw0rd", "p@ssw0rd", "pa55word",
 };
 
 /* Words that, with digits or symbols around them, are still guessed first:
  * compared against the letters of the password. */
 static const char *const WEAK_WORDS[] = {
-    "password", "passw", "pass", "contrase\xc3\xb1" "a", "contrasena", "clave", "qwerty",
-    "admin", "administrador", "usuario", "user", "test", "prueba", "welcome",
-    "bienvenido", "letmein", "iloveyou", "teamo", "hola", "argentina", "boca",
-    "bocajuniors", "river", "riverplate", "racing", "independiente", "sanlorenzo",
-    "messi", "maradona", "dragon", "monkey", "football", "futbol", "baseball",
-    "superman", "batman", "master", "shadow", "sunshine", "princess", "trustno",
-    "login", "secret", "secreto", "changeme", "default", "root", "barberia",
-    "barbero", "peluqueria",
+    "password", "passw",         "pass",          "contraseña",  "contrasena", "clave",
+    "qwerty",   "admin",         "administrador", "usuario",     "user",       "test",
+    "prueba",   "welcome",       "bienvenido",    "letmein",     "iloveyou",   "teamo",
+    "hola",     "argentina",     "boca",          "bocajuniors", "river",      "riverplate",
+    "racing",   "independiente", "sanlorenzo",    "messi",       "maradona",   "dragon",
+    "monkey",   "football",      "futbol",        "baseball",    "superman",   "batman",
+    "master",   "shadow",        "sunshine",      "princess",    "trustno",    "login",
+    "secret",   "secreto",       "changeme",      "default",     "root",       "barberia",
+    "barbero",  "peluqueria",
 };
 
 /* Rows of keyboards and the alphabet: any run of three or more letters
  * taken from one of them is a sequence, not a secret. */
 static const char *const RUNS[] = {
-    "abcdefghijklmnopqrstuvwxyz", "zyxwvutsrqponmlkjihgfedcba", "qwertyuiop", "asdfghjkl",
-    "zxcvbnm", "qwertzuiop", "azertyuiop", "qazwsxedcrfvtgbyhnujmikolp", "zaqxswcdevfrbgtnhymju",
+    "abcdefghijklmnopqrstuvwxyz",
+    "zyxwvutsrqponmlkjihgfedcba",
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "qwertzuiop",
+    "azertyuiop",
+    "qazwsxedcrfvtgbyhnujmikolp",
+    "zaqxswcdevfrbgtnhymju",
 };
 
 static bool is_symbol(unsigned char c)
@@ -397,7 +407,8 @@ int auth_password_policy(const char *password, const char *email, const char **w
     plain[np] = '\0';
     while (b < e && (is_digit((unsigned char)lower[b]) || is_symbol((unsigned char)lower[b])))
         b++;
-    while (e > b && (is_digit((unsigned char)lower[e - 1]) || is_symbol((unsigned char)lower[e - 1])))
+    while (e > b &&
+           (is_digit((unsigned char)lower[e - 1]) || is_symbol((unsigned char)lower[e - 1])))
         e--;
     for (size_t i = b; i < e; i++) {
         char c = unleet((unsigned char)lower[i]);

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 /* Longest normalised email (RFC 5321 path limit) and its buffer size. */
-#define AUTH_EMAIL_MAX 254
+#define AUTH_EMAIL_MAX  254
 #define AUTH_EMAIL_SIZE (AUTH_EMAIL_MAX + 1)
 /* E.164: '+' and at most 15 digits. */
 #define AUTH_PHONE_SIZE 17
@@ -17,7 +17,7 @@
 #define AUTH_PASSWORD_MIN 8
 #define AUTH_PASSWORD_MAX 72
 /* Names are counted in characters (UTF-8 code points). */
-#define AUTH_NAME_MAX 120
+#define AUTH_NAME_MAX  120
 #define AUTH_NAME_SIZE (AUTH_NAME_MAX * 4 + 1)
 
 /* Trims surrounding white space, lowercases and checks the structure of an

@@ -1,0 +1,49 @@
+/* The auth daemon's shared state and the entry points main.c wires: the
+ * bus handlers, the token hook, the start-up hook and the subcommands. */
+#ifndef AUTH_AUTH_H
+#define AUTH_AUTH_H
+
+#include <stddef.h>
+
+#include "daemon.h"
+#include "rpc.h"
+
+/* A token is valid for at most this long; its session also ends after
+ * AUTH_SESSION_IDLE_S (24 h) without use, or at logout. */
+#define AUTH_TOKEN_TTL_S (7 * 24 * 3600)
+
+/* Longest JWT_SECRET accepted, in bytes. */
+#define AUTH_SECRET_MAX 512
+
+/* Settled once by auth_setup before the server starts, then read-only. It
+ * is the bp_service.app of the daemon. */
+typedef struct {
+    unsigned char secret[AUTH_SECRET_MAX]; /* JWT_SECRET (or a random one) */
+    size_t secret_len;
+    int token_ttl_s;
+} auth_ctx;
+
+/* The on_start hook: reads JWT_SECRET (refusing a missing or short one in
+ * production, exit 2) and BCRYPT_SALT_ROUNDS, prepares the password module,
+ * and creates or updates the BARBERPRO_ADMIN_EMAIL account when
+ * BARBERPRO_ADMIN_PASSWORD is set too. db is borrowed. Returns 0 to go on. */
+int auth_setup(auth_ctx *ctx, bp_db *db);
+
+/* Subcommands create-user and demo-data (bp_daemon.command): argv[0] is
+ * cmd. Returns the exit status, or -1 when cmd is not one of them. */
+int auth_command(const bp_daemon *d, const char *cmd, int argc, char **argv);
+
+/* The bp_service.authenticate hook: verifies a bearer token and its session
+ * and sets the call's principal, or answers 401. */
+int auth_authenticate(bp_call *call, const char *token);
+
+/* Bus handlers (see proto/auth.proto). */
+int auth_handle_sign_up(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int auth_handle_login(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int auth_handle_logout(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int auth_handle_me(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int auth_handle_update_me(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int auth_handle_put_consents(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int auth_handle_authenticate(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+
+#endif

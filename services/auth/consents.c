@@ -1,0 +1,57 @@
+/* Consents (terms, marketing, WhatsApp) as a history: every change the user
+ * sends is a new row with where it came from; the current state is the
+ * latest row of each kind. Nothing is ever overwritten. */
+#include "auth.h"
+#include "auth.pb-c.h"
+#include "bp.h"
+#include "reply.h"
+#include "store.h"
+
+int auth_handle_put_consents(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMessage *respm)
+{
+    const Bp__Auth__ConsentsRequest *req = (const Bp__Auth__ConsentsRequest *)reqm;
+    Bp__Auth__ConsentsReply *resp = (Bp__Auth__ConsentsReply *)respm;
+    bp_db *db = bp_call_worker(call)->db;
+    const char *user_id = bp_call_user_id(call);
+    auth_origin origin = auth_origin_of(call);
+    auth_consents now;
+    int rv = 0;
+
+    if (req->has_marketing || req->has_whatsapp) {
+        json_t *details = json_object();
+        if (req->has_marketing)
+            json_object_set_new(details, "marketing", json_boolean(req->marketing));
+        if (req->has_whatsapp)
+            json_object_set_new(details, "whatsapp", json_boolean(req->whatsapp));
+
+        rv = bp_db_begin(db) == 0 ? 0 : BP_EIO;
+        if (rv == 0 && req->has_marketing)
+            rv = auth_store_consent_add(db, user_id, "marketing", req->marketing, &origin);
+        if (rv == 0 && req->has_whatsapp)
+            rv = auth_store_consent_add(db, user_id, "whatsapp", req->whatsapp, &origin);
+        if (rv == 0)
+            rv = auth_store_audit(db, user_id, user_id, "consent_change", &origin, details);
+        if (rv == 0)
+            rv = bp_db_commit(db) == 0 ? 0 : BP_EIO;
+        else
+            bp_db_rollback(db);
+        json_decref(details);
+        if (rv != 0)
+            return auth_fail_internal(call, rv);
+    }
+
+    rv = auth_store_consents_get(db, user_id, &now);
+    if (rv != 0)
+        return auth_fail_internal(call, rv);
+    Bp__Auth__Consents *c =
+        (Bp__Auth__Consents *)bp_call_message(call, &bp__auth__consents__descriptor);
+    if (c == NULL)
+        return auth_fail_internal(call, BP_ENOMEM);
+    c->has_terms = c->has_marketing = c->has_whatsapp = 1;
+    c->terms = now.terms;
+    c->marketing = now.marketing;
+    c->whatsapp = now.whatsapp;
+    c->updated_at = now.updated_at_ms > 0 ? auth_reply_time(call, now.updated_at_ms) : NULL;
+    resp->consents = c;
+    return 0;
+}
