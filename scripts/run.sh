@@ -186,17 +186,19 @@ fi
 } >&2
 
 # Wait for a signal (the trap exits) or for any process to end, which stops
-# the rest: a half-running suite is worse than none.
-pids=("${pid_of[@]}")
+# the rest: a half-running suite is worse than none. Polling, with `wait` on
+# a short sleep so that a signal interrupts it at once.
+[[ -n ${BP_REDIS_PID:-} ]] && pid_of[redis-server]=$BP_REDIS_PID
 while :; do
-    dead=
-    wait -n -p dead "${pids[@]}" && st=0 || st=$?
-    ((stopping)) && exit 0
-    [[ -n $dead ]] || continue
+    sleep 0.5 &
+    wait $! || true
     for name in "${!pid_of[@]}"; do
-        if [[ ${pid_of[$name]} == "$dead" ]]; then
+        pid=${pid_of[$name]}
+        if ! bp_alive "$pid"; then
+            wait "$pid" && st=0 || st=$?
             unset "pid_of[$name]"
-            bp_die "barberpro-$name exited (status $st); stopping everything"
+            [[ $name == redis-server ]] && started_redis=0
+            bp_die "$name exited (status $st); stopping everything"
         fi
     done
 done

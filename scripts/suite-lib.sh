@@ -3,6 +3,7 @@
 # private PostgreSQL cluster and Redis on unix sockets, free ports, and
 # starting, watching and stopping the BarberPro processes. Sourced, not run.
 # Every function is bp_*; every global it sets is BP_*.
+# shellcheck disable=SC2034 # globals read by the scripts that source this
 
 BP_SERVICES=(auth booking payment notification backup)
 
@@ -50,7 +51,7 @@ bp_pg_bindir() {
 
 # Percent-encodes a path for use inside a URL.
 bp_urlencode() {
-    local s=$1 out= c i
+    local s=$1 out='' c i
     for ((i = 0; i < ${#s}; i++)); do
         c=${s:i:1}
         case $c in
@@ -271,7 +272,7 @@ bp_stop_pids() {
     local secs=$1 pid i alive rc=0
     shift
     for pid in "$@"; do
-        [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null || true
+        if [[ -n $pid ]]; then kill -TERM "$pid" 2>/dev/null || true; fi
     done
     for ((i = 0; i < secs * 10; i++)); do
         alive=0
@@ -288,10 +289,8 @@ bp_stop_pids() {
             rc=1
         fi
     done
-    # Reap our own children so that no zombie outlives us.
-    for pid in "$@"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    # No `wait` here: it can block on a pid bash has already reaped, and a
+    # zombie left behind goes with the script.
     return "$rc"
 }
 

@@ -6,7 +6,6 @@
 #include "db.h"
 
 extern const bp_migration auth_migrations[];
-extern const size_t auth_migrations_count;
 
 static auth_ctx ctx;
 
@@ -40,11 +39,10 @@ static int on_start(bp_db *db)
 
 static int command(const char *cmd, int argc, char **argv);
 
-static bp_daemon daemon_def = {
+static const bp_daemon daemon_def = {
     .service = &service,
     .schema = "auth",
     .migrations = auth_migrations,
-    .n_migrations = 0, /* auth_migrations_count, set in main (not a constant expression) */
     .on_start = on_start,
     .command = command,
     .usage = "create-user --email E --name N --role admin|owner|provider|client "
@@ -58,6 +56,5 @@ static int command(const char *cmd, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    daemon_def.n_migrations = auth_migrations_count;
     return bp_daemon_main(&daemon_def, argc, argv);
 }

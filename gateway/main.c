@@ -1,0 +1,53 @@
+/* barberpro-gateway: the HTTP front of BarberPro. Reads its configuration,
+ * dials the daemons, serves until SIGTERM or SIGINT, then stops gracefully. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "gw_config.h"
+#include "gw_routes.h"
+#include "gw_server.h"
+#include "gw_services.h"
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        fprintf(stderr, "usage: %s (configured by the environment; see README.md)\n", argv[0]);
+        return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    bp_log_init("gateway");
+    gw_config cfg;
+    gw_config_load(&cfg);
+    if (gw_routes_init() != 0)
+        return 1;
+
+    /* Block the stop signals before any thread starts, so that only
+     * sigwait below receives them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (gw_services_open() != 0)
+        return 1;
+    gw_server *srv;
+    if (gw_server_start(&cfg, &srv) != 0) {
+        gw_services_close();
+        return 1;
+    }
+    bp_log_info("listening on %s port %d with %d threads", cfg.bind_address, cfg.port, cfg.threads);
+    sd_notify(0, "READY=1");
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    bp_log_info("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1");
+    gw_server_stop(srv);
+    gw_services_close();
+    bp_log_info("stopped");
+    return 0;
+}

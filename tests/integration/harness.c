@@ -1,0 +1,659 @@
+/* The integration test harness (see harness.h): libcurl for HTTP, jansson
+ * for bodies, nng for raw bus messages, fork/exec to bring daemons back. */
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PATH_MAX_LEN 4096
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_start(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v != NULL && *v != '\0' ? v : def;
+}
+
+double bpt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void bpt_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int bpt_rpc_timeout_ms(void)
+{
+    const char *v = getenv("RPC_TIMEOUT_MS");
+    char *end = NULL;
+    long ms = v != NULL ? strtol(v, &end, 10) : 0;
+    return end != NULL && *end == '\0' && ms > 0 && ms < 600000 ? (int)ms : 5000;
+}
+
+const char *bpt_base_url(void)
+{
+    return env_or("BP_TEST_BASE_URL", "http://127.0.0.1:3000");
+}
+
+/* ---- HTTP ----------------------------------------------------------------- */
+
+typedef struct {
+    bpt_response *r;
+    size_t cap;
+    int too_big;
+} fetch_state;
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    fetch_state *st = arg;
+    size_t n = size * nmemb;
+    bpt_response *r = st->r;
+    if (r->body_len + n + 1 > BPT_MAX_BODY) {
+        st->too_big = 1;
+        return 0;
+    }
+    if (r->body_len + n + 1 > st->cap) {
+        size_t cap = st->cap ? st->cap : 4096;
+        while (cap < r->body_len + n + 1)
+            cap *= 2;
+        char *grown = realloc(r->body, cap);
+        if (grown == NULL)
+            return 0;
+        r->body = grown;
+        st->cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return n;
+}
+
+static void headers_clear(bpt_response *r)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    r->headers = NULL;
+    r->n_headers = 0;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    fetch_state *st = arg;
+    bpt_response *r = st->r;
+    size_t n = size * nmemb;
+    /* A new status line (after 100 Continue) starts a new header set. */
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        headers_clear(r);
+        return n;
+    }
+    const char *colon = memchr(data, ':', n);
+    if (colon == NULL)
+        return n;
+    size_t name_len = (size_t)(colon - data);
+    const char *v = colon + 1;
+    const char *end = data + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    bpt_header_field *grown = realloc(r->headers, (r->n_headers + 1) * sizeof *grown);
+    if (grown == NULL)
+        return 0;
+    r->headers = grown;
+    r->headers[r->n_headers].name = strndup(data, name_len);
+    r->headers[r->n_headers].value = strndup(v, (size_t)(end - v));
+    r->n_headers++;
+    return n;
+}
+
+bpt_response *bpt_http(const char *method, const char *path, const char *const *headers,
+                       const void *body, size_t body_len)
+{
+    pthread_once(&curl_once, curl_start);
+    CURL *h = curl_easy_init();
+    bpt_response *r = calloc(1, sizeof *r);
+    struct curl_slist *list = NULL;
+    char url[PATH_MAX_LEN];
+    if (h == NULL || r == NULL)
+        goto fail;
+    r->body = calloc(1, 1);
+    if (r->body == NULL)
+        goto fail;
+    fetch_state st = {.r = r, .cap = 1};
+
+    snprintf(url, sizeof url, "%s%s", bpt_base_url(), path);
+    int has_expect = 0;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        list = curl_slist_append(list, headers[i]);
+        if (strncasecmp(headers[i], "Expect:", 7) == 0)
+            has_expect = 1;
+    }
+    /* No "Expect: 100-continue" pause before large bodies unless asked. */
+    if (!has_expect)
+        list = curl_slist_append(list, "Expect:");
+
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (body != NULL) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    double total = 0;
+    curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &total);
+    r->elapsed_ms = total * 1000.0;
+    /* A server may answer (413) and close before reading a whole upload:
+     * the answer counts even though the send failed. */
+    if (rc != CURLE_OK && r->status == 0) {
+        fprintf(stderr, "harness: %s %s: %s\n", method, path, curl_easy_strerror(rc));
+        goto fail;
+    }
+    if (st.too_big) {
+        fprintf(stderr, "harness: %s %s: body larger than %u bytes\n", method, path, BPT_MAX_BODY);
+        goto fail;
+    }
+    if (r->body_len > 0)
+        r->json = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, NULL);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(h);
+    return r;
+
+fail:
+    curl_slist_free_all(list);
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    bpt_response_free(r);
+    return NULL;
+}
+
+bpt_response *bpt_http_json(const char *method, const char *path, const char *token,
+                            const json_t *body)
+{
+    char auth[2200];
+    const char *headers[3] = {NULL, NULL, NULL};
+    size_t nh = 0;
+    char *text = NULL;
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (text == NULL)
+            return NULL;
+        headers[nh++] = "Content-Type: application/json";
+    }
+    if (token != NULL) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers[nh++] = auth;
+    }
+    bpt_response *r = bpt_http(method, path, headers, text, text != NULL ? strlen(text) : 0);
+    free(text);
+    return r;
+}
+
+bpt_response *bpt_http_pack(const char *method, const char *path, const char *token,
+                            const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_error_t err;
+    json_t *body = json_vpack_ex(&err, 0, fmt, ap);
+    va_end(ap);
+    if (body == NULL) {
+        fprintf(stderr, "harness: bad pack format %s: %s\n", fmt, err.text);
+        return NULL;
+    }
+    bpt_response *r = bpt_http_json(method, path, token, body);
+    json_decref(body);
+    return r;
+}
+
+const char *bpt_header(const bpt_response *r, const char *name)
+{
+    const char *found = NULL;
+    for (size_t i = 0; r != NULL && i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            found = r->headers[i].value;
+    return found;
+}
+
+void bpt_response_free(bpt_response *r)
+{
+    if (r == NULL)
+        return;
+    headers_clear(r);
+    free(r->body);
+    json_decref(r->json);
+    free(r);
+}
+
+json_t *bpt_json_at(const json_t *root, const char *path)
+{
+    json_t *node = (json_t *)root;
+    const char *p = path;
+    char key[128];
+    while (node != NULL && *p != '\0') {
+        const char *dot = strchr(p, '.');
+        size_t n = dot != NULL ? (size_t)(dot - p) : strlen(p);
+        if (n >= sizeof key)
+            return NULL;
+        memcpy(key, p, n);
+        key[n] = '\0';
+        node = json_is_object(node) ? json_object_get(node, key) : NULL;
+        p += n + (dot != NULL);
+    }
+    return node;
+}
+
+const char *bpt_json_str(const json_t *root, const char *path)
+{
+    return json_string_value(bpt_json_at(root, path));
+}
+
+const char *bpt_error_code(const bpt_response *r)
+{
+    return r != NULL ? bpt_json_str(r->json, "error.code") : NULL;
+}
+
+const char *bpt_error_field(const bpt_response *r)
+{
+    return r != NULL ? bpt_json_str(r->json, "error.field") : NULL;
+}
+
+int bpt_wait_healthy(int timeout_ms)
+{
+    double deadline = bpt_now_ms() + timeout_ms;
+    do {
+        bpt_response *r = bpt_http("GET", "/api/health", NULL, NULL, 0);
+        long status = r != NULL ? r->status : 0;
+        bpt_response_free(r);
+        if (status == 200)
+            return 0;
+        bpt_sleep_ms(100);
+    } while (bpt_now_ms() < deadline);
+    fprintf(stderr, "harness: /api/health not 200 within %d ms\n", timeout_ms);
+    return -1;
+}
+
+/* ---- users ------------------------------------------------------------------ */
+
+void bpt_unique_email(char *out, size_t len)
+{
+    static atomic_uint counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(out, len, "bpt-%ld-%ld%09ld-%u@example.com", (long)getpid(), (long)ts.tv_sec,
+             ts.tv_nsec, atomic_fetch_add(&counter, 1));
+}
+
+int bpt_user_new(bpt_user *u)
+{
+    memset(u, 0, sizeof *u);
+    bpt_unique_email(u->email, sizeof u->email);
+    snprintf(u->password, sizeof u->password, "Navaja-Fade-7281!");
+    snprintf(u->name, sizeof u->name, "Cliente de Prueba");
+
+    bpt_response *r =
+        bpt_http_pack("POST", "/api/auth/register", NULL, "{s:s, s:s, s:s, s:b}", "email", u->email,
+                      "password", u->password, "name", u->name, "accept_terms", 1);
+    if (r == NULL || r->status != 201 || bpt_json_str(r->json, "user.id") == NULL) {
+        fprintf(stderr, "harness: register %s answered %ld: %s\n", u->email,
+                r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return -1;
+    }
+    snprintf(u->id, sizeof u->id, "%s", bpt_json_str(r->json, "user.id"));
+    bpt_response_free(r);
+
+    r = bpt_http_pack("POST", "/api/auth/login", NULL, "{s:s, s:s}", "email", u->email, "password",
+                      u->password);
+    const char *token = r != NULL ? bpt_json_str(r->json, "token") : NULL;
+    if (r == NULL || r->status != 200 || token == NULL || strlen(token) >= sizeof u->token) {
+        fprintf(stderr, "harness: login %s answered %ld: %s\n", u->email,
+                r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return -1;
+    }
+    snprintf(u->token, sizeof u->token, "%s", token);
+    bpt_response_free(r);
+    return 0;
+}
+
+/* ---- daemons -------------------------------------------------------------------- */
+
+static void upper(const char *in, char *out, size_t len)
+{
+    size_t i = 0;
+    for (; in[i] != '\0' && i + 1 < len; i++)
+        out[i] = (char)(in[i] >= 'a' && in[i] <= 'z' ? in[i] - 'a' + 'A' : in[i]);
+    out[i] = '\0';
+}
+
+pid_t bpt_daemon_pid(const char *name)
+{
+    char path[PATH_MAX_LEN];
+    const char *dir = getenv("BP_TEST_PID_DIR");
+    if (dir != NULL) {
+        snprintf(path, sizeof path, "%s/%s.pid", dir, name);
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            long pid = 0;
+            int ok = fscanf(f, "%ld", &pid) == 1;
+            fclose(f);
+            if (ok && pid > 0)
+                return (pid_t)pid;
+        }
+    }
+    char var[64], up[32];
+    upper(name, up, sizeof up);
+    snprintf(var, sizeof var, "BP_TEST_PID_%s", up);
+    const char *v = getenv(var);
+    char *end = NULL;
+    long pid = v != NULL ? strtol(v, &end, 10) : 0;
+    if (end == NULL || *end != '\0' || pid <= 0) {
+        fprintf(stderr, "harness: no pid known for %s\n", name);
+        return -1;
+    }
+    return (pid_t)pid;
+}
+
+int bpt_pid_alive(pid_t pid)
+{
+    if (pid <= 0 || kill(pid, 0) != 0)
+        return 0;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren == NULL || paren[1] == '\0' || paren[2] != 'Z';
+}
+
+int bpt_daemon_signal(const char *name, int sig)
+{
+    pid_t pid = bpt_daemon_pid(name);
+    if (pid <= 0 || kill(pid, sig) != 0) {
+        fprintf(stderr, "harness: cannot signal %s (pid %ld): %s\n", name, (long)pid,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int bpt_daemon_stop(const char *name)
+{
+    return bpt_daemon_signal(name, SIGSTOP);
+}
+
+int bpt_daemon_cont(const char *name)
+{
+    return bpt_daemon_signal(name, SIGCONT);
+}
+
+int bpt_daemon_kill(const char *name)
+{
+    pid_t pid = bpt_daemon_pid(name);
+    if (bpt_daemon_signal(name, SIGKILL) != 0)
+        return -1;
+    double deadline = bpt_now_ms() + 5000;
+    while (bpt_pid_alive(pid)) {
+        if (bpt_now_ms() > deadline) {
+            fprintf(stderr, "harness: %s (pid %ld) still alive after SIGKILL\n", name, (long)pid);
+            return -1;
+        }
+        waitpid(pid, NULL, WNOHANG);
+        bpt_sleep_ms(10);
+    }
+    return 0;
+}
+
+static int write_pid_file(const char *name, pid_t pid)
+{
+    const char *dir = getenv("BP_TEST_PID_DIR");
+    char var[64], up[32], val[32];
+    upper(name, up, sizeof up);
+    snprintf(var, sizeof var, "BP_TEST_PID_%s", up);
+    snprintf(val, sizeof val, "%ld", (long)pid);
+    setenv(var, val, 1);
+    if (dir == NULL)
+        return 0;
+    char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
+    snprintf(path, sizeof path, "%s/%s.pid", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.pid.tmp", dir, name);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "%ld\n", (long)pid);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        return -1;
+    return 0;
+}
+
+/* Starts path detached (its own session, reparented away from this test
+ * process so that the test runner never waits for it) and returns its pid,
+ * or -1. */
+static pid_t spawn_detached(const char *path, const char *log_path)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t child = fork();
+    if (child < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (child == 0) {
+        setsid();
+        pid_t daemon = fork();
+        if (daemon == 0) {
+            int in = open("/dev/null", O_RDONLY);
+            int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (in < 0 || log < 0)
+                _exit(127);
+            dup2(in, 0);
+            dup2(log, 1);
+            dup2(log, 2);
+            closefrom(3);
+            char *const argv[] = {(char *)path, NULL};
+            execv(path, argv);
+            _exit(127);
+        }
+        ssize_t w = write(fds[1], &daemon, sizeof daemon);
+        _exit(w == (ssize_t)sizeof daemon ? 0 : 1);
+    }
+    close(fds[1]);
+    pid_t daemon = -1;
+    ssize_t n;
+    do
+        n = read(fds[0], &daemon, sizeof daemon);
+    while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    waitpid(child, NULL, 0);
+    return n == (ssize_t)sizeof daemon ? daemon : -1;
+}
+
+/* True when the process answers: Health over the bus for a daemon, any
+ * HTTP answer for the gateway. */
+static int answers(const char *name)
+{
+    if (strcmp(name, "gateway") == 0) {
+        bpt_response *r = bpt_http("GET", "/api/health", NULL, NULL, 0);
+        int ok = r != NULL && r->status != 0;
+        bpt_response_free(r);
+        return ok;
+    }
+    Bp__Rpc__Reply *reply = NULL;
+    if (bpt_rpc_call(name, "Health", NULL, 0, 500, &reply) != 0)
+        return 0;
+    int ok = reply->has_status && reply->status == 200;
+    bp__rpc__reply__free_unpacked(reply, NULL);
+    return ok;
+}
+
+int bpt_daemon_restart(const char *name, int timeout_ms)
+{
+    char bin[PATH_MAX_LEN], log_path[PATH_MAX_LEN];
+    snprintf(bin, sizeof bin, "%s/barberpro-%s", env_or("BP_TEST_BIN_DIR", "build/test/bin"), name);
+    snprintf(log_path, sizeof log_path, "%s/%s.log", env_or("BP_TEST_LOG_DIR", "/tmp"), name);
+    pid_t old = bpt_daemon_pid(name);
+    if (old > 0 && bpt_pid_alive(old)) {
+        fprintf(stderr, "harness: %s (pid %ld) is still running; kill it first\n", name, (long)old);
+        return -1;
+    }
+    pid_t pid = spawn_detached(bin, log_path);
+    if (pid <= 0) {
+        fprintf(stderr, "harness: cannot start %s: %s\n", bin, strerror(errno));
+        return -1;
+    }
+    if (write_pid_file(name, pid) != 0)
+        fprintf(stderr, "harness: cannot record the pid of %s\n", name);
+    double deadline = bpt_now_ms() + timeout_ms;
+    while (bpt_now_ms() < deadline) {
+        if (!bpt_pid_alive(pid)) {
+            fprintf(stderr, "harness: restarted %s (pid %ld) exited; see %s\n", name, (long)pid,
+                    log_path);
+            return -1;
+        }
+        if (answers(name))
+            return 0;
+        bpt_sleep_ms(50);
+    }
+    fprintf(stderr, "harness: restarted %s did not answer within %d ms\n", name, timeout_ms);
+    return -1;
+}
+
+/* ---- the bus ------------------------------------------------------------------------ */
+
+void bpt_rpc_url(const char *name, char *out, size_t len)
+{
+    char var[64], up[32];
+    upper(name, up, sizeof up);
+    snprintf(var, sizeof var, "%s_RPC_URL", up);
+    const char *url = getenv(var);
+    if (url != NULL && *url != '\0')
+        snprintf(out, len, "%s", url);
+    else
+        snprintf(out, len, "ipc://%s/%s.ipc", env_or("BP_TEST_RUN_DIR", "var/run"), name);
+}
+
+int bpt_rpc_raw(const char *name, const void *msg, size_t len, int timeout_ms, void **reply,
+                size_t *reply_len)
+{
+    char url[PATH_MAX_LEN];
+    nng_socket s;
+    void *buf = NULL;
+    size_t sz = 0;
+    int rv;
+
+    *reply = NULL;
+    *reply_len = 0;
+    bpt_rpc_url(name, url, sizeof url);
+    if ((rv = nng_req0_open(&s)) != 0)
+        return rv;
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout_ms);
+    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms);
+    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 64u * 1024u * 1024u);
+    if ((rv = nng_dial(s, url, NULL, 0)) != 0)
+        goto out;
+    if ((rv = nng_send(s, (void *)msg, len, 0)) != 0)
+        goto out;
+    if ((rv = nng_recv(s, &buf, &sz, NNG_FLAG_ALLOC)) != 0)
+        goto out;
+    *reply = malloc(sz > 0 ? sz : 1);
+    if (*reply == NULL) {
+        rv = NNG_ENOMEM;
+        goto out;
+    }
+    memcpy(*reply, buf, sz);
+    *reply_len = sz;
+out:
+    if (buf != NULL)
+        nng_free(buf, sz);
+    nng_close(s);
+    return rv;
+}
+
+int bpt_rpc_call(const char *name, const char *method, const void *body, size_t body_len,
+                 int timeout_ms, Bp__Rpc__Reply **reply)
+{
+    Bp__Rpc__Request req = BP__RPC__REQUEST__INIT;
+    char request_id[64];
+    snprintf(request_id, sizeof request_id, "bpt-%ld-%lld", (long)getpid(), (long long)wall_ms());
+    req.method = (char *)method;
+    req.request_id = request_id;
+    req.has_deadline_ms = 1;
+    req.deadline_ms = wall_ms() + timeout_ms;
+    if (body != NULL) {
+        req.has_body = 1;
+        req.body.data = (uint8_t *)body;
+        req.body.len = body_len;
+    }
+    size_t len = bp__rpc__request__get_packed_size(&req);
+    uint8_t *buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL)
+        return NNG_ENOMEM;
+    bp__rpc__request__pack(&req, buf);
+    void *raw = NULL;
+    size_t raw_len = 0;
+    int rv = bpt_rpc_raw(name, buf, len, timeout_ms, &raw, &raw_len);
+    free(buf);
+    if (rv != 0)
+        return rv;
+    *reply = bp__rpc__reply__unpack(NULL, raw_len, raw);
+    free(raw);
+    return *reply != NULL ? 0 : -1;
+}
