@@ -231,6 +231,7 @@ gw_match_result gw_route_match_in(const gw_route *table, size_t n_routes, const 
         if (strcmp(table[i].method, method) == 0) {
             m->route = &table[i];
             m->index = i;
+            m->allow[0] = '\0'; /* only a 405 carries Allow */
             pattern_match(table[i].pattern, segs, n, m);
             return GW_MATCH_OK;
         }

@@ -111,6 +111,7 @@ static void check_case(const match_case *c)
     if (c->want == GW_MATCH_OK) {
         cr_assert_str_eq(m.route->pattern, c->pattern, "%s %s", c->method, c->path);
         cr_assert_str_eq(shops[m.index].pattern, c->pattern);
+        cr_expect_str_eq(m.allow, "", "%s %s: no Allow outside a 405", c->method, c->path);
         size_t want_params = 0;
         while (want_params < 2 && c->params[want_params][0] != NULL)
             want_params++;
