@@ -9,7 +9,7 @@
 #        scripts/run.sh migrate  only apply migrations (`make migrate`)
 set -euo pipefail
 
-BP_SCRIPT=run
+export BP_SCRIPT=run
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/suite-lib.sh
 . "$REPO/scripts/suite-lib.sh"
@@ -41,11 +41,13 @@ flock -n 9 || bp_die "another scripts/run.sh is using $VAR (set BARBERPRO_VAR_DI
 started_pg=0
 started_redis=0
 declare -A pid_of=() # process name -> pid
-stopping=0
 
+# Stops, in order, the gateway, the daemons, Redis and PostgreSQL: whatever
+# this run started. Runs once, at exit, whatever the reason.
 stop_everything() {
     local rc=$?
-    trap - EXIT INT TERM
+    trap - EXIT
+    trap '' INT TERM # a second Ctrl-C must not cut the cleanup short
     set +e
     if [[ -n ${pid_of[gateway]:-} ]]; then
         bp_stop_pids 15 "${pid_of[gateway]}"
@@ -58,14 +60,17 @@ stop_everything() {
     rm -f "$BARBERPRO_RUN_DIR"/*.pid
     ((started_redis)) && bp_redis_stop
     ((started_pg)) && bp_pg_stop
-    if ((stopping)); then
+    if ((BP_STOP)); then
         bp_log "stopped"
         rc=0
     fi
     exit "$rc"
 }
 trap stop_everything EXIT
-trap 'stopping=1; exit 0' INT TERM
+bp_trap_stop
+check_stop() {
+    if ((BP_STOP)); then exit 0; fi
+}
 
 # Daemons left running by an earlier run that was killed (kill -9, a closed
 # terminal) still hold the bus sockets: stop them, but only when the pid is
@@ -82,18 +87,20 @@ done
 
 # ---- data stores -----------------------------------------------------------
 if [[ -z ${DATABASE_URL:-} ]]; then
-    bp_pg_start "$VAR/pg"
     started_pg=1
+    bp_pg_start "$VAR/pg"
     bp_pg_createdb barberpro
     DATABASE_URL=$(bp_pg_url barberpro)
 fi
 export DATABASE_URL
+check_stop
 
 if [[ $mode == run && -z ${REDIS_URL:-} ]]; then
-    bp_redis_start "$VAR/redis"
     started_redis=1
+    bp_redis_start "$VAR/redis"
     REDIS_URL=$(bp_redis_url)
 fi
+check_stop
 
 # Tools and people reach the same data with `set -a; . var/env; set +a`.
 {
@@ -106,7 +113,7 @@ fi
     fi
 } >"$VAR/env.tmp"
 mv "$VAR/env.tmp" "$VAR/env"
-[[ -n ${REDIS_URL:-} ]] && export REDIS_URL
+if [[ -n ${REDIS_URL:-} ]]; then export REDIS_URL; fi
 
 # In development the JWT secret is random but kept, so that sessions survive
 # a restart. Production (BARBERPRO_ENV=production) must set its own: the
@@ -128,6 +135,7 @@ fi
 for name in "${BP_SERVICES[@]}"; do
     "$BIN/barberpro-$name" migrate </dev/null 9>&- ||
         bp_die "migrations of $name failed (barberpro-$name migrate)"
+    check_stop
 done
 if [[ $mode == migrate ]]; then
     bp_log "migrations applied"
@@ -140,6 +148,7 @@ if [[ ${BARBERPRO_DEMO_DATA:-1} != 0 ]]; then
     for name in auth booking; do
         "$BIN/barberpro-$name" demo-data </dev/null 9>&- >>"$demo_file" ||
             bp_die "loading demo data failed (barberpro-$name demo-data)"
+        check_stop
     done
 fi
 
@@ -160,15 +169,20 @@ start_process gateway
 base_url=http://localhost:$PORT
 health_url=http://127.0.0.1:$PORT/api/health
 timeout=${BARBERPRO_START_TIMEOUT:-60}
-if ! bp_wait_health "$health_url" "$timeout" "${pid_of[@]}"; then
+bp_wait_health "$health_url" "$timeout" "${pid_of[@]}" && st=0 || st=$?
+case $st in
+0) ;;
+1) bp_die "the gateway did not answer 200 on $health_url within ${timeout}s (last status: $BP_LAST_STATUS); stopping everything" ;;
+2)
     for name in "${!pid_of[@]}"; do
-        if [[ ${pid_of[$name]} == "${BP_DEAD_PID:-}" ]]; then
-            wait "$BP_DEAD_PID" && st=0 || st=$?
-            bp_die "barberpro-$name exited with status $st while starting; stopping everything"
+        if [[ ${pid_of[$name]} == "$BP_DEAD_PID" ]]; then
+            unset "pid_of[$name]"
+            bp_die "barberpro-$name exited while starting (its log is above); stopping everything"
         fi
     done
-    bp_die "the gateway did not answer 200 on $health_url within ${timeout}s (last status: $BP_LAST_STATUS); stopping everything"
-fi
+    ;;
+*) exit 0 ;;
+esac
 
 {
     echo
@@ -185,20 +199,27 @@ fi
     echo
 } >&2
 
-# Wait for a signal (the trap exits) or for any process to end, which stops
-# the rest: a half-running suite is worse than none. Polling, with `wait` on
-# a short sleep so that a signal interrupts it at once.
-[[ -n ${BP_REDIS_PID:-} ]] && pid_of[redis-server]=$BP_REDIS_PID
+# Until a signal, or until any process ends, which stops the rest: a
+# half-running suite is worse than none. The sleeper runs in the background
+# so that a signal interrupts `wait` at once.
+if [[ -n ${BP_REDIS_PID:-} ]]; then pid_of[redis-server]=$BP_REDIS_PID; fi
 while :; do
     sleep 0.5 &
-    wait $! || true
+    sleeper=$!
+    wait "$sleeper" || true
+    if ((BP_STOP)); then
+        kill "$sleeper" 2>/dev/null || true
+        exit 0
+    fi
     for name in "${!pid_of[@]}"; do
-        pid=${pid_of[$name]}
-        if ! bp_alive "$pid"; then
-            wait "$pid" && st=0 || st=$?
+        if ! bp_alive "${pid_of[$name]}"; then
             unset "pid_of[$name]"
-            [[ $name == redis-server ]] && started_redis=0
-            bp_die "$name exited (status $st); stopping everything"
+            if [[ $name == redis-server ]]; then
+                started_redis=0
+            else
+                name=barberpro-$name
+            fi
+            bp_die "$name exited (its log is above); stopping everything"
         fi
     done
 done

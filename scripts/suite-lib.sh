@@ -258,13 +258,21 @@ bp_redis_stop() {
     BP_REDIS_PID=
 }
 
-# True when pid $1 exists and is not a zombie.
+# True when pid $1 exists and is not a zombie. Builtins only: no fork, so
+# it is safe while signals arrive.
 bp_alive() {
-    local pid=$1 state
+    local pid=$1 stat=
     [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [[ $state != Z ]]
+    { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || return 1
+    stat=${stat##*) }
+    [[ -n $stat && ${stat:0:1} != Z ]]
 }
+
+# Set by the scripts' INT/TERM traps. The traps only raise this flag and the
+# scripts check it between steps: work done inside a trap that interrupted
+# `wait` or a command substitution can hang bash (seen with 5.2.15).
+BP_STOP=0
+bp_trap_stop() { trap 'BP_STOP=1' INT TERM; }
 
 # bp_stop_pids <seconds> <pid>...: SIGTERM, then SIGKILL for whatever still
 # runs after <seconds>. Returns 1 when something had to be killed.
@@ -315,13 +323,14 @@ bp_http_status() {
 
 # bp_wait_health <url> <seconds> <pid>...: waits until GET <url> answers 200
 # while every pid stays alive. Returns 0, 1 on timeout, 2 when a pid died
-# (BP_DEAD_PID names it).
+# (BP_DEAD_PID names it), 3 when BP_STOP was raised.
 bp_wait_health() {
     local url=$1 secs=$2 deadline pid
     shift 2
     deadline=$((SECONDS + secs))
     BP_LAST_STATUS=000
     while ((SECONDS < deadline)); do
+        ((BP_STOP)) && return 3
         for pid in "$@"; do
             if ! bp_alive "$pid"; then
                 BP_DEAD_PID=$pid

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# `make bench`: load figures for the suite on this machine. Starts the whole
+# suite as `make run` does (scripts/run.sh) in a temporary folder with demo
+# data and rate limits off, creates a user, and runs wrk against
+# /api/health, an authenticated GET /api/auth/me, the same while logins run
+# (bcrypt at the real cost), and build/bin/http-ceiling, the smallest
+# libmicrohttpd server, for the ceiling of this machine. Prints one table;
+# stops everything it started.
+set -euo pipefail
+
+export BP_SCRIPT=bench
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=scripts/suite-lib.sh
+. "$REPO/scripts/suite-lib.sh"
+
+DURATION=${BENCH_DURATION:-10}
+THREADS=${BENCH_THREADS:-2}
+read -r -a CONNS <<<"${BENCH_CONNECTIONS:-64 1000}"
+LOGIN_CONNS=${BENCH_LOGIN_CONNECTIONS:-8}
+BIN=${BARBERPRO_BIN_DIR:-$REPO/build/bin}
+
+command -v wrk >/dev/null || bp_die "wrk is not installed (scripts/deps.sh installs it)"
+[[ -x $BIN/http-ceiling ]] || bp_die "$BIN/http-ceiling is missing: run make first"
+
+# 1000 connections need 1000 descriptors in wrk and as many in the gateway
+# (which inherits this limit through scripts/run.sh).
+hard=$(ulimit -Hn)
+want=65536
+[[ $hard != unlimited ]] && ((hard < want)) && want=$hard
+ulimit -n "$want" 2>/dev/null || true
+if (($(ulimit -n) < 2200)); then
+    bp_log "warning: only $(ulimit -n) file descriptors; 1000 connections may fail"
+fi
+
+TMP=$(mktemp -d /tmp/bp-bench.XXXXXX)
+chmod 711 "$TMP" # the postgres user must reach $TMP/var/pg
+suite_pid=
+ceiling_pid=
+bg_pids=()
+
+cleanup() {
+    local rc=$?
+    trap - EXIT
+    trap '' INT TERM
+    set +e
+    for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
+    [[ -n $ceiling_pid ]] && bp_stop_pids 5 "$ceiling_pid"
+    # scripts/run.sh stops its daemons, gateway, Redis and PostgreSQL itself.
+    [[ -n $suite_pid ]] && bp_stop_pids 60 "$suite_pid"
+    if [[ -z ${BENCH_KEEP:-} ]]; then
+        rm -rf "$TMP"
+    else
+        bp_log "suite log and data kept in $TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+bp_trap_stop
+check_stop() {
+    if ((BP_STOP)); then exit 130; fi
+}
+
+# ---- the suite ----------------------------------------------------------------
+PORT=$(bp_free_port)
+BASE=http://127.0.0.1:$PORT
+bp_log "starting the suite on port $PORT (log: $TMP/suite.log)"
+BARBERPRO_VAR_DIR=$TMP/var PORT=$PORT RATE_LIMIT_ENABLED=0 BARBERPRO_DEMO_DATA=1 \
+    LOG_LEVEL=${LOG_LEVEL:-warn} BARBERPRO_BIN_DIR=$BIN \
+    setsid "$REPO/scripts/run.sh" </dev/null >"$TMP/suite.log" 2>&1 &
+suite_pid=$!
+if ! bp_wait_health "$BASE/api/health" 120 "$suite_pid"; then
+    tail -n 30 "$TMP/suite.log" >&2
+    bp_die "the suite did not start"
+fi
+check_stop
+
+CEILING_PORT=$(bp_free_port)
+"$BIN/http-ceiling" "$CEILING_PORT" </dev/null &
+ceiling_pid=$!
+bp_wait_health "http://127.0.0.1:$CEILING_PORT/" 10 "$ceiling_pid" || bp_die "http-ceiling did not start"
+
+# ---- a user and a session ---------------------------------------------------------
+email="bench-$$-$RANDOM@example.com"
+password="Bench-Navaja-4821!"
+json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+status=$(curl -s -o "$TMP/register.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\",\"name\":\"Bench\",\"accept_terms\":true}" \
+    "$BASE/api/auth/register")
+[[ $status == 201 ]] || bp_die "register answered $status: $(cat "$TMP/register.json")"
+status=$(curl -s -o "$TMP/login.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\"}" "$BASE/api/auth/login")
+[[ $status == 200 ]] || bp_die "login answered $status: $(cat "$TMP/login.json")"
+token=$(json_field token <"$TMP/login.json")
+[[ -n $token ]] || bp_die "no token in the login answer"
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$BASE/api/auth/me")
+[[ $status == 200 ]] || bp_die "GET /api/auth/me answered $status"
+
+# ---- wrk scripts: every run prints one machine-readable line ------------------------------
+cat >"$TMP/report.lua" <<'EOF'
+done = function(summary, latency, requests)
+  local secs = summary.duration / 1e6
+  local e = summary.errors
+  io.write(string.format("BENCH %.0f %.2f %.2f %d %d\n", summary.requests / secs,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+EOF
+{
+    echo "wrk.headers[\"Authorization\"] = \"Bearer $token\""
+    cat "$TMP/report.lua"
+} >"$TMP/me.lua"
+{
+    echo 'wrk.method = "POST"'
+    echo "wrk.body = '{\"email\":\"$email\",\"password\":\"$password\"}'"
+    echo 'wrk.headers["Content-Type"] = "application/json"'
+    cat "$TMP/report.lua"
+} >"$TMP/login.lua"
+
+rows=()
+# run_wrk <label> <connections> <threads> <lua> <url> [output file]
+run_wrk() {
+    local label=$1 conns=$2 threads=$3 lua=$4 url=$5 out=${6:-$TMP/wrk.out} line
+    ((threads > conns)) && threads=$conns
+    wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 10s -s "$lua" "$url" >"$out" 2>&1 || true
+    line=$(grep '^BENCH ' "$out" | tail -n 1)
+    if [[ -z $line ]]; then
+        bp_log "wrk failed for $label:"
+        cat "$out" >&2
+        line="BENCH 0 0 0 0 0"
+    fi
+    rows+=("$label|$conns|${line#BENCH }")
+}
+
+for c in "${CONNS[@]}"; do
+    bp_log "GET /api/health, $c connections, ${DURATION}s"
+    run_wrk "GET /api/health" "$c" "$THREADS" "$TMP/report.lua" "$BASE/api/health"
+    check_stop
+    bp_log "GET /api/auth/me, $c connections, ${DURATION}s"
+    run_wrk "GET /api/auth/me" "$c" "$THREADS" "$TMP/me.lua" "$BASE/api/auth/me"
+    check_stop
+    bp_log "http-ceiling, $c connections, ${DURATION}s"
+    run_wrk "http-ceiling (fixed body)" "$c" "$THREADS" "$TMP/report.lua" "http://127.0.0.1:$CEILING_PORT/"
+    check_stop
+done
+
+# GET /api/auth/me while logins run as fast as bcrypt allows. The login load
+# starts first and lasts longer, so that it covers the whole measurement.
+bp_log "GET /api/auth/me, ${CONNS[0]} connections, while POST /api/auth/login runs"
+(
+    trap '' INT TERM
+    wrk -t1 -c"$LOGIN_CONNS" -d"$((DURATION + 3))s" --timeout 10s -s "$TMP/login.lua" \
+        "$BASE/api/auth/login" >"$TMP/login.out" 2>&1 || true
+) &
+bg_pids+=($!)
+sleep 1
+run_wrk "GET /api/auth/me during logins" "${CONNS[0]}" "$THREADS" "$TMP/me.lua" "$BASE/api/auth/me" "$TMP/me-during.out"
+while bp_alive "${bg_pids[0]}"; do
+    check_stop
+    sleep 0.5
+done
+line=$(grep '^BENCH ' "$TMP/login.out" | tail -n 1 || true)
+rows+=("POST /api/auth/login (bcrypt)|$LOGIN_CONNS|${line#BENCH }")
+
+# ---- the table ----------------------------------------------------------------------
+echo
+echo "BarberPro bench: $(nproc) cores ($(uname -m)), wrk ${THREADS} threads, ${DURATION}s per row, rate limits off, BCRYPT_SALT_ROUNDS=${BCRYPT_SALT_ROUNDS:-12}"
+printf '%-32s %6s %12s %10s %10s %9s %7s\n' endpoint conns "requests/s" "p50 ms" "p99 ms" "non-2xx" errors
+declare -A rps=()
+for row in "${rows[@]}"; do
+    IFS='|' read -r label conns fields <<<"$row"
+    read -r r p50 p99 non2xx errs <<<"${fields:-0 0 0 0 0}"
+    printf '%-32s %6s %12s %10s %10s %9s %7s\n' "$label" "$conns" "$r" "$p50" "$p99" "$non2xx" "$errs"
+    rps["$label|$conns"]=$r
+done
+echo
+for c in "${CONNS[@]}"; do
+    me=${rps["GET /api/auth/me|$c"]:-0}
+    ceil=${rps["http-ceiling (fixed body)|$c"]:-0}
+    if ((ceil > 0)); then
+        echo "GET /api/auth/me at $c connections: $((me * 100 / ceil))% of the HTTP ceiling"
+    fi
+done
