@@ -25,6 +25,11 @@ for name in gateway "${BP_SERVICES[@]}"; do
     [[ -x $BIN/barberpro-$name ]] || bp_die "$BIN/barberpro-$name is missing: run make first"
 done
 
+export PORT=${PORT:-3000}
+if [[ $mode == run ]] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    bp_die "port $PORT is already in use (another make run?); set PORT to use another"
+fi
+
 VAR=${BARBERPRO_VAR_DIR:-./var}
 mkdir -p "$VAR"
 VAR=$(cd "$VAR" && pwd)
@@ -163,7 +168,6 @@ start_process() {
 for name in "${BP_SERVICES[@]}"; do
     start_process "$name"
 done
-export PORT=${PORT:-3000}
 start_process gateway
 
 base_url=http://localhost:$PORT
