@@ -163,8 +163,8 @@ bench: deps all
 	@tests/bench/bench.sh
 
 # ---- style ---------------------------------------------------------------
-C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find common gateway services tests -name '*.[ch]')
-lint:
+C_FILES = $(shell git ls-files --cached --others --exclude-standard -- '*.c' '*.h' | grep -v '^build')
+lint: deps
 	@scripts/lint.sh
 
 format:

@@ -77,7 +77,7 @@ void bp_config_rpc_url(const char *service, char *out, size_t len)
 {
     char var[64];
     size_t i = 0;
-    for (; service[i] != '\0' && i < 40; i++)
+    for (; i < 40 && service[i] != '\0'; i++)
         var[i] = (char)((service[i] >= 'a' && service[i] <= 'z') ? service[i] - 32 : service[i]);
     snprintf(var + i, sizeof var - i, "_RPC_URL");
 

@@ -12,7 +12,7 @@
 
 typedef struct {
     const bp_service *service;
-    const char *schema; /* PostgreSQL schema the service owns, or NULL */
+    const char *schema;             /* PostgreSQL schema the service owns, or NULL */
     const bp_migration *migrations; /* ends with an entry whose name is NULL */
     size_t n_migrations;            /* 0: count up to that entry */
     /* Optional: runs after migrations, before the server starts (e.g. to

@@ -188,14 +188,13 @@ int bp_db_migrate(bp_db *db, const char *schema, const bp_migration *migs, size_
 
         /* Each migration and its bookkeeping row commit together. */
         snprintf(sql, sizeof sql, "BEGIN; SET LOCAL search_path TO %s, public", ident);
-        if (exec_script(db, sql, "BEGIN") != 0 ||
-            exec_script(db, migs[i].sql, migs[i].name) != 0) {
+        if (exec_script(db, sql, "BEGIN") != 0 || exec_script(db, migs[i].sql, migs[i].name) != 0) {
             exec_script(db, "ROLLBACK", "ROLLBACK");
             rv = BP_EIO;
             goto out;
         }
-        snprintf(sql, sizeof sql, "INSERT INTO %s.schema_migrations (version, name) VALUES ($1, $2)",
-                 ident);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO %s.schema_migrations (version, name) VALUES ($1, $2)", ident);
         const char *ins[] = {version, migs[i].name};
         r = bp_db_query(db, sql, 2, ins);
         bool ok = bp_db_ok(r, NULL);

@@ -65,12 +65,12 @@ void bp_log(bp_log_level level, const char *request_id, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     char line[4096];
-    size_t pos = (size_t)snprintf(line, sizeof line,
-                                  "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
-                                  "\"service\":\"",
-                                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                  tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000),
-                                  level_names[level]);
+    size_t pos =
+        (size_t)snprintf(line, sizeof line,
+                         "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
+                         "\"service\":\"",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, (long)(tv.tv_usec / 1000), level_names[level]);
     pos = json_escape(line, pos, sizeof line, log_service);
     if (request_id != NULL && *request_id != '\0') {
         pos += (size_t)snprintf(line + pos, sizeof line - pos, "\",\"request_id\":\"");

@@ -15,8 +15,8 @@ void bp_log(bp_log_level level, const char *request_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define bp_log_debug(...) bp_log(BP_LOG_DEBUG, NULL, __VA_ARGS__)
-#define bp_log_info(...) bp_log(BP_LOG_INFO, NULL, __VA_ARGS__)
-#define bp_log_warn(...) bp_log(BP_LOG_WARN, NULL, __VA_ARGS__)
+#define bp_log_info(...)  bp_log(BP_LOG_INFO, NULL, __VA_ARGS__)
+#define bp_log_warn(...)  bp_log(BP_LOG_WARN, NULL, __VA_ARGS__)
 #define bp_log_error(...) bp_log(BP_LOG_ERROR, NULL, __VA_ARGS__)
 
 #endif

@@ -158,8 +158,8 @@ void bp_histogram_observe(bp_histogram *h, double v)
         memcpy(&sum, &old, sizeof sum);
         sum += v;
         memcpy(&next, &sum, sizeof next);
-    } while (!atomic_compare_exchange_weak_explicit(&h->sum_bits, &old, next,
-                                                    memory_order_relaxed, memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&h->sum_bits, &old, next, memory_order_relaxed,
+                                                    memory_order_relaxed));
 }
 
 void bp_metrics_escape(const char *value, char *out, size_t len)
@@ -270,7 +270,7 @@ char *bp_metrics_render(const char *extra_labels)
     for (size_t i = 0; i < n; i++) {
         series *s = all[i];
         if (i == 0 || strcmp(all[i - 1]->name, s->name) != 0) {
-            const char *type = s->kind == KIND_HISTOGRAM ? "histogram"
+            const char *type = s->kind == KIND_HISTOGRAM  ? "histogram"
                                : is_counter_name(s->name) ? "counter"
                                                           : "gauge";
             sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, type);

@@ -286,8 +286,7 @@ int bp_client_call_msg(bp_client *c, const bp_rpc_args *args, const ProtobufCMes
             snprintf(errbuf, errlen, "%s", reply->error->code);
     } else {
         *resp = protobuf_c_message_unpack(resp_desc, NULL, reply->has_body ? reply->body.len : 0,
-                                          reply->has_body ? reply->body.data
-                                                          : (const uint8_t *)"");
+                                          reply->has_body ? reply->body.data : (const uint8_t *)"");
         if (*resp == NULL)
             rv = BP_EPROTO;
     }

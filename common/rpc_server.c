@@ -442,8 +442,8 @@ static void *fast_main(void *arg)
             bp_call_fail(&call, 503, "unavailable", NULL,
                          "El servicio está ocupado, probá de nuevo en unos segundos");
         }
-        nng_msg *reply = call.error != NULL ? encode_reply(&call, NULL)
-                                            : run_method(srv, &call, idx);
+        nng_msg *reply =
+            call.error != NULL ? encode_reply(&call, NULL) : run_method(srv, &call, idx);
         count_call(srv, idx >= 0 ? srv->methods[idx].labels : "method=\"unknown\"", call.status,
                    started);
         nng_msg_free(req);
@@ -476,8 +476,8 @@ static void *slow_main(void *arg)
         bp_call call;
         call_init(&call, srv, lw);
         int idx = decode_request(srv, &call, it->msg);
-        nng_msg *reply = call.error != NULL ? encode_reply(&call, NULL)
-                                            : run_method(srv, &call, idx);
+        nng_msg *reply =
+            call.error != NULL ? encode_reply(&call, NULL) : run_method(srv, &call, idx);
         count_call(srv, idx >= 0 ? srv->methods[idx].labels : "method=\"unknown\"", call.status,
                    it->queued_ms);
         nng_msg_free(it->msg);

@@ -34,7 +34,7 @@ Test(config, bool_forms)
     static const struct {
         const char *text;
         bool want;
-    } cases[] = {{"1", true}, {"true", true}, {"YES", true}, {"on", true},
+    } cases[] = {{"1", true},  {"true", true},   {"YES", true}, {"on", true},
                  {"0", false}, {"false", false}, {"No", false}, {"off", false}};
     for (size_t i = 0; i < BP_COUNTOF(cases); i++) {
         setenv("BP_TEST_BOOL", cases[i].text, 1);
@@ -124,7 +124,8 @@ Test(metrics, counters_and_histograms_render_as_prometheus_text)
     cr_assert_not_null(strstr(text, "# TYPE test_things_total counter\n"));
     cr_assert_not_null(strstr(text, "test_things_total{kind=\"a\",service=\"t\"} 3\n"));
     cr_assert_not_null(strstr(text, "# TYPE test_latency_seconds histogram\n"));
-    cr_assert_not_null(strstr(text, "test_latency_seconds_bucket{service=\"t\",le=\"0.0025\"} 0\n"));
+    cr_assert_not_null(
+        strstr(text, "test_latency_seconds_bucket{service=\"t\",le=\"0.0025\"} 0\n"));
     cr_assert_not_null(strstr(text, "test_latency_seconds_bucket{service=\"t\",le=\"0.005\"} 1\n"));
     cr_assert_not_null(strstr(text, "test_latency_seconds_bucket{service=\"t\",le=\"+Inf\"} 2\n"));
     cr_assert_not_null(strstr(text, "test_latency_seconds_count{service=\"t\"} 2\n"));

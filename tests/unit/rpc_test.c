@@ -102,8 +102,8 @@ static int call_msg(const char *method, const char *text, int sleep_ms, const ch
     req.text = (char *)text;
     req.has_sleep_ms = sleep_ms > 0;
     req.sleep_ms = sleep_ms;
-    bp_rpc_args args = {.method = method, .token = token, .timeout_ms = timeout_ms,
-                        .request_id = "test-req"};
+    bp_rpc_args args = {
+        .method = method, .token = token, .timeout_ms = timeout_ms, .request_id = "test-req"};
     ProtobufCMessage *resp = NULL;
     int status = 0;
     char err[64];

@@ -19,7 +19,8 @@ static const char *need(const char *name)
 
 static const bp_migration migs[] = {
     {1, "0001_widgets.sql", "CREATE TABLE widgets (id int PRIMARY KEY, name text NOT NULL);"},
-    {2, "0002_seed.sql", "INSERT INTO widgets VALUES (1, 'uno'); INSERT INTO widgets VALUES (2, 'dos');"},
+    {2, "0002_seed.sql",
+     "INSERT INTO widgets VALUES (1, 'uno'); INSERT INTO widgets VALUES (2, 'dos');"},
 };
 
 static void *migrate_thread(void *arg)
@@ -68,9 +69,10 @@ Test(db, failed_migration_rolls_back_whole)
     cr_assert_eq(bp_db_open(need("DATABASE_URL"), &db), 0);
     cr_assert_neq(bp_db_migrate(db, schema, bad, 1), 0);
     const char *p[] = {schema};
-    PGresult *r = bp_db_query(
-        db, "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 't1'",
-        1, p);
+    PGresult *r = bp_db_query(db,
+                              "SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+                              "$1 AND table_name = 't1'",
+                              1, p);
     cr_assert_str_eq(PQgetvalue(r, 0, 0), "0");
     PQclear(r);
     char sql[128];
