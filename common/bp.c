@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <uuid/uuid.h>
 
@@ -56,10 +57,27 @@ int64_t bp_mono_ms(void)
     return clock_ms(CLOCK_MONOTONIC);
 }
 
+/* Random bytes come from the kernel in blocks of 4 KiB per thread: a
+ * request id costs no system call (libuuid makes five). */
+static _Thread_local unsigned char rand_pool[4096];
+static _Thread_local size_t rand_left;
+
 void bp_uuid(char out[37])
 {
     uuid_t u;
-    uuid_generate_random(u);
+    if (rand_left < sizeof u) {
+        if (getrandom(rand_pool, sizeof rand_pool, 0) != (ssize_t)sizeof rand_pool) {
+            uuid_generate_random(u);
+            uuid_unparse_lower(u, out);
+            return;
+        }
+        rand_left = sizeof rand_pool;
+    }
+    rand_left -= sizeof u;
+    memcpy(u, rand_pool + rand_left, sizeof u);
+    explicit_bzero(rand_pool + rand_left, sizeof u);
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     uuid_unparse_lower(u, out);
 }
 

@@ -10,6 +10,7 @@
 #include "bp.h"
 #include "log.h"
 #include "passwords.h"
+#include "profiles.h"
 #include "sessions.h"
 #include "store.h"
 #include "validate.h"
@@ -136,6 +137,8 @@ static int update(bp_db *db, bp_kv *kv, const auth_account *a, const normalized 
         return rv;
 
     *result = AUTH_ACCOUNT_UPDATED;
+    if (kv != NULL && auth_profile_drop(kv, old->id) != 0)
+        bp_log_warn("cannot drop a cached profile; it expires within %d s", AUTH_PROFILE_TTL_S);
     /* A new password or role must not leave old sessions running on the
      * old terms. A new hash of the same password (a new cost) is not that. */
     if (kv != NULL && (!same_password || new_role != NULL) &&

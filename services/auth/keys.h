@@ -16,6 +16,11 @@
  * members may outlive their sessions; they are only ever deleted. */
 #define AUTH_KEY_USER_SESSIONS AUTH_KV_PREFIX "user-sessions:"
 
+/* barberpro:auth:profile:<user id> -> the packed bp.auth.User the Me call
+ * answers with (profiles.c). A cache: dropped on every profile, email or
+ * role change and on erasure; expires after AUTH_PROFILE_TTL_S. */
+#define AUTH_KEY_PROFILE AUTH_KV_PREFIX "profile:"
+
 /* Longest key: the prefix, a name and a UUID. */
 #define AUTH_KEY_SIZE 96
 

@@ -88,6 +88,18 @@ Test(uuid, generated_ids_are_valid_and_distinct)
     bp_uuid(b);
     cr_assert(bp_uuid_valid(a));
     cr_assert_str_neq(a, b);
+    /* Many ids (crossing a refill of the random pool) are version 4 and
+     * distinct from their neighbour. */
+    char prev[37] = "";
+    for (int i = 0; i < 1000; i++) {
+        char id[37];
+        bp_uuid(id);
+        cr_assert(bp_uuid_valid(id));
+        cr_assert_eq(id[14], '4', "version nibble of %s", id);
+        cr_assert(strchr("89ab", id[19]) != NULL, "variant of %s", id);
+        cr_assert_str_neq(id, prev);
+        memcpy(prev, id, sizeof id);
+    }
     cr_assert_not(bp_uuid_valid("not-a-uuid"));
     cr_assert_not(bp_uuid_valid(""));
     cr_assert_not(bp_uuid_valid(NULL));
