@@ -41,7 +41,8 @@ typedef int (*bp_handler_fn)(bp_call *call, const ProtobufCMessage *req, Protobu
 
 enum {
     BP_HANDLER_AUTH = 1u << 0, /* refuse with 401 unless the call has a principal */
-    BP_HANDLER_SLOW = 1u << 1, /* run on the slow lane (bcrypt, outside APIs) */
+    BP_HANDLER_SLOW = 1u << 1, /* run on the slow lane (bcrypt, outside APIs), whose
+                                * threads run at a lower priority (nice +5) */
 };
 
 typedef struct {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bp.h"
@@ -22,6 +23,9 @@
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
+
+/* Niceness of slow lane threads, relative to the fast lane's 0. */
+#define SLOW_LANE_NICE 5
 
 /* How often an idle worker wakes to notice a stop request. */
 #define IDLE_WAKE_MS 250
@@ -458,6 +462,10 @@ static void *slow_main(void *arg)
 {
     lane_worker *lw = arg;
     bp_server *srv = lw->srv;
+    /* Slow calls burn whole cores (bcrypt); at a lower priority they yield
+     * the CPU to the cheap calls of the fast lane whenever both want it. */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), SLOW_LANE_NICE) != 0)
+        bp_log_warn("cannot lower the priority of the slow lane");
     for (;;) {
         pthread_mutex_lock(&srv->qlock);
         while (srv->qhead == NULL && !srv->slow_done)
