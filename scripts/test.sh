@@ -71,7 +71,12 @@ run_test_binary() {
     shift 2
     name=${bin#"$REPO"/}
     echo "==> $name"
-    timeout -k 10 "$timeout" "$bin" "$@" </dev/null || rc=$?
+    # The output is kept in $LOGS too: Criterion passes a test whose
+    # process leaks, so the sanitizer check below reads it as well.
+    set +e
+    timeout -k 10 "$timeout" "$bin" "$@" </dev/null 2>&1 | tee "$LOGS/test-$(basename "$bin").log"
+    rc=${PIPESTATUS[0]}
+    set -e
     if ((rc == 0)); then
         pass
     else
@@ -230,7 +235,7 @@ if ((suite_ok)); then
 fi
 teardown_stores
 
-# ---- sanitizer reports in the daemons' logs ------------------------------------
+# ---- sanitizer reports in the daemons' and the tests' logs ----------------------
 san_pattern='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer'
 for log in "$LOGS"/*.log; do
     [[ -e $log ]] || continue
