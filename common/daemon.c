@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 
 #include "bp.h"
 #include "config.h"
 #include "log.h"
+#include "signals.h"
 
 /* Creates every directory of path (like mkdir -p). */
 static int mkdirs(const char *path)
@@ -78,13 +78,7 @@ static int serve(const bp_daemon *d)
     }
     bp_db_close(db);
 
-    /* Signals are taken by sigwait in this thread only. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bp_signals_block();
 
     char url[512];
     bp_config_rpc_url(svc->name, url, sizeof url);
@@ -92,12 +86,8 @@ static int serve(const bp_daemon *d)
     bp_server *srv;
     if (bp_server_start(svc, url, &srv) != 0)
         return 1;
-    sd_notify(0, "READY=1");
-
-    int sig = 0;
-    sigwait(&set, &sig);
-    bp_log_info("%s stopping on signal %d", svc->name, sig);
-    sd_notify(0, "STOPPING=1");
+    int sig = bp_signals_wait();
+    bp_log_info("%s stopping on %s", svc->name, sig == SIGTERM ? "SIGTERM" : "SIGINT");
     bp_server_stop(srv);
     if (d->on_stop != NULL)
         d->on_stop();

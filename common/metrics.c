@@ -4,11 +4,12 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "strbuf.h"
 
 #define MAX_SERIES 4096 /* a bound on cardinality; a power of two */
 #define MAX_BOUNDS 24
@@ -180,55 +181,19 @@ void bp_metrics_escape(const char *value, char *out, size_t len)
         out[o] = '\0';
 }
 
-/* A growable string for rendering. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = true;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 /* Joins the series labels, the extra labels and an optional le label. */
-static void sb_labels(sbuf *b, const char *labels, const char *extra, const char *le)
+static void sb_labels(bp_strbuf *b, const char *labels, const char *extra, const char *le)
 {
     const char *parts[3] = {labels, extra, le};
     bool any = false;
     for (int i = 0; i < 3; i++) {
         if (parts[i] == NULL || *parts[i] == '\0')
             continue;
-        sb_printf(b, "%s%s", any ? "," : "{", parts[i]);
+        bp_strbuf_printf(b, "%s%s", any ? "," : "{", parts[i]);
         any = true;
     }
     if (any)
-        sb_printf(b, "}");
+        bp_strbuf_printf(b, "}");
 }
 
 static int by_order(const void *x, const void *y)
@@ -249,10 +214,7 @@ static bool is_counter_name(const char *name)
 
 char *bp_metrics_render(const char *extra_labels)
 {
-    sbuf b = {malloc(4096), 0, 4096, false};
-    if (b.p == NULL)
-        return NULL;
-    b.p[0] = '\0';
+    bp_strbuf b = {0};
 
     pthread_rwlock_rdlock(&lock);
     series **all = malloc((n_series + 1) * sizeof *all);
@@ -273,12 +235,12 @@ char *bp_metrics_render(const char *extra_labels)
             const char *type = s->kind == KIND_HISTOGRAM  ? "histogram"
                                : is_counter_name(s->name) ? "counter"
                                                           : "gauge";
-            sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, type);
+            bp_strbuf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, type);
         }
         if (s->kind == KIND_COUNTER) {
-            sb_printf(&b, "%s", s->name);
+            bp_strbuf_printf(&b, "%s", s->name);
             sb_labels(&b, s->labels, extra_labels, NULL);
-            sb_printf(&b, " %lld\n", (long long)atomic_load(&s->u.counter.value));
+            bp_strbuf_printf(&b, " %lld\n", (long long)atomic_load(&s->u.counter.value));
             continue;
         }
         struct bp_histogram *h = &s->u.hist;
@@ -290,24 +252,20 @@ char *bp_metrics_render(const char *extra_labels)
                 snprintf(le, sizeof le, "le=\"%g\"", h->bounds[k]);
             else
                 snprintf(le, sizeof le, "le=\"+Inf\"");
-            sb_printf(&b, "%s_bucket", s->name);
+            bp_strbuf_printf(&b, "%s_bucket", s->name);
             sb_labels(&b, s->labels, extra_labels, le);
-            sb_printf(&b, " %llu\n", (unsigned long long)cumulative);
+            bp_strbuf_printf(&b, " %llu\n", (unsigned long long)cumulative);
         }
         uint64_t bits = atomic_load(&h->sum_bits);
         double sum;
         memcpy(&sum, &bits, sizeof sum);
-        sb_printf(&b, "%s_sum", s->name);
+        bp_strbuf_printf(&b, "%s_sum", s->name);
         sb_labels(&b, s->labels, extra_labels, NULL);
-        sb_printf(&b, " %.9g\n", sum);
-        sb_printf(&b, "%s_count", s->name);
+        bp_strbuf_printf(&b, " %.9g\n", sum);
+        bp_strbuf_printf(&b, "%s_count", s->name);
         sb_labels(&b, s->labels, extra_labels, NULL);
-        sb_printf(&b, " %llu\n", (unsigned long long)cumulative);
+        bp_strbuf_printf(&b, " %llu\n", (unsigned long long)cumulative);
     }
     free(all);
-    if (b.failed) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return bp_strbuf_take(&b);
 }

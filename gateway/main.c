@@ -3,13 +3,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #include "log.h"
 #include "gw_config.h"
 #include "gw_routes.h"
 #include "gw_server.h"
 #include "gw_services.h"
+#include "signals.h"
 
 int main(int argc, char **argv)
 {
@@ -23,14 +23,7 @@ int main(int argc, char **argv)
     if (gw_routes_init() != 0)
         return 1;
 
-    /* Block the stop signals before any thread starts, so that only
-     * sigwait below receives them. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bp_signals_block();
 
     if (gw_services_open() != 0)
         return 1;
@@ -40,12 +33,8 @@ int main(int argc, char **argv)
         return 1;
     }
     bp_log_info("listening on %s port %d with %d threads", cfg.bind_address, cfg.port, cfg.threads);
-    sd_notify(0, "READY=1");
-
-    int sig = 0;
-    sigwait(&stop, &sig);
+    int sig = bp_signals_wait();
     bp_log_info("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    sd_notify(0, "STOPPING=1");
     gw_server_stop(srv);
     gw_services_close();
     bp_log_info("stopped");

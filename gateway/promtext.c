@@ -4,38 +4,12 @@
 #include <string.h>
 
 #include "gw_promtext.h"
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} buf;
-
-static void buf_add(buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap > 0 ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
+#include "strbuf.h"
 
 typedef struct {
     char *name;
-    buf help, type; /* the whole first HELP / TYPE line */
-    buf samples;
+    bp_strbuf help, type; /* the whole first HELP / TYPE line */
+    bp_strbuf samples;
 } family;
 
 typedef struct {
@@ -139,10 +113,10 @@ static void merge_doc(families *fs, const char *doc)
             cur = find_or_add(fs, name, nlen);
             if (cur == NULL)
                 return;
-            buf *b = help ? &cur->help : &cur->type;
+            bp_strbuf *b = help ? &cur->help : &cur->type;
             if (b->len == 0) {
-                buf_add(b, line, len);
-                buf_add(b, "\n", 1);
+                bp_strbuf_append(b, line, len);
+                bp_strbuf_append(b, "\n", 1);
             }
             continue;
         }
@@ -154,37 +128,33 @@ static void merge_doc(families *fs, const char *doc)
         cur = family_of(fs, cur, line, nlen);
         if (cur == NULL)
             return;
-        buf_add(&cur->samples, line, len);
-        buf_add(&cur->samples, "\n", 1);
+        bp_strbuf_append(&cur->samples, line, len);
+        bp_strbuf_append(&cur->samples, "\n", 1);
     }
 }
 
 char *gw_prom_merge(const char *const *docs, size_t n)
 {
     families fs = {NULL, 0, 0, false};
-    buf out = {NULL, 0, 0, false};
+    bp_strbuf out = {0};
     for (size_t i = 0; i < n; i++)
         if (docs[i] != NULL)
             merge_doc(&fs, docs[i]);
-    buf_add(&out, "", 0);
     for (size_t i = 0; i < fs.n; i++) {
         family *f = &fs.v[i];
-        if (f->help.len > 0)
-            buf_add(&out, f->help.p, f->help.len);
-        if (f->type.len > 0)
-            buf_add(&out, f->type.p, f->type.len);
-        if (f->samples.len > 0)
-            buf_add(&out, f->samples.p, f->samples.len);
+        bp_strbuf *parts[] = {&f->help, &f->type, &f->samples};
+        for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+            fs.failed = fs.failed || parts[k]->failed;
+            if (parts[k]->len > 0)
+                bp_strbuf_append(&out, parts[k]->p, parts[k]->len);
+            bp_strbuf_reset(parts[k]);
+        }
         free(f->name);
-        free(f->help.p);
-        free(f->type.p);
-        free(f->samples.p);
     }
     free(fs.v);
-    fs.failed = fs.failed || out.failed;
     if (fs.failed) {
-        free(out.p);
+        bp_strbuf_reset(&out);
         return NULL;
     }
-    return out.p;
+    return bp_strbuf_take(&out);
 }
