@@ -47,7 +47,8 @@ typedef struct lane_worker {
     bp_worker w;
     pthread_t thread;
     bp_arena *arena;
-    nng_aio *aio;
+    nng_aio *aio;      /* receives (and, on the slow lane, sends) */
+    nng_aio *send_aio; /* fast lane: replies, not waited for */
 } lane_worker;
 
 struct bp_server {
@@ -408,6 +409,27 @@ static bool enqueue_slow(bp_server *srv, nng_ctx ctx, nng_msg *msg)
     return true;
 }
 
+/* Completion of a fast lane reply: nobody waits for it (that would cost a
+ * thread hand-off per call), so a reply that could not be sent is freed
+ * here; the caller's deadline covers it. */
+static void reply_sent(void *arg)
+{
+    nng_aio *aio = *(nng_aio **)arg;
+    if (nng_aio_result(aio) != 0)
+        nng_msg_free(nng_aio_get_msg(aio));
+}
+
+/* Starts sending reply on ctx without waiting. Takes ownership of reply. */
+static void send_reply_async(lane_worker *lw, nng_ctx ctx, nng_msg *reply)
+{
+    if (reply == NULL)
+        return;
+    nng_aio_wait(lw->send_aio); /* the previous reply, long gone in practice */
+    nng_aio_set_timeout(lw->send_aio, NNG_DURATION_DEFAULT);
+    nng_aio_set_msg(lw->send_aio, reply);
+    nng_ctx_send(ctx, lw->send_aio);
+}
+
 static void *fast_main(void *arg)
 {
     lane_worker *lw = arg;
@@ -433,7 +455,9 @@ static void *fast_main(void *arg)
         int idx = decode_request(srv, &call, req);
         const bp_handler *h = idx >= 0 ? srv->methods[idx].handler : NULL;
         if (h != NULL && (h->flags & BP_HANDLER_SLOW) && srv->n_slow > 0) {
-            /* The slow lane replies on this context; take a fresh one. */
+            /* The slow lane replies on this context; take a fresh one. The
+             * context's previous reply must be out before it changes hands. */
+            nng_aio_wait(lw->send_aio);
             nng_ctx next;
             if (nng_ctx_open(&next, srv->sock) == 0) {
                 if (enqueue_slow(srv, ctx, req)) {
@@ -451,9 +475,11 @@ static void *fast_main(void *arg)
         count_call(srv, idx >= 0 ? srv->methods[idx].labels : "method=\"unknown\"", call.status,
                    started);
         nng_msg_free(req);
-        send_reply(lw, ctx, reply);
+        send_reply_async(lw, ctx, reply);
         bp_arena_reset(lw->arena);
     }
+    /* Closing the context would abort a reply still on its way. */
+    nng_aio_wait(lw->send_aio);
     nng_ctx_close(ctx);
     return NULL;
 }
@@ -507,7 +533,8 @@ static int worker_open(bp_server *srv, lane_worker *lw, int index, bool slow)
     lw->w.slow_lane = slow;
     lw->w.app = def->app;
     lw->arena = bp_arena_new();
-    if (lw->arena == NULL || nng_aio_alloc(&lw->aio, NULL, NULL) != 0)
+    if (lw->arena == NULL || nng_aio_alloc(&lw->aio, NULL, NULL) != 0 ||
+        nng_aio_alloc(&lw->send_aio, reply_sent, &lw->send_aio) != 0)
         return BP_ENOMEM;
     if (def->use_db && bp_db_open(bp_config_required("DATABASE_URL"), &lw->w.db) != 0)
         return BP_EIO;
@@ -528,6 +555,8 @@ static void worker_close(bp_server *srv, lane_worker *lw)
     bp_kv_close(lw->w.kv);
     if (lw->aio != NULL)
         nng_aio_free(lw->aio);
+    if (lw->send_aio != NULL)
+        nng_aio_free(lw->send_aio);
     bp_arena_free(lw->arena);
 }
 
