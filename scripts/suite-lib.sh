@@ -274,22 +274,31 @@ bp_alive() {
 BP_STOP=0
 bp_trap_stop() { trap 'BP_STOP=1' INT TERM; }
 
-# bp_stop_pids <seconds> <pid>...: SIGTERM, then SIGKILL for whatever still
-# runs after <seconds>. Returns 1 when something had to be killed.
-bp_stop_pids() {
-    local secs=$1 pid i alive rc=0
+# bp_wait_exit <seconds> <pid>...: waits until none of the pids runs, for
+# at most <seconds>. Returns 1 when some still run.
+bp_wait_exit() {
+    local secs=$1 pid i alive
     shift
-    for pid in "$@"; do
-        if [[ -n $pid ]]; then kill -TERM "$pid" 2>/dev/null || true; fi
-    done
     for ((i = 0; i < secs * 10; i++)); do
         alive=0
         for pid in "$@"; do
             bp_alive "$pid" && alive=1
         done
-        ((alive)) || break
+        ((alive)) || return 0
         sleep 0.1
     done
+    return 1
+}
+
+# bp_stop_pids <seconds> <pid>...: SIGTERM, then SIGKILL for whatever still
+# runs after <seconds>. Returns 1 when something had to be killed.
+bp_stop_pids() {
+    local secs=$1 pid rc=0
+    shift
+    for pid in "$@"; do
+        if [[ -n $pid ]]; then kill -TERM "$pid" 2>/dev/null || true; fi
+    done
+    bp_wait_exit "$secs" "$@" || true
     for pid in "$@"; do
         if bp_alive "$pid"; then
             bp_log "pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-60)) ignored SIGTERM for ${secs}s; killing it"

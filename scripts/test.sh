@@ -199,7 +199,7 @@ done
 # ---- stop the suite: each daemon must stop cleanly on SIGTERM ------------------
 # Gateway first, so that no new calls reach the daemons while they stop.
 stop_and_check() {
-    local names=("$@") name pid i alive st
+    local names=("$@") name pid st
     declare -A pid_now=()
     for name in "${names[@]}"; do
         pid=$(current_pid "$name")
@@ -207,14 +207,7 @@ stop_and_check() {
         pid_now[$name]=$pid
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for ((i = 0; i < 200; i++)); do
-        alive=0
-        for name in "${!pid_now[@]}"; do
-            bp_alive "${pid_now[$name]}" && alive=1
-        done
-        ((alive)) || break
-        sleep 0.1
-    done
+    bp_wait_exit 20 "${pid_now[@]}" || true
     for name in "${!pid_now[@]}"; do
         pid=${pid_now[$name]}
         if bp_alive "$pid"; then
