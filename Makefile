@@ -56,6 +56,12 @@ $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto $(PROTOS)
 	@mkdir -p $(GEN)
 	@protoc-c --c_out=$(GEN) -Iproto $<
 
+# The OpenAPI description, served by the gateway as JSON.
+PYTHON ?= /usr/bin/python3
+$(GEN)/openapi_json.c: gateway/openapi.yaml scripts/openapi-json.py
+	@mkdir -p $(GEN)
+	@$(PYTHON) scripts/openapi-json.py $< $@
+
 # Messages used only by unit tests (tests/unit/*.proto).
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: tests/unit/%.proto $(PROTOS)
 	@mkdir -p $(GEN)
@@ -101,7 +107,7 @@ endef
 # $(call variant,<variant>,<bindir>,<extra link flags>)
 define variant
 $(call lib,$(BUILD)/$(1)/libbp.a,$(call objs,$(1),$(COMMON_SRC) $(PB_C)))
-$(call lib,$(BUILD)/$(1)/libgw.a,$(call objs,$(1),$(filter-out gateway/main.c,$(GATEWAY_SRC))))
+$(call lib,$(BUILD)/$(1)/libgw.a,$(call objs,$(1),$(filter-out gateway/main.c,$(GATEWAY_SRC)) $(GEN)/openapi_json.c))
 $(foreach s,$(SERVICES),$(call lib,$(BUILD)/$(1)/libsvc-$(s).a,$(call objs,$(1),$(call svc_src,$(s)))))
 
 $(2)/barberpro-gateway: $(BUILD)/$(1)/gateway/main.o $(BUILD)/$(1)/libgw.a $(BUILD)/$(1)/libbp.a

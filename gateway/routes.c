@@ -8,6 +8,7 @@
 #include "log.h"
 #include "gw_health.h"
 #include "gw_metrics.h"
+#include "gw_openapi.h"
 #include "gw_routes.h"
 #include "gw_services.h"
 
@@ -25,6 +26,7 @@ static const gw_route routes[] = {
     /* Operations (the gateway itself) */
     {"GET", "/api/health", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_health_op},
     {"GET", "/api/metrics", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_metrics_op},
+    {"GET", "/api/openapi.json", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_openapi_op},
 };
 
 static const ProtobufCMethodDescriptor *resolved[BP_COUNTOF(routes)];

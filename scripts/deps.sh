@@ -13,6 +13,9 @@ packages=(
     libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
     libcriterion-dev libjwt-dev libsystemd-dev uuid-dev libcrypt-dev libssl-dev
     wrk clang-format cppcheck curl ca-certificates
+    # gateway/openapi.yaml becomes the JSON served at /api/openapi.json at
+    # build time (scripts/openapi-json.py).
+    python3 python3-yaml
     # setfacl: lets `make run` give the postgres user search access to a
     # checkout under a private home without opening it to everyone.
     acl
