@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bp.h"
+#include "config.h"
 #include "log.h"
 
 struct bp_db {
@@ -19,11 +20,20 @@ static void quiet_notice(void *arg, const char *message)
     (void)message;
 }
 
+/* Every connection attempt and every statement is bounded: a call whose
+ * deadline (RPC_TIMEOUT_MS) has passed gains nothing from a query still
+ * running, and a hung server must not hold a worker for ever. Settings in
+ * the URL itself take precedence. */
 static int db_connect(bp_db *db)
 {
     if (db->conn != NULL)
         PQfinish(db->conn);
-    db->conn = PQconnectdb(db->url);
+    char options[64];
+    snprintf(options, sizeof options, "-c statement_timeout=%ld",
+             bp_config_int("RPC_TIMEOUT_MS", 5000, 10, 600000));
+    const char *const keys[] = {"connect_timeout", "options", "dbname", NULL};
+    const char *const values[] = {"5", options, db->url, NULL};
+    db->conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         bp_log_error("cannot connect to PostgreSQL: %s", PQerrorMessage(db->conn));
         return BP_EIO;
@@ -148,6 +158,9 @@ static int exec_script(bp_db *db, const char *sql, const char *what)
 
 int bp_db_migrate(bp_db *db, const char *schema, const bp_migration *migs, size_t n)
 {
+    /* Waiting for another instance's migrations, or a migration that
+     * rewrites a large table, may take long: no statement timeout here. */
+    PQclear(bp_db_query(db, "SET statement_timeout = 0", 0, NULL));
     const char *lock_params[] = {schema};
     PGresult *r = bp_db_query(db, "SELECT pg_advisory_lock(hashtext('barberpro.migrate.' || $1))",
                               1, lock_params);

@@ -126,3 +126,15 @@ Test(kv, malformed_urls_are_refused)
         cr_assert_eq(bp_kv_open(bad[i], &kv), BP_EINVAL, "%s", bad[i]);
     }
 }
+
+Test(db, statements_are_bounded_by_the_rpc_timeout)
+{
+    setenv("RPC_TIMEOUT_MS", "200", 1);
+    bp_db *db;
+    cr_assert_eq(bp_db_open(need("DATABASE_URL"), &db), 0);
+    PGresult *r = bp_db_query(db, "SELECT pg_sleep(2)", 0, NULL);
+    cr_assert(bp_db_sqlstate(r, "57014"), "a 2 s statement outlived a 200 ms deadline");
+    PQclear(r);
+    bp_db_close(db);
+    unsetenv("RPC_TIMEOUT_MS");
+}
