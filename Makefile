@@ -160,7 +160,7 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS) $(UNIT_BINS) $(INTEG_BINS)
-	@scripts/test.sh
+	@BUILD=$(BUILD) scripts/test.sh
 
 migrate: deps all
 	@scripts/run.sh migrate

@@ -13,9 +13,13 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$REPO/scripts/suite-lib.sh"
 cd "$REPO"
 
-TEST_BIN=$REPO/build/test/bin
-UNIT_DIR=$REPO/build/test/unit
-INTEG_DIR=$REPO/build/test/integration
+BUILD_DIR=$REPO/${BUILD:-build}
+TEST_BIN=$BUILD_DIR/test/bin
+UNIT_DIR=$BUILD_DIR/test/unit
+INTEG_DIR=$BUILD_DIR/test/integration
+# BP_TEST_ONLY=<extended regex> runs only the test binaries whose name matches
+# (for working on one part; `make test` runs them all).
+ONLY=${BP_TEST_ONLY:-}
 UNIT_TIMEOUT=${BP_TEST_UNIT_TIMEOUT:-300}
 INTEG_TIMEOUT=${BP_TEST_INTEG_TIMEOUT:-420}
 
@@ -96,7 +100,8 @@ bp_redis_start "$TMP/redis" ephemeral
 # and another Redis db number than the suite's.
 unit_bins=()
 for t in "$UNIT_DIR"/*; do
-    [[ -f $t && -x $t ]] && unit_bins+=("$t")
+    [[ -f $t && -x $t ]] || continue
+    [[ -z $ONLY || $(basename "$t") =~ $ONLY ]] && unit_bins+=("$t")
 done
 for t in "${unit_bins[@]}"; do
     DATABASE_URL=$(bp_pg_url barberpro_unit) REDIS_URL="$(bp_redis_url)?db=1" \
@@ -150,7 +155,8 @@ current_pid() { cat "$PIDS/$1.pid" 2>/dev/null || true; }
 
 integ_bins=()
 for t in "$INTEG_DIR"/*; do
-    [[ -f $t && -x $t ]] && integ_bins+=("$t")
+    [[ -f $t && -x $t ]] || continue
+    [[ -z $ONLY || $(basename "$t") =~ $ONLY ]] && integ_bins+=("$t")
 done
 
 suite_ok=1
