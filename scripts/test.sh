@@ -124,6 +124,13 @@ export LOG_LEVEL=${LOG_LEVEL:-info}
 export CORS_ORIGIN=http://localhost:5173
 export UPLOAD_DIR=$TMP/uploads
 export BACKUP_LOCAL_DIR=$TMP/backups
+# An admin account the tests sign in with (BP_TEST_ADMIN_*), and booking
+# holds short enough for the expiry test to watch one lapse.
+export BARBERPRO_ADMIN_EMAIL=admin@test.barberpro.com.ar
+export BARBERPRO_ADMIN_PASSWORD=TestAdmin2026-secret
+export BP_TEST_ADMIN_EMAIL=$BARBERPRO_ADMIN_EMAIL BP_TEST_ADMIN_PASSWORD=$BARBERPRO_ADMIN_PASSWORD
+export BOOKING_HOLD_SECONDS=4
+export BOOKING_EXPIRE_INTERVAL_MS=500
 # The limiter stays on (its headers are part of the contract) but high
 # enough that the tests, all from 127.0.0.1, never reach it.
 export RATE_LIMIT_MAX_REQUESTS=1000000

@@ -1,9 +1,128 @@
-/* The booking daemon's internal interface. */
+/* The booking daemon's shared state and internal interface: its settings,
+ * who may do what, the answers every handler shares, and the handlers that
+ * main.c wires into the bus. One file per concern implements them. */
 #ifndef BOOKING_H
 #define BOOKING_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "booking.pb-c.h"
 #include "bp.h"
 #include "db.h"
+#include "kv.h"
+#include "rpc.h"
+
+/* Settled once at start from the environment (booking_config_load), then
+ * read-only. It is the bp_service.app of the daemon. */
+typedef struct {
+    char timezone[64];       /* TIMEZONE: the default zone of a new shop */
+    char currency[4];        /* CURRENCY (ARS) */
+    int hold_seconds;        /* BOOKING_HOLD_SECONDS (900): pending_payment before expired */
+    int min_notice_minutes;  /* BOOKING_MIN_NOTICE_MINUTES (60) */
+    int horizon_days;        /* BOOKING_HORIZON_DAYS (60) */
+    int no_show_limit;       /* BOOKING_NO_SHOW_LIMIT (2) no-shows ... */
+    int no_show_window_days; /* ... within BOOKING_NO_SHOW_WINDOW_DAYS (90) demand a deposit */
+    int expire_interval_ms;  /* BOOKING_EXPIRE_INTERVAL_MS (5000): the expiry job's period */
+    bp_client *auth;         /* the auth daemon, to link provider accounts by email */
+} booking_ctx;
+
+/* Reads the settings (exit 2 on a bad value, naming the variable) and dials
+ * the auth daemon. Returns 0 or a BP_E* code. */
+int booking_config_load(booking_ctx *ctx);
+
+/* Closes what booking_config_load opened. */
+void booking_config_free(booking_ctx *ctx);
+
+/* The daemon's context of a call. */
+const booking_ctx *booking_ctx_of(bp_call *call);
+
+/* ---- answers shared by the handlers (reply.c) ------------------------------ */
+
+/* 400 invalid_request naming field, with the Spanish reason why. */
+int booking_fail_invalid(bp_call *call, const char *field, const char *why);
+
+/* 404 not_found with a Spanish message naming what (e.g. "El turno"). */
+int booking_fail_not_found(bp_call *call, const char *what);
+
+/* 403 forbidden. */
+int booking_fail_forbidden(bp_call *call);
+
+/* The answer for an internal failure rv: 503 unavailable when PostgreSQL or
+ * Redis did not answer (BP_EIO, BP_EUNAVAIL, BP_ETIMEDOUT), 500 otherwise. */
+int booking_fail_internal(bp_call *call, int rv);
+
+/* epoch_ms as RFC 3339 in zone tz (NULL: TIMEZONE), in the call's arena;
+ * NULL when out of memory or not representable. */
+char *booking_reply_time(bp_call *call, int64_t epoch_ms, const char *tz);
+
+/* cents in es-AR form ("$ 15.000,00"), in the call's arena. */
+char *booking_reply_money(bp_call *call, int64_t cents, const char *currency);
+
+/* True when s is a canonical UUID; otherwise answers 400 naming field and
+ * returns false (the handler then returns BP_EREPLIED). A NULL or empty s
+ * is "missing". */
+bool booking_check_uuid(bp_call *call, const char *field, const char *s);
+
+/* ---- who may do what (access.c) -------------------------------------------- */
+
+/* Whether the caller may manage shop_id: its owner, or an admin. Answers
+ * 404 for an unknown shop and 403 for anyone else and returns BP_EREPLIED;
+ * 0 when allowed; a storage failure is answered too. */
+int booking_require_shop_owner(bp_call *call, const char *shop_id);
+
+/* Whether the caller may manage provider_id's schedule and bookings: the
+ * owner of its shop, the provider's own linked account, or an admin. On 0,
+ * shop_id_out (37 bytes, may be NULL) receives the provider's shop. Answers
+ * like booking_require_shop_owner otherwise. */
+int booking_require_provider_manager(bp_call *call, const char *provider_id, char *shop_id_out);
+
+/* True when the caller's role is admin. */
+bool booking_is_admin(bp_call *call);
+
+/* ---- handlers (proto/booking.proto) ---------------------------------------- */
+
+#define BOOKING_HANDLER(name)                                                                      \
+    int booking_handle_##name(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp)
+
+/* shops.c */
+BOOKING_HANDLER(create_shop);
+BOOKING_HANDLER(list_shops);
+BOOKING_HANDLER(get_shop);
+BOOKING_HANDLER(update_shop);
+BOOKING_HANDLER(open_day);
+BOOKING_HANDLER(close_day);
+/* services.c and prices.c */
+BOOKING_HANDLER(create_service);
+BOOKING_HANDLER(list_services);
+BOOKING_HANDLER(update_service);
+BOOKING_HANDLER(list_service_prices);
+BOOKING_HANDLER(raise_prices);
+/* providers.c and schedule.c */
+BOOKING_HANDLER(create_provider);
+BOOKING_HANDLER(list_providers);
+BOOKING_HANDLER(get_provider);
+BOOKING_HANDLER(update_provider);
+BOOKING_HANDLER(get_schedule);
+BOOKING_HANDLER(put_schedule);
+BOOKING_HANDLER(create_time_off);
+BOOKING_HANDLER(list_time_off);
+BOOKING_HANDLER(delete_time_off);
+/* slots.c, calendar.c, exchange.c */
+BOOKING_HANDLER(availability);
+BOOKING_HANDLER(list_holidays);
+BOOKING_HANDLER(add_holiday);
+BOOKING_HANDLER(exchange_rate);
+/* bookings.c */
+BOOKING_HANDLER(create_booking);
+BOOKING_HANDLER(list_bookings);
+BOOKING_HANDLER(get_booking);
+BOOKING_HANDLER(cancel_booking);
+BOOKING_HANDLER(reschedule_booking);
+BOOKING_HANDLER(complete_booking);
+BOOKING_HANDLER(mark_no_show);
+/* events.c */
+BOOKING_HANDLER(deliver);
 
 /* Loads the demo shop, services and barbers (idempotent). Returns 0 or
  * BP_EIO. */

@@ -1,5 +1,6 @@
-/* The booking daemon. Its domain arrives with its own issue; until then it
- * owns its schema and answers the operations calls (Health, Metrics). */
+/* barberpro-booking: shops, services, providers, schedules, holidays,
+ * availability and bookings. This file only wires the daemon; each concern
+ * lives in its own file (booking.h lists them). */
 #include <string.h>
 
 #include "booking.h"
@@ -8,13 +9,34 @@
 
 extern const bp_migration booking_migrations[];
 
+static booking_ctx ctx;
+
+/* One row per RPC of proto/booking.proto. Calls that reach outside the
+ * machine (the exchange-rate source) run on the slow lane. */
+static const bp_handler handlers[] = {
+    {"CreateShop", booking_handle_create_shop, BP_HANDLER_AUTH},
+};
+
 static const bp_service service = {
     .name = "booking",
-    .descriptor = &bp__booking__booking__descriptor,
+    .descriptor = &bp__booking__booking_service__descriptor,
+    .handlers = handlers,
+    .n_handlers = BP_COUNTOF(handlers),
     .use_db = true,
     .use_kv = true,
-    .workers = 2,
+    .app = &ctx,
 };
+
+static int on_start(bp_db *db)
+{
+    (void)db;
+    return booking_config_load(&ctx) == 0 ? 0 : 1;
+}
+
+static void on_stop(void)
+{
+    booking_config_free(&ctx);
+}
 
 static const bp_daemon daemon_def;
 
@@ -35,6 +57,8 @@ static const bp_daemon daemon_def = {
     .service = &service,
     .schema = "booking",
     .migrations = booking_migrations,
+    .on_start = on_start,
+    .on_stop = on_stop,
     .command = command,
     .usage = "demo-data",
 };
