@@ -49,7 +49,7 @@ FAKE_BINS := $(patsubst tests/fakes/%.c,$(BUILD)/bin/fake-%,$(wildcard tests/fak
 .PHONY: all deps run test test-unit test-integration bench lint format migrate clean
 .SECONDARY:
 
-all: $(BINS) $(FAKE_BINS) $(BUILD)/bin/http-ceiling
+all: $(BINS) $(FAKE_BINS) $(BUILD)/bin/http-ceiling $(BUILD)/bin/availability-bench
 
 # ---- generated code ------------------------------------------------------
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto $(PROTOS)
@@ -138,6 +138,11 @@ $(BUILD)/bin/http-ceiling: $(BUILD)/rel/tests/bench/http_ceiling.o
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) -o $@ $^ $(shell pkg-config --libs libmicrohttpd)
+
+$(BUILD)/bin/availability-bench: $(BUILD)/rel/tests/bench/availability_bench.o $(BUILD)/rel/libsvc-booking.a $(BUILD)/rel/libbp.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) -o $@ $^ $(LIBS_DAEMON)
 
 SAN_ARCHIVES := $(BUILD)/san/libgw.a $(foreach s,$(SERVICES),$(BUILD)/san/libsvc-$(s).a) $(BUILD)/san/libbp.a
 $(BUILD)/test/unit/%: $(BUILD)/san/tests/unit/%.o $(call objs,san,$(TEST_PB_C)) $(SAN_ARCHIVES)

@@ -1,8 +1,9 @@
 /* Small helpers every module uses: error names, clocks, UUIDs, RFC 3339
- * times in a named zone and constant-time comparison. */
+ * times (formatted in a named zone, parsed) and constant-time comparison. */
 #include "bp.h"
 
-#include <pthread.h>
+#include "tz.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,42 +90,100 @@ int bp_uuid_valid(const char *s)
     return uuid_parse(s, u) == 0;
 }
 
-/* localtime_r depends on the process-wide TZ, so switching zones is
- * serialised; the common case (the default zone) is cached by glibc. */
-static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
-
 int bp_time_format(int64_t epoch_ms, const char *tz, char *out, size_t len)
 {
-    static char current_tz[64];
     if (tz == NULL || *tz == '\0') {
         tz = getenv("TIMEZONE");
         if (tz == NULL || *tz == '\0')
             tz = "America/Argentina/Buenos_Aires";
     }
-    if (strlen(tz) >= sizeof current_tz || out == NULL || len < 26)
+    const bp_tz *zone;
+    if (out == NULL || len < 26 || bp_tz_load(tz, &zone) != BP_OK)
         return BP_EINVAL;
 
-    time_t secs = (time_t)(epoch_ms / 1000);
-    struct tm tm;
-    pthread_mutex_lock(&tz_lock);
-    if (strcmp(current_tz, tz) != 0) {
-        setenv("TZ", tz, 1);
-        tzset();
-        snprintf(current_tz, sizeof current_tz, "%s", tz);
-    }
-    struct tm *ok = localtime_r(&secs, &tm);
-    pthread_mutex_unlock(&tz_lock);
-    if (ok == NULL)
+    int64_t secs = epoch_ms / 1000 - (epoch_ms % 1000 < 0);
+    /* RFC 3339 offsets have no seconds: the local time shown is computed with
+     * the offset cut to whole minutes, so the text still names the instant
+     * exactly (this matters only for local mean times before 1920). */
+    int off = bp_tz_offset(zone, secs);
+    off -= off % 60;
+    int64_t local = secs + off;
+    int64_t days = local / 86400 - (local % 86400 < 0);
+    int64_t sod = local - days * 86400;
+    if (days < INT32_MIN || days > INT32_MAX)
         return BP_EINVAL;
-
-    long off = tm.tm_gmtoff;
+    int y, m, d;
+    bp_civil_from_days((int32_t)days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        return BP_EINVAL;
     char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    int n = snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 3600,
-                     (off % 3600) / 60);
+    int aoff = off < 0 ? -off : off;
+    int n =
+        snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", y, m, d, (int)(sod / 3600),
+                 (int)(sod / 60 % 60), (int)(sod % 60), sign, aoff / 3600, aoff / 60 % 60);
     return (n > 0 && (size_t)n < len) ? BP_OK : BP_EINVAL;
+}
+
+/* n decimal digits at s, or -1. */
+static int fixed_digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int bp_time_parse(const char *s, int64_t *epoch_ms)
+{
+    if (s == NULL || epoch_ms == NULL || strnlen(s, 20) < 20)
+        return BP_EINVAL;
+    int y = fixed_digits(s, 4), mo = fixed_digits(s + 5, 2), d = fixed_digits(s + 8, 2);
+    int h = fixed_digits(s + 11, 2), mi = fixed_digits(s + 14, 2), sec = fixed_digits(s + 17, 2);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || s[4] != '-' || s[7] != '-' ||
+        (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' || h < 0 || h > 23 ||
+        mi < 0 || mi > 59 || sec < 0 || sec > 59)
+        return BP_EINVAL;
+    /* The day must exist: it survives a round trip through day numbers. */
+    int32_t days = bp_days_from_civil(y, mo, d);
+    int cy, cm, cd;
+    bp_civil_from_days(days, &cy, &cm, &cd);
+    if (cy != y || cm != mo || cd != d)
+        return BP_EINVAL;
+
+    const char *p = s + 19;
+    int64_t ms = 0;
+    if (*p == '.') {
+        int nd = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, nd++)
+            if (nd < 3)
+                ms = ms * 10 + (*p - '0');
+        if (nd == 0 || nd > 9)
+            return BP_EINVAL;
+        for (; nd < 3; nd++)
+            ms *= 10;
+    }
+    int off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        /* Each read stops at the first non-digit, so never passes the NUL. */
+        int oh = fixed_digits(p + 1, 2);
+        int om = oh < 0 || p[3] != ':' ? -1 : fixed_digits(p + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return BP_EINVAL;
+        off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return BP_EINVAL;
+    }
+    if (*p != '\0')
+        return BP_EINVAL;
+    int64_t secs = (int64_t)days * 86400 + h * 3600 + mi * 60 + sec - off;
+    *epoch_ms = secs * 1000 + ms;
+    return BP_OK;
 }
 
 int bp_ct_compare(const void *a, const void *b, size_t len)

@@ -38,11 +38,20 @@ void bp_uuid(char out[37]);
 /* Returns 1 when s is a canonical UUID string (any version), else 0. */
 int bp_uuid_valid(const char *s);
 
-/* Formats a Unix-epoch millisecond time as RFC 3339 with the offset of the
- * given IANA time zone (NULL: TIMEZONE or America/Argentina/Buenos_Aires),
- * e.g. "2026-12-04T15:30:00-03:00". Writes at most len bytes into out;
- * returns 0 or BP_EINVAL. */
+/* Formats a Unix-epoch millisecond time (whole seconds; milliseconds are
+ * dropped toward the past) as RFC 3339 with the offset of the given IANA time
+ * zone (NULL or "": TIMEZONE, else America/Argentina/Buenos_Aires), always as
+ * +-hh:mm, never "Z", e.g. "2026-12-04T15:30:00-03:00". Thread-safe; the
+ * process TZ is not used. Writes at most len (>= 26) bytes into out; returns
+ * 0 or BP_EINVAL (bad zone, short buffer, a year outside 0000-9999). */
 int bp_time_format(int64_t epoch_ms, const char *tz, char *out, size_t len);
+
+/* Parses a strict RFC 3339 date-time, "YYYY-MM-DDTHH:MM:SS[.frac]" followed
+ * by a required "Z" or "+hh:mm"/"-hh:mm" ('t' and 'z' accepted too), into
+ * Unix milliseconds (a fraction of up to 9 digits is truncated to ms). Real
+ * calendar dates only; leap seconds (":60") and offsets beyond 23:59 are
+ * refused. Returns 0 with *epoch_ms set, or BP_EINVAL. */
+int bp_time_parse(const char *s, int64_t *epoch_ms);
 
 /* Compares two byte strings in time independent of where they differ.
  * Returns 0 when equal. */
