@@ -45,7 +45,8 @@ flock -n 9 || bp_die "another scripts/run.sh is using $VAR (set BARBERPRO_VAR_DI
 
 started_pg=0
 started_redis=0
-declare -A pid_of=() # process name -> pid
+declare -A pid_of=()  # process name -> pid
+declare -A fake_pid=() # stand-in name (tests/fakes) -> pid
 
 # Stops, in order, the gateway, the daemons, Redis and PostgreSQL: whatever
 # this run started. Runs once, at exit, whatever the reason.
@@ -62,6 +63,7 @@ stop_everything() {
         [[ -n ${pid_of[$name]:-} ]] && pids+=("${pid_of[$name]}")
     done
     ((${#pids[@]})) && bp_stop_pids 20 "${pids[@]}"
+    ((${#fake_pid[@]})) && bp_stop_pids 5 "${fake_pid[@]}"
     rm -f "$BARBERPRO_RUN_DIR"/*.pid
     ((started_redis)) && bp_redis_stop
     ((started_pg)) && bp_pg_stop
@@ -83,7 +85,7 @@ check_stop() {
 for f in "$BARBERPRO_RUN_DIR"/*.pid; do
     [[ -e $f ]] || continue
     old=$(<"$f")
-    if bp_alive "$old" && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q 'barberpro-'; then
+    if bp_alive "$old" && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -qE 'barberpro-|fake-'; then
         bp_log "stopping pid $old left running by an earlier run ($(basename "$f" .pid))"
         bp_stop_pids 10 "$old" || true
     fi
@@ -156,6 +158,34 @@ if [[ ${BARBERPRO_DEMO_DATA:-1} != 0 ]]; then
         check_stop
     done
 fi
+
+# ---- stand-ins for the services on the internet -------------------------------
+# An outside API whose URL is not set is replaced by the project's own stand-in
+# from tests/fakes (this machine may have no internet); the log says so.
+start_fake() {
+    local name=$1 port i
+    [[ -x $BIN/fake-$name ]] || bp_die "$BIN/fake-$name is missing: run make first"
+    port=$(bp_free_port)
+    "$BIN/fake-$name" --port "$port" </dev/null >/dev/null 9>&- &
+    fake_pid[$name]=$!
+    echo "${fake_pid[$name]}" >"$BARBERPRO_RUN_DIR/fake-$name.pid"
+    for ((i = 0; i < 50; i++)); do
+        if [[ $(bp_http_status "http://127.0.0.1:$port/_fake/health") == 200 ]]; then
+            BP_FAKE_PORT=$port
+            return 0
+        fi
+        bp_alive "${fake_pid[$name]}" || break
+        sleep 0.1
+    done
+    bp_die "the $name stand-in (fake-$name) did not start"
+}
+if [[ -z ${EXCHANGE_RATE_URL:-} ]]; then
+    start_fake dolarapi
+    export EXCHANGE_RATE_URL=http://127.0.0.1:$BP_FAKE_PORT/v1/dolares/oficial
+    bp_log "EXCHANGE_RATE_URL is not set: the USD:ARS rate comes from the local stand-in" \
+        "fake-dolarapi at $EXCHANGE_RATE_URL (a fixed rate, not the real one)"
+fi
+check_stop
 
 # ---- the processes -----------------------------------------------------------
 start_process() {

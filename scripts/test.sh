@@ -37,6 +37,7 @@ passed=0
 failed=0
 failures=()
 declare -A child_pid=() # name -> pid of a process this script started
+declare -A fake_pid=()  # name -> pid of a stand-in (tests/fakes) this script started
 
 pass() { passed=$((passed + 1)); }
 fail() {
@@ -49,6 +50,13 @@ teardown_stores() {
     bp_pg_stop
 }
 
+teardown_fakes() {
+    if ((${#fake_pid[@]})); then
+        bp_stop_pids 5 "${fake_pid[@]}" >/dev/null 2>&1 || true
+    fi
+    fake_pid=()
+}
+
 on_exit() {
     local rc=$?
     trap - EXIT INT TERM
@@ -58,6 +66,7 @@ on_exit() {
         pid=$(cat "$PIDS/$name.pid" 2>/dev/null) && pids+=("$pid")
     done
     ((${#pids[@]})) && bp_stop_pids 10 "${pids[@]}" >/dev/null 2>&1
+    teardown_fakes
     teardown_stores
     if ((rc == 0)) && [[ -z ${BP_TEST_KEEP:-} ]]; then
         rm -rf "$TMP"
@@ -106,7 +115,7 @@ done
 for t in "${unit_bins[@]}"; do
     DATABASE_URL=$(bp_pg_url barberpro_unit) REDIS_URL="$(bp_redis_url)?db=1" \
         BP_TEST_DATABASE_URL=$(bp_pg_url barberpro_unit) BP_TEST_REDIS_URL="$(bp_redis_url)?db=1" \
-        BP_TEST_TMP=$TMP \
+        BP_TEST_TMP=$TMP BP_TEST_FAKES_DIR=$BUILD_DIR/bin \
         run_test_binary "$t" "$UNIT_TIMEOUT"
 done
 
@@ -167,6 +176,29 @@ for t in "$INTEG_DIR"/*; do
 done
 
 suite_ok=1
+
+# ---- stand-ins for the services on the internet (tests/fakes) ------------------
+# start_fake <name> <port>: starts $BUILD_DIR/bin/fake-<name> on 127.0.0.1:<port>,
+# its output in $LOGS/fake-<name>.log, and waits until /_fake/health answers.
+start_fake() {
+    local name=$1 port=$2 i
+    "$BUILD_DIR/bin/fake-$name" --port "$port" </dev/null >>"$LOGS/fake-$name.log" 2>&1 &
+    fake_pid[$name]=$!
+    for ((i = 0; i < 50; i++)); do
+        [[ $(bp_http_status "http://127.0.0.1:$port/_fake/health") == 200 ]] && return 0
+        bp_alive "${fake_pid[$name]}" || break
+        sleep 0.1
+    done
+    bp_log "fake-$name did not start (log: $LOGS/fake-$name.log)"
+    return 1
+}
+fake_port=$(bp_free_port)
+if start_fake dolarapi "$fake_port"; then
+    export EXCHANGE_RATE_URL=http://127.0.0.1:$fake_port/v1/dolares/oficial
+else
+    suite_ok=0
+fi
+
 for name in "${BP_SERVICES[@]}"; do
     if ! "$TEST_BIN/barberpro-$name" migrate </dev/null >>"$LOGS/migrate-$name.log" 2>&1; then
         bp_log "migrations of $name failed:"
@@ -239,6 +271,7 @@ if ((suite_ok)); then
     stop_and_check gateway
     stop_and_check "${BP_SERVICES[@]}"
 fi
+teardown_fakes
 teardown_stores
 
 # ---- sanitizer reports in the daemons' and the tests' logs ----------------------
