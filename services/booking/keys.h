@@ -20,8 +20,10 @@
 #define BOOKING_CACHE_SCHEDULE_TTL_S  900
 #define BOOKING_CACHE_AVAIL_TTL_S     900
 
-/* barberpro:booking:rate:USD:ARS -> the last rate fetched (rates.c). */
-#define BOOKING_KEY_RATE BOOKING_KV_PREFIX "rate:USD:ARS"
+/* barberpro:booking:rate:USD:ARS -> the last rate fetched (rates.c), 1 h;
+ * ...:lock -> the token of the one caller fetching it now (a few seconds). */
+#define BOOKING_KEY_RATE      BOOKING_KV_PREFIX "rate:USD:ARS"
+#define BOOKING_KEY_RATE_LOCK BOOKING_KEY_RATE ":lock"
 
 /* Longest key: the prefix, a name, "-gen" and a UUID. */
 #define BOOKING_KEY_SIZE 112

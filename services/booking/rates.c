@@ -25,8 +25,6 @@
 #define RATE_BODY_MAX     (64u * 1024u)
 #define RATE_WAIT_MS      (RATE_FETCH_MS + 1000) /* a caller with nothing known waits this */
 #define RATE_MAX          1e9 /* no peso will be worth this little; beyond it is garbage */
-/* Held by the one caller that fetches; next to the value it guards. */
-#define RATE_LOCK_KEY BOOKING_KEY_RATE ":lock"
 
 static void count_lookup(const char *result)
 {
@@ -112,7 +110,7 @@ static int lock_take(bp_kv *kv, const char *token)
         return -1;
     char ttl[8];
     snprintf(ttl, sizeof ttl, "%d", RATE_LOCK_TTL_S);
-    const char *argv[] = {"SET", RATE_LOCK_KEY, token, "NX", "EX", ttl};
+    const char *argv[] = {"SET", BOOKING_KEY_RATE_LOCK, token, "NX", "EX", ttl};
     redisReply *rep = bp_kv_command(kv, 6, argv, NULL);
     if (rep == NULL)
         return -1;
@@ -128,7 +126,7 @@ static void lock_release(bp_kv *kv, const char *token)
     static const char script[] =
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
         "return 0";
-    const char *argv[] = {"EVAL", script, "1", RATE_LOCK_KEY, token};
+    const char *argv[] = {"EVAL", script, "1", BOOKING_KEY_RATE_LOCK, token};
     redisReply *rep = bp_kv_command(kv, 5, argv, NULL);
     if (rep != NULL)
         freeReplyObject(rep);
