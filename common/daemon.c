@@ -12,6 +12,7 @@
 
 #include "bp.h"
 #include "config.h"
+#include "inbox.h"
 #include "log.h"
 #include "signals.h"
 
@@ -53,9 +54,11 @@ int bp_daemon_open_db(const bp_daemon *d, bp_db **out)
 {
     if (bp_db_open(bp_config_required("DATABASE_URL"), out) != 0)
         return BP_EIO;
+    /* n_migrations 0: count up to the entry whose name is NULL. */
     size_t n = d->n_migrations;
-    while (n == 0 && d->migrations != NULL && d->migrations[n].name != NULL)
-        n++;
+    if (n == 0)
+        while (d->migrations != NULL && d->migrations[n].name != NULL)
+            n++;
     if (d->schema != NULL && bp_db_migrate(*out, d->schema, d->migrations, n) != 0) {
         bp_db_close(*out);
         *out = NULL;
@@ -64,9 +67,29 @@ int bp_daemon_open_db(const bp_daemon *d, bp_db **out)
     return 0;
 }
 
+/* Names the event tables of the daemon's schema. A daemon without a schema
+ * cannot have subscriptions; one without subscriptions changes nothing. */
+static int events_init(const bp_daemon *d)
+{
+    if (d->schema == NULL) {
+        if (d->n_subscriptions == 0)
+            return 0;
+        bp_log_error("%s: event subscriptions need a schema", d->service->name);
+        return BP_EINVAL;
+    }
+    if (bp_outbox_init(d->schema, d->subscriptions, d->n_subscriptions) != 0 ||
+        bp_inbox_init(d->schema) != 0) {
+        bp_log_error("%s: bad event subscriptions or schema name", d->service->name);
+        return BP_EINVAL;
+    }
+    return 0;
+}
+
 static int serve(const bp_daemon *d)
 {
     const bp_service *svc = d->service;
+    if (events_init(d) != 0)
+        return 1;
     bp_db *db = NULL;
     if (svc->use_db && bp_daemon_open_db(d, &db) != 0) {
         bp_log_error("%s cannot start: database not ready", svc->name);
@@ -86,9 +109,28 @@ static int serve(const bp_daemon *d)
     bp_server *srv;
     if (bp_server_start(svc, url, &srv) != 0)
         return 1;
+    bp_relay *relay = NULL;
+    bp_jobs *jobs = NULL;
+    if (d->n_subscriptions > 0 &&
+        bp_relay_start(d->subscriptions, d->n_subscriptions, svc->name, &relay) != 0) {
+        bp_log_error("%s cannot start its event relay", svc->name);
+        bp_server_stop(srv);
+        return 1;
+    }
+    if (d->n_jobs > 0 && bp_jobs_start(d->jobs, d->n_jobs, d->schema ? d->schema : svc->name,
+                                       svc->use_kv, &jobs) != 0) {
+        bp_log_error("%s cannot start its jobs", svc->name);
+        bp_relay_stop(relay);
+        bp_server_stop(srv);
+        return 1;
+    }
     int sig = bp_signals_wait();
     bp_log_info("%s stopping on %s", svc->name, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* Calls first (they may put events), then the relay, which finishes
+     * its delivery in flight, then the job in progress. */
     bp_server_stop(srv);
+    bp_relay_stop(relay);
+    bp_jobs_stop(jobs);
     if (d->on_stop != NULL)
         d->on_stop();
     bp_log_info("%s stopped", svc->name);

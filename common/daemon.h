@@ -8,6 +8,8 @@
 #include <stddef.h>
 
 #include "db.h"
+#include "jobs.h"
+#include "outbox.h"
 #include "rpc.h"
 
 typedef struct {
@@ -26,11 +28,23 @@ typedef struct {
     int (*command)(const char *cmd, int argc, char **argv);
     /* Optional line for `--help`, listing the extra subcommands. */
     const char *usage;
+    /* Optional: periodic jobs, run by a thread of their own (jobs.h); an
+     * exclusive job's lock is keyed on schema (or the service name). */
+    const bp_job *jobs;
+    size_t n_jobs;
+    /* Optional: who consumes this service's events (outbox.h). When set,
+     * schema must hold the outbox table and a relay delivers it. Whatever
+     * these say, a daemon with a schema can call bp_outbox_put (which then
+     * records nothing) and bp_inbox_deliver on that schema's tables. */
+    const bp_subscription *subscriptions;
+    size_t n_subscriptions;
 } bp_daemon;
 
-/* Runs the daemon: with no argument, serves until SIGTERM or SIGINT and
- * returns 0 after in-flight calls finished; `migrate` applies migrations and
- * exits; anything else goes to d->command. Configuration errors exit 2. */
+/* Runs the daemon: with no argument, serves (and runs the event relay and
+ * the jobs, when it has them) until SIGTERM or SIGINT and returns 0 after
+ * in-flight calls, the delivery in flight and the running job finished;
+ * `migrate` applies migrations and exits; anything else goes to
+ * d->command. Configuration errors exit 2. */
 int bp_daemon_main(const bp_daemon *d, int argc, char **argv);
 
 /* Opens a database connection from DATABASE_URL (exits 2 when unset) and
