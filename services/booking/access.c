@@ -15,7 +15,7 @@ int booking_require_shop_owner(bp_call *call, const char *shop_id)
         return BP_EREPLIED;
     const char *params[] = {shop_id};
     PGresult *res = bp_db_query(bp_call_worker(call)->db,
-                                "SELECT owner_id FROM shops WHERE id = $1", 1, params);
+                                "SELECT owner_id FROM booking.shops WHERE id = $1", 1, params);
     int rv;
     if (!bp_db_ok(res, bp_call_request_id(call)))
         rv = booking_fail_internal(call, BP_EIO);
@@ -36,7 +36,7 @@ int booking_require_provider_manager(bp_call *call, const char *provider_id, cha
     const char *params[] = {provider_id};
     PGresult *res = bp_db_query(bp_call_worker(call)->db,
                                 "SELECT p.shop_id, s.owner_id, coalesce(p.user_id::text, '') "
-                                "FROM providers p JOIN shops s ON s.id = p.shop_id "
+                                "FROM booking.providers p JOIN booking.shops s ON s.id = p.shop_id "
                                 "WHERE p.id = $1",
                                 1, params);
     int rv;

@@ -80,6 +80,75 @@ int booking_require_provider_manager(bp_call *call, const char *provider_id, cha
 /* True when the caller's role is admin. */
 bool booking_is_admin(bp_call *call);
 
+/* ---- catalogue rules (pure; shops.c, providers.c, schedule.c, prices.c) ---- */
+
+/* Trims surrounding white space from a name, address or city and checks it:
+ * valid UTF-8 without control characters, 1 to max_chars characters. Writes
+ * into out (len bytes; 4 * max_chars + 1 always suffice). Returns 0, or
+ * BP_EINVAL with *why a static Spanish reason. (shops.c) */
+int booking_text_normalize(const char *in, size_t max_chars, char *out, size_t len,
+                           const char **why);
+
+/* Normalises a phone to E.164: spaces, dots, dashes and parentheses are
+ * dropped, then it must be '+' and 8 to 15 digits (the first not 0); a
+ * leading "00" counts as '+'. Writes into out (len >= 17). Returns 0 or
+ * BP_EINVAL. (shops.c) */
+int booking_phone_normalize(const char *in, char *out, size_t len);
+
+/* A slot step a day is cut into evenly: 5 to 120 minutes that divide an
+ * hour (5, 6, 10, 12, 15, 20, 30, 60) or are a whole number of hours
+ * dividing the day (120). (shops.c) */
+bool booking_slot_step_valid(int minutes);
+
+/* Trims and lower-cases an email and checks its shape (one '@', a local
+ * part of 1 to 64 bytes, a domain with a dot, printable ASCII, at most 254
+ * bytes). Writes into out (len >= 255). Returns 0 or BP_EINVAL. (providers.c) */
+int booking_email_normalize(const char *in, char *out, size_t len);
+
+/* Parses "HH:MM" (exactly five characters, 00:00 to 23:59, and 24:00 when
+ * allow_midnight_end) into minutes after midnight. Returns 0 or BP_EINVAL.
+ * (schedule.c) */
+int booking_hhmm_parse(const char *s, bool allow_midnight_end, int *minutes);
+
+/* Writes minutes (0..1440) as "HH:MM" into out[6]. (schedule.c) */
+void booking_hhmm_format(int minutes, char out[6]);
+
+/* One working range of a week, in minutes after local midnight. */
+typedef struct {
+    int weekday; /* ISO, 1 = Monday */
+    int start_min, end_min;
+} booking_week_range;
+
+/* Most ranges a week may hold (ten a day is already a strange shop). */
+#define BOOKING_WEEK_MAX_RANGES 70
+
+/* Checks the n ranges of a weekly schedule and converts them into out
+ * (room for n): weekday 1..7, start and end "HH:MM" with start < end, and
+ * no two ranges of one day overlapping (touching is fine). On a refusal
+ * writes the offending member ("weekly.2.start") into field (flen bytes),
+ * sets *why to a static Spanish reason and returns BP_EINVAL; BP_ETOOBIG
+ * (field "weekly") for more than BOOKING_WEEK_MAX_RANGES. (schedule.c) */
+int booking_week_validate(Bp__Booking__HoursRange *const *rows, size_t n, booking_week_range *out,
+                          char *field, size_t flen, const char **why);
+
+/* A percentage with at most two decimals, -90 to 1000, as basis points of
+ * change (12.5 -> 1250). Returns 0 or BP_EINVAL (also for NaN and
+ * infinities). (prices.c) */
+int booking_percent_to_bp(double percent, int32_t *basis_points);
+
+/* Today's date in zone tz (an IANA name; NULL or unknown: UTC) as days
+ * since 1970-01-01, at the instant now_ms. (calendar.c) */
+int32_t booking_local_day(const char *tz, int64_t now_ms);
+
+/* ---- prices (prices.c) --------------------------------------------------- */
+
+/* The price in force now for service_id: its latest service_prices row
+ * whose effective_from is not after today in the shop's zone (the service's
+ * own price_cents when it has no row). Usable inside the caller's
+ * transaction; reads only. Returns 0 with *price_cents set, BP_ENOTFOUND
+ * for an unknown service (or a malformed id), or BP_EIO. */
+int booking_price_current(bp_db *db, const char *service_id, int64_t *price_cents);
+
 /* ---- handlers (proto/booking.proto) ---------------------------------------- */
 
 #define BOOKING_HANDLER(name)                                                                      \

@@ -145,9 +145,10 @@ int booking_cache_drop(bp_kv *kv, booking_cache_kind kind, const char *id)
 int booking_cache_drop_shop(bp_db *db, bp_kv *kv, const char *shop_id)
 {
     const char *params[] = {shop_id};
-    PGresult *res = shop_id != NULL
-                        ? bp_db_query(db, "SELECT id FROM providers WHERE shop_id = $1", 1, params)
-                        : bp_db_query(db, "SELECT id FROM providers", 0, NULL);
+    PGresult *res =
+        shop_id != NULL
+            ? bp_db_query(db, "SELECT id FROM booking.providers WHERE shop_id = $1", 1, params)
+            : bp_db_query(db, "SELECT id FROM booking.providers", 0, NULL);
     int rv = 0;
     if (!bp_db_ok(res, NULL)) {
         rv = BP_EIO;

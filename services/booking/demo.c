@@ -1,6 +1,8 @@
 /* Demo catalogue for `make run`: a barbershop in Palermo, CABA, with two
- * barbers and a few services. Ids are fixed so that the demo accounts made by
- * `barberpro-auth demo-data` line up; loading it twice changes nothing. */
+ * barbers and a few services, each service with its first price row and each
+ * barber with the default week. Ids are fixed so that the demo accounts made
+ * by `barberpro-auth demo-data` line up; loading it twice changes nothing
+ * (one implicit transaction: all of it or none). */
 #include "booking.h"
 
 #include <stdio.h>
@@ -46,6 +48,25 @@ static const char demo_sql[] =
     "FROM booking.providers p JOIN booking.services s ON s.shop_id = p.shop_id\n"
     "WHERE p.shop_id = '5e0d0000-0000-4000-8000-000000000001'\n"
     "  AND NOT (p.id = '5e0d0000-0000-4000-8000-000000000202' AND s.name = 'Color')\n"
+    "ON CONFLICT DO NOTHING;\n"
+    "\n"
+    "-- Rows 0003's backfill could not cover: it ran before this file. A service\n"
+    "-- without a price row gets its first price from the day it was created;\n"
+    "-- a barber without hours gets the default week.\n"
+    "INSERT INTO booking.service_prices (service_id, price_cents, effective_from)\n"
+    "SELECT s.id, s.price_cents, (s.created_at AT TIME ZONE sh.timezone)::date\n"
+    "FROM booking.services s JOIN booking.shops sh ON sh.id = s.shop_id\n"
+    "WHERE s.shop_id = '5e0d0000-0000-4000-8000-000000000001'\n"
+    "  AND NOT EXISTS (SELECT 1 FROM booking.service_prices sp WHERE sp.service_id = s.id)\n"
+    "ON CONFLICT DO NOTHING;\n"
+    "\n"
+    "INSERT INTO booking.provider_hours (provider_id, weekday, start_min, end_min)\n"
+    "SELECT p.id, d.weekday, d.start_min, d.end_min\n"
+    "FROM booking.providers p\n"
+    "CROSS JOIN (VALUES (1, 540, 1080), (2, 540, 1080), (3, 540, 1080), (4, 540, 1080),\n"
+    "                   (5, 540, 1080), (6, 540, 780)) AS d (weekday, start_min, end_min)\n"
+    "WHERE p.shop_id = '5e0d0000-0000-4000-8000-000000000001'\n"
+    "  AND NOT EXISTS (SELECT 1 FROM booking.provider_hours h WHERE h.provider_id = p.id)\n"
     "ON CONFLICT DO NOTHING;\n";
 
 int booking_demo_load(bp_db *db)
@@ -55,7 +76,8 @@ int booking_demo_load(bp_db *db)
     if (rv != 0)
         bp_log_error("loading the demo catalogue failed: %s", PQresultErrorMessage(r));
     else
-        bp_log_info("demo catalogue loaded: Barbería El Palermo, 2 barbers, 4 services");
+        bp_log_info("demo catalogue loaded: Barbería El Palermo, 2 barbers with their weeks, "
+                    "4 services with their prices");
     PQclear(r);
     return rv;
 }

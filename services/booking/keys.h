@@ -10,7 +10,7 @@
 /* Each cache is a hash per owner id (a shop or a provider), one field per
  * variant, next to a generation counter "<name>-gen:<id>" that a drop
  * increments so that a fill computed before the drop is never stored:
- *   services:<shop id>       field "all"                      1 h
+ *   services:<shop id>       field "all:<quarter hour>"       1 h
  *   providers:<shop id>      field "all" or a service id      30 min
  *   schedule:<provider id>   field "weekly"                   15 min
  *   avail:<provider id>      field "<service id>:<date>:<days>" 15 min
