@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <nng/nng.h>
@@ -432,9 +433,50 @@ int bpt_daemon_signal(const char *name, int sig)
     return 0;
 }
 
+/* True when every thread of pid is in the stopped state ('T'). */
+static int all_threads_stopped(pid_t pid)
+{
+    char dir_path[64];
+    snprintf(dir_path, sizeof dir_path, "/proc/%ld/task", (long)pid);
+    DIR *dir = opendir(dir_path);
+    if (dir == NULL)
+        return 0;
+    int stopped = 1;
+    struct dirent *e;
+    while (stopped && (e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[128], buf[512];
+        snprintf(path, sizeof path, "%s/%s/stat", dir_path, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue; /* the thread ended */
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *paren = strrchr(buf, ')');
+        stopped = paren != NULL && paren[1] == ' ' && (paren[2] == 'T' || paren[2] == 't');
+    }
+    closedir(dir);
+    return stopped;
+}
+
 int bpt_daemon_stop(const char *name)
 {
-    return bpt_daemon_signal(name, SIGSTOP);
+    pid_t pid = bpt_daemon_pid(name);
+    if (bpt_daemon_signal(name, SIGSTOP) != 0)
+        return -1;
+    /* kill() returns before every thread has stopped: a request sent at
+     * once could still be answered by a thread that was running. */
+    double deadline = bpt_now_ms() + 5000;
+    while (!all_threads_stopped(pid)) {
+        if (bpt_now_ms() > deadline) {
+            fprintf(stderr, "harness: %s (pid %ld) did not stop\n", name, (long)pid);
+            return -1;
+        }
+        bpt_sleep_ms(2);
+    }
+    return 0;
 }
 
 int bpt_daemon_cont(const char *name)

@@ -106,7 +106,7 @@ int bpt_daemon_signal(const char *name, int sig);
 
 /* SIGSTOP (the daemon hangs: it holds its connections but answers nothing)
  * and SIGCONT. */
-int bpt_daemon_stop(const char *name);
+int bpt_daemon_stop(const char *name); /* returns once every thread is stopped */
 int bpt_daemon_cont(const char *name);
 
 /* SIGKILL, then waits until the process is gone (at most 5 s). */
