@@ -446,7 +446,7 @@ static int all_threads_stopped(pid_t pid)
     while (stopped && (e = readdir(dir)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        char path[128], buf[512];
+        char path[400], buf[512];
         snprintf(path, sizeof path, "%s/%s/stat", dir_path, e->d_name);
         FILE *f = fopen(path, "r");
         if (f == NULL)
