@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include "booking.h"
+#include "bookings.h"
 #include "booking.pb-c.h"
 #include "daemon.h"
+#include "inbox.h"
 
 extern const bp_migration booking_migrations[];
 
@@ -14,7 +16,64 @@ static booking_ctx ctx;
 /* One row per RPC of proto/booking.proto. Calls that reach outside the
  * machine (the exchange-rate source) run on the slow lane. */
 static const bp_handler handlers[] = {
+    /* catalogue: shops, services, prices, providers, schedules, calendar */
     {"CreateShop", booking_handle_create_shop, BP_HANDLER_AUTH},
+    {"ListShops", booking_handle_list_shops, 0},
+    {"GetShop", booking_handle_get_shop, 0},
+    {"UpdateShop", booking_handle_update_shop, BP_HANDLER_AUTH},
+    {"OpenDay", booking_handle_open_day, BP_HANDLER_AUTH},
+    {"CloseDay", booking_handle_close_day, BP_HANDLER_AUTH},
+    {"CreateService", booking_handle_create_service, BP_HANDLER_AUTH},
+    {"ListServices", booking_handle_list_services, 0},
+    {"UpdateService", booking_handle_update_service, BP_HANDLER_AUTH},
+    {"ListServicePrices", booking_handle_list_service_prices, 0},
+    {"RaisePrices", booking_handle_raise_prices, BP_HANDLER_AUTH},
+    /* CreateProvider and UpdateProvider may wait up to a second on auth. */
+    {"CreateProvider", booking_handle_create_provider, BP_HANDLER_AUTH},
+    {"ListProviders", booking_handle_list_providers, 0},
+    {"GetProvider", booking_handle_get_provider, 0},
+    {"UpdateProvider", booking_handle_update_provider, BP_HANDLER_AUTH},
+    {"GetSchedule", booking_handle_get_schedule, 0},
+    {"PutSchedule", booking_handle_put_schedule, BP_HANDLER_AUTH},
+    {"CreateTimeOff", booking_handle_create_time_off, BP_HANDLER_AUTH},
+    {"ListTimeOff", booking_handle_list_time_off, BP_HANDLER_AUTH},
+    {"DeleteTimeOff", booking_handle_delete_time_off, BP_HANDLER_AUTH},
+    {"ListHolidays", booking_handle_list_holidays, 0},
+    {"AddHoliday", booking_handle_add_holiday, BP_HANDLER_AUTH},
+    {"ExchangeRate", booking_handle_exchange_rate, BP_HANDLER_SLOW},
+    /* bookings, availability and events */
+    {"Availability", booking_handle_availability, 0},
+    {"CreateBooking", booking_handle_create_booking, BP_HANDLER_AUTH},
+    {"ListBookings", booking_handle_list_bookings, BP_HANDLER_AUTH},
+    {"GetBooking", booking_handle_get_booking, BP_HANDLER_AUTH},
+    {"CancelBooking", booking_handle_cancel_booking, BP_HANDLER_AUTH},
+    {"RescheduleBooking", booking_handle_reschedule_booking, BP_HANDLER_AUTH},
+    {"CompleteBooking", booking_handle_complete_booking, BP_HANDLER_AUTH},
+    {"MarkNoShow", booking_handle_mark_no_show, BP_HANDLER_AUTH},
+    /* Only the relays of other daemons call it, over the bus. */
+    {"Deliver", booking_handle_deliver, 0},
+};
+
+/* Who hears of a booking's life: the notification daemon of every change,
+ * the payment daemon of what moves money (a deposit to charge, a refund
+ * due, a hold that lapsed). A consumer that does not implement Deliver yet
+ * answers an error; the relay keeps the rows and retries with backoff until
+ * it does: at least once, nothing lost in between. A booking confirmed at
+ * once (no deposit) announces only booking.created, with status confirmed;
+ * booking.confirmed is the later pending_payment -> confirmed change. */
+static const bp_subscription subscriptions[] = {
+    {"booking.created", "notification"},   {"booking.confirmed", "notification"},
+    {"booking.cancelled", "notification"}, {"booking.rescheduled", "notification"},
+    {"booking.expired", "notification"},   {"booking.completed", "notification"},
+    {"booking.no_show", "notification"},   {"booking.created", "payment"},
+    {"booking.cancelled", "payment"},      {"booking.expired", "payment"},
+};
+
+/* The expiry interval is BOOKING_EXPIRE_INTERVAL_MS, set by on_start before
+ * the jobs start. */
+static bp_job jobs[] = {
+    {"expire-holds", 5000, true, booking_expire_holds},
+    {"inbox-prune", 3600000, true, bp_inbox_prune},
 };
 
 static const bp_service service = {
@@ -30,7 +89,10 @@ static const bp_service service = {
 static int on_start(bp_db *db)
 {
     (void)db;
-    return booking_config_load(&ctx) == 0 ? 0 : 1;
+    if (booking_config_load(&ctx) != 0)
+        return 1;
+    jobs[0].interval_ms = ctx.expire_interval_ms;
+    return 0;
 }
 
 static void on_stop(void)
@@ -61,6 +123,10 @@ static const bp_daemon daemon_def = {
     .on_stop = on_stop,
     .command = command,
     .usage = "demo-data",
+    .jobs = jobs,
+    .n_jobs = BP_COUNTOF(jobs),
+    .subscriptions = subscriptions,
+    .n_subscriptions = BP_COUNTOF(subscriptions),
 };
 
 int main(int argc, char **argv)

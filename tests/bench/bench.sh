@@ -64,6 +64,11 @@ check_stop() {
 PORT=$(bp_free_port)
 BASE=http://127.0.0.1:$PORT
 bp_log "starting the suite on port $PORT (log: $TMP/suite.log)"
+# The consumers of the booking events (payment, notification) do not
+# implement Deliver yet: every delivery fails and would be retried every few
+# seconds, which a consumer that acknowledges never costs. A long first
+# retry keeps that to the one attempt per event a working consumer costs.
+BP_RELAY_BACKOFF_MS=${BENCH_RELAY_BACKOFF_MS:-60000} \
 BARBERPRO_VAR_DIR=$TMP/var PORT=$PORT RATE_LIMIT_ENABLED=0 BARBERPRO_DEMO_DATA=1 \
     LOG_LEVEL=${LOG_LEVEL:-warn} BARBERPRO_BIN_DIR=$BIN \
     setsid "$REPO/scripts/run.sh" </dev/null >"$TMP/suite.log" 2>&1 &
@@ -161,6 +166,126 @@ done
 line=$(grep '^BENCH ' "$TMP/login.out" | tail -n 1 || true)
 rows+=("POST /api/auth/login (bcrypt)|$LOGIN_CONNS|${line#BENCH }")
 
+# ---- bookings: availability, a cached list, creations across many barbers ---------
+# The fixture goes through the API: an owner, a shop, a 30-minute service with
+# 10 minutes of buffer and no deposit, and BENCH_BARBERS providers (default
+# week). Every booking request of the run is a different (barber, start):
+# tests/bench/bookings.lua walks barbers first, then the 12 non-overlapping
+# starts of a day (09:00 + 45 min * k), then the working days ahead.
+BARBERS=${BENCH_BARBERS:-250}
+bp_log "booking fixture: a shop, a service and $BARBERS barbers"
+post_json() { # <path> <token> <json> -> the answer body; dies unless 201
+    local out=$TMP/post.json st
+    st=$(curl -s -o "$out" -w '%{http_code}' -H 'Content-Type: application/json' \
+        -H "Authorization: Bearer $2" -d "$3" "$BASE$1")
+    [[ $st == 201 ]] || bp_die "POST $1 answered $st: $(cat "$out")"
+    cat "$out"
+}
+id_of() { sed -n "s/.*\"$1\":{\"id\":\"\\([^\"]*\\)\".*/\\1/p"; }
+owner_email="bench-owner-$$-$RANDOM@example.com"
+owner_token=$(curl -s -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$owner_email\",\"password\":\"$password\",\"name\":\"Dueño Bench\",\"role\":\"owner\",\"accept_terms\":true}" \
+    "$BASE/api/auth/register" | json_field token)
+[[ -n $owner_token ]] || bp_die "no owner token"
+shop_id=$(post_json /api/shops "$owner_token" \
+    '{"name":"Barbería Bench","address":"Av. de Mayo 1","city":"Buenos Aires"}' | id_of shop)
+service_id=$(post_json "/api/shops/$shop_id/services" "$owner_token" \
+    '{"name":"Corte","duration_minutes":30,"price_cents":1500000,"buffer_minutes":10}' | id_of service)
+[[ -n $shop_id && -n $service_id ]] || bp_die "shop or service not created"
+providers=()
+for ((i = 0; i < BARBERS; i++)); do
+    providers+=("$(post_json "/api/shops/$shop_id/providers" "$owner_token" \
+        "{\"name\":\"Barbero $i\",\"service_ids\":[\"$service_id\"]}" | id_of provider)")
+    check_stop
+done
+# Working days (Monday to Friday, no national holiday) from 2 to 58 days ahead.
+today=$(TZ=America/Argentina/Buenos_Aires date +%F)
+holidays=$(for y in $(date -d "$today" +%Y) $(date -d "$today + 60 days" +%Y); do
+    curl -s "$BASE/api/holidays?year=$y"
+done)
+days=()
+for ((i = 2; i <= 58; i++)); do
+    d=$(date -d "$today + $i days" +%F)
+    (($(date -d "$d" +%u) <= 5)) || continue
+    [[ $holidays == *"\"$d\""* ]] && continue
+    days+=("$d")
+done
+first_day=${days[0]}
+
+# One script per run, each starting where the previous one's range ends, so
+# that no two requests of the whole bench ask for the same (barber, start).
+booking_capacity=$((BARBERS * 12 * ${#days[@]}))
+booking_lua() { # <first index> <wrk threads> -> a wrk script
+    local base=$1 threads=$2
+    echo "local base, nthreads = $base, $threads"
+    echo "local service = \"$service_id\""
+    printf 'local providers = {'
+    printf '"%s",' "${providers[@]}"
+    echo '}'
+    printf 'local days = {'
+    printf '"%s",' "${days[@]}"
+    echo '}'
+    cat "$REPO/tests/bench/bookings.lua"
+    echo "wrk.headers[\"Authorization\"] = \"Bearer $token\""
+    cat "$TMP/report.lua"
+}
+
+avail_url() { echo "$BASE/api/providers/${providers[0]}/availability?service_id=$service_id&date=$first_day&days=$1"; }
+
+# The daemon's own time for a 60-day availability on a cache miss: each
+# distinct days= is a new cache field, so these are all misses; curl's time
+# includes the gateway and the bus.
+# In-daemon time: the booking daemon's barberpro_rpc_duration_seconds for
+# Availability (sum and count, via /api/metrics) before and after.
+avail_rpc() {
+    curl -s "$BASE/api/metrics" | awk '/^barberpro_rpc_duration_seconds_(sum|count)\{/ &&
+        /method="Availability"/ { split($0, f, " "); if ($0 ~ /_sum\{/) s += f[2]; else c += f[2] }
+        END { printf "%f %d\n", s, c }'
+}
+read -r rpc_sum0 rpc_n0 <<<"$(avail_rpc)"
+miss_total=0
+for ((n = 60; n > 40; n--)); do
+    t=$(curl -s -o /dev/null -w '%{time_total}' "$(avail_url "$n" | sed "s/${providers[0]}/${providers[1]}/")")
+    miss_total=$(awk -v a="$miss_total" -v b="$t" 'BEGIN { print a + b }')
+done
+avail_miss_ms=$(awk -v t="$miss_total" 'BEGIN { printf "%.2f", t * 1000 / 20 }')
+read -r rpc_sum1 rpc_n1 <<<"$(avail_rpc)"
+avail_daemon_ms=$(awk -v a="$rpc_sum0" -v b="$rpc_sum1" -v n="$((rpc_n1 - rpc_n0))" \
+    'BEGIN { if (n > 0) printf "%.2f", (b - a) * 1000 / n; else print "?" }')
+
+for c in "${CONNS[@]}"; do
+    bp_log "GET availability (60 days, cached), $c connections, ${DURATION}s"
+    run_wrk "GET availability 60 days" "$c" "$THREADS" "$TMP/report.lua" "$(avail_url 60)"
+    check_stop
+    bp_log "GET availability (1 day, cached), $c connections, ${DURATION}s"
+    run_wrk "GET availability 1 day" "$c" "$THREADS" "$TMP/report.lua" "$(avail_url 1)"
+    check_stop
+    bp_log "GET /api/shops/{id}/services (cached), $c connections, ${DURATION}s"
+    run_wrk "GET shop services (cached)" "$c" "$THREADS" "$TMP/report.lua" \
+        "$BASE/api/shops/$shop_id/services"
+    check_stop
+done
+run_index=0
+for c in "${CONNS[@]}"; do
+    booking_lua $((run_index * booking_capacity / ${#CONNS[@]})) "$THREADS" >"$TMP/bookings-$c.lua"
+    bp_log "POST /api/bookings (distinct barbers and slots), $c connections, ${DURATION}s"
+    run_wrk "POST /api/bookings" "$c" "$THREADS" "$TMP/bookings-$c.lua" "$BASE/api/bookings"
+    run_index=$((run_index + 1))
+    check_stop
+done
+
+# The database's word: no two active bookings of one barber overlap.
+set -a
+# shellcheck disable=SC1091
+. "$TMP/var/env"
+set +a
+overlaps=$(psql "$DATABASE_URL" -XAtq -c "SELECT count(*) FROM booking.bookings a
+    JOIN booking.bookings b ON a.provider_id = b.provider_id AND a.id < b.id
+     AND a.blocked && b.blocked
+    WHERE a.status IN ('pending_payment', 'confirmed')
+      AND b.status IN ('pending_payment', 'confirmed')")
+booked=$(psql "$DATABASE_URL" -XAtq -c "SELECT count(*) FROM booking.bookings WHERE shop_id = '$shop_id'")
+
 # ---- the table ----------------------------------------------------------------------
 echo
 echo "BarberPro bench: $(nproc) cores ($(uname -m)), wrk ${THREADS} threads, ${DURATION}s per row, rate limits off, BCRYPT_SALT_ROUNDS=${BCRYPT_SALT_ROUNDS:-12}"
@@ -174,9 +299,17 @@ for row in "${rows[@]}"; do
 done
 echo
 for c in "${CONNS[@]}"; do
-    me=${rps["GET /api/auth/me|$c"]:-0}
     ceil=${rps["http-ceiling (fixed body)|$c"]:-0}
-    if ((ceil > 0)); then
-        echo "GET /api/auth/me at $c connections: $((me * 100 / ceil))% of the HTTP ceiling"
-    fi
+    ((ceil > 0)) || continue
+    for label in "GET /api/auth/me" "GET availability 60 days" "GET availability 1 day" \
+        "GET shop services (cached)" "POST /api/bookings"; do
+        r=${rps["$label|$c"]:-0}
+        echo "$label at $c connections: $((r * 100 / ceil))% of the HTTP ceiling"
+    done
 done
+echo
+echo "availability of 60 days on a cache miss: ${avail_miss_ms} ms per request end to end, ${avail_daemon_ms} ms inside the booking daemon (means of 20, sequential)"
+echo "bookings created: $booked across $BARBERS barbers; overlapping active bookings: $overlaps"
+if [[ $overlaps != 0 ]]; then
+    bp_die "overlapping bookings exist"
+fi
