@@ -102,26 +102,7 @@ int bp_time_format(int64_t epoch_ms, const char *tz, char *out, size_t len)
         return BP_EINVAL;
 
     int64_t secs = epoch_ms / 1000 - (epoch_ms % 1000 < 0);
-    /* RFC 3339 offsets have no seconds: the local time shown is computed with
-     * the offset cut to whole minutes, so the text still names the instant
-     * exactly (this matters only for local mean times before 1920). */
-    int off = bp_tz_offset(zone, secs);
-    off -= off % 60;
-    int64_t local = secs + off;
-    int64_t days = local / 86400 - (local % 86400 < 0);
-    int64_t sod = local - days * 86400;
-    if (days < INT32_MIN || days > INT32_MAX)
-        return BP_EINVAL;
-    int y, m, d;
-    bp_civil_from_days((int32_t)days, &y, &m, &d);
-    if (y < 0 || y > 9999)
-        return BP_EINVAL;
-    char sign = off < 0 ? '-' : '+';
-    int aoff = off < 0 ? -off : off;
-    int n =
-        snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", y, m, d, (int)(sod / 3600),
-                 (int)(sod / 60 % 60), (int)(sod % 60), sign, aoff / 3600, aoff / 60 % 60);
-    return (n > 0 && (size_t)n < len) ? BP_OK : BP_EINVAL;
+    return bp_tz_format(zone, secs, out);
 }
 
 /* n decimal digits at s, or -1. */

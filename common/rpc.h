@@ -107,6 +107,12 @@ void bp_call_set_status(bp_call *call, int status);
 int bp_call_fail(bp_call *call, int status, const char *code, const char *field, const char *fmt,
                  ...) __attribute__((format(printf, 5, 6)));
 
+/* The answer for an internal failure rv (a BP_E* code): 503 unavailable
+ * when PostgreSQL, Redis or a peer did not answer (BP_EIO, BP_EUNAVAIL,
+ * BP_ETIMEDOUT), 500 internal otherwise; logged with the method and the
+ * request id. Returns BP_EREPLIED. */
+int bp_call_fail_internal(bp_call *call, int rv);
+
 /* Arena helpers for building replies. */
 char *bp_call_strdup(bp_call *call, const char *s);
 char *bp_call_printf(bp_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

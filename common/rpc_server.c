@@ -177,6 +177,21 @@ int bp_call_fail(bp_call *call, int status, const char *code, const char *field,
     return BP_EREPLIED;
 }
 
+int bp_call_fail_internal(bp_call *call, int rv)
+{
+    if (rv == BP_EIO || rv == BP_EUNAVAIL || rv == BP_ETIMEDOUT) {
+        bp_log(BP_LOG_ERROR, bp_call_request_id(call), "%s: storage unavailable (%s)",
+               bp_call_method(call), bp_strerror(rv));
+        return bp_call_fail(call, 503, "unavailable", NULL,
+                            "El servicio no está disponible en este momento; probá de nuevo en "
+                            "unos minutos.");
+    }
+    bp_log(BP_LOG_ERROR, bp_call_request_id(call), "%s failed: %s", bp_call_method(call),
+           bp_strerror(rv));
+    return bp_call_fail(call, 500, "internal", NULL,
+                        "Error interno; probá de nuevo en unos minutos.");
+}
+
 char *bp_call_strdup(bp_call *call, const char *s)
 {
     return bp_arena_strdup(call->arena, s);

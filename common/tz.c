@@ -783,3 +783,56 @@ void bp_tz_cache_free(void)
         z = next;
     }
 }
+
+int32_t bp_tz_local_day(const bp_tz *tz, int64_t utc_s)
+{
+    int64_t local = utc_s + bp_tz_offset(tz, utc_s);
+    return (int32_t)(local / 86400 - (local % 86400 < 0));
+}
+
+/* Two decimal digits of v (0..99) at p. */
+static char *two_digits(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
+int bp_tz_format(const bp_tz *tz, int64_t utc_s, char out[26])
+{
+    /* RFC 3339 offsets have no seconds: the local time shown is computed
+     * with the offset cut to whole minutes, so the text still names the
+     * instant exactly (this matters only for local mean times before 1920).
+     * Written by hand rather than with snprintf: a 60-day availability
+     * answer formats thousands of instants. */
+    int off = bp_tz_offset(tz, utc_s);
+    off -= off % 60;
+    int64_t local = utc_s + off;
+    int64_t days = local / 86400 - (local % 86400 < 0);
+    if (days < INT32_MIN || days > INT32_MAX)
+        return BP_EINVAL;
+    int sod = (int)(local - days * 86400);
+    int y, m, d;
+    bp_civil_from_days((int32_t)days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        return BP_EINVAL;
+    int aoff = off < 0 ? -off : off;
+    char *p = two_digits(out, y / 100);
+    p = two_digits(p, y % 100);
+    *p++ = '-';
+    p = two_digits(p, m);
+    *p++ = '-';
+    p = two_digits(p, d);
+    *p++ = 'T';
+    p = two_digits(p, sod / 3600);
+    *p++ = ':';
+    p = two_digits(p, sod / 60 % 60);
+    *p++ = ':';
+    p = two_digits(p, sod % 60);
+    *p++ = off < 0 ? '-' : '+';
+    p = two_digits(p, aoff / 3600);
+    *p++ = ':';
+    p = two_digits(p, aoff / 60 % 60);
+    *p = '\0';
+    return BP_OK;
+}

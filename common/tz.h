@@ -44,6 +44,14 @@ const char *bp_tz_name(const bp_tz *tz);
  * the instant utc_s (Unix seconds). */
 int bp_tz_offset(const bp_tz *tz, int64_t utc_s);
 
+/* The local date (days since 1970-01-01) of instant utc_s in tz. */
+int32_t bp_tz_local_day(const bp_tz *tz, int64_t utc_s);
+
+/* Writes instant utc_s as RFC 3339 with tz's offset cut to whole minutes
+ * ("2026-12-04T15:30:00-03:00", 25 characters and a NUL) into out. Returns
+ * 0, or BP_EINVAL for a year outside 0000..9999. */
+int bp_tz_format(const bp_tz *tz, int64_t utc_s, char out[26]);
+
 /* Converts a local wall-clock time (seconds since 1970-01-01T00:00 local) to
  * the instant it denotes. A wall time the clocks skip (the spring-forward gap)
  * returns BP_ENOTFOUND; a wall time that happens twice (the fall-back

@@ -60,7 +60,7 @@ int auth_authenticate(bp_call *call, const char *token)
     if (!needs_session(bp_call_method(call)))
         return 0;
     if (rv == BP_EIO)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     return bp_call_fail(call, 401, "unauthorized", NULL, "%s", MSG_UNAUTHORIZED);
 }
 
@@ -76,13 +76,13 @@ int auth_handle_authenticate(bp_call *call, const ProtobufCMessage *reqm, Protob
         return bp_call_fail(call, 401, "unauthorized", NULL, "Tenés que iniciar sesión.");
     int rv = verify(call, token, &c);
     if (rv == BP_EIO)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     if (rv != 0)
         return bp_call_fail(call, 401, "unauthorized", NULL, "%s", MSG_UNAUTHORIZED);
     resp->user_id = bp_call_strdup(call, c.sub);
     resp->role = bp_call_strdup(call, c.role);
     resp->session_id = bp_call_strdup(call, c.sid);
     if (resp->user_id == NULL || resp->role == NULL || resp->session_id == NULL)
-        return auth_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     return 0;
 }

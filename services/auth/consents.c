@@ -37,16 +37,16 @@ int auth_handle_put_consents(bp_call *call, const ProtobufCMessage *reqm, Protob
             bp_db_rollback(db);
         json_decref(details);
         if (rv != 0)
-            return auth_fail_internal(call, rv);
+            return bp_call_fail_internal(call, rv);
     }
 
     rv = auth_store_consents_get(db, user_id, &now);
     if (rv != 0)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     Bp__Auth__Consents *c =
         (Bp__Auth__Consents *)bp_call_message(call, &bp__auth__consents__descriptor);
     if (c == NULL)
-        return auth_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     c->has_terms = c->has_marketing = c->has_whatsapp = 1;
     c->terms = now.terms;
     c->marketing = now.marketing;

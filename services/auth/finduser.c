@@ -22,10 +22,10 @@ int auth_handle_find_user(bp_call *call, const ProtobufCMessage *reqm, ProtobufC
     if (rv == BP_ENOTFOUND)
         return bp_call_fail(call, 404, "not_found", NULL, "No hay ninguna cuenta con ese email.");
     if (rv != 0)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     resp->user_id = bp_call_strdup(call, u.id);
     resp->role = bp_call_strdup(call, u.role);
     if (resp->user_id == NULL || resp->role == NULL)
-        return auth_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     return 0;
 }

@@ -2,7 +2,6 @@
 #include "reply.h"
 
 #include "bp.h"
-#include "log.h"
 
 auth_ctx *auth_ctx_of(bp_call *call)
 {
@@ -47,19 +46,4 @@ Bp__Auth__User *auth_reply_user(bp_call *call, const auth_user *u)
 int auth_fail_invalid(bp_call *call, const char *field, const char *why)
 {
     return bp_call_fail(call, 400, "invalid_request", field, "%s", why);
-}
-
-int auth_fail_internal(bp_call *call, int rv)
-{
-    if (rv == BP_EIO || rv == BP_EUNAVAIL || rv == BP_ETIMEDOUT) {
-        bp_log(BP_LOG_ERROR, bp_call_request_id(call), "%s: storage unavailable (%s)",
-               bp_call_method(call), bp_strerror(rv));
-        return bp_call_fail(call, 503, "unavailable", NULL,
-                            "El servicio no está disponible en este momento; probá de nuevo en "
-                            "unos minutos.");
-    }
-    bp_log(BP_LOG_ERROR, bp_call_request_id(call), "%s failed: %s", bp_call_method(call),
-           bp_strerror(rv));
-    return bp_call_fail(call, 500, "internal", NULL,
-                        "Error interno; probá de nuevo en unos minutos.");
 }

@@ -27,8 +27,4 @@ char *auth_reply_time(bp_call *call, int64_t epoch_ms);
 /* 400 invalid_request naming field, with the Spanish reason why. */
 int auth_fail_invalid(bp_call *call, const char *field, const char *why);
 
-/* The answer for an internal failure rv: 503 unavailable when PostgreSQL or
- * Redis did not answer (BP_EIO), 500 internal otherwise. */
-int auth_fail_internal(bp_call *call, int rv);
-
 #endif

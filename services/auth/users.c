@@ -63,17 +63,17 @@ static int issue_session(bp_call *call, const auth_user *u, Bp__Auth__SessionRep
 
     int rv = auth_session_open(bp_call_worker(call)->kv, c.sid, u->id, u->role, ctx->token_ttl_s);
     if (rv != 0)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     rv = auth_token_sign(ctx->secret, ctx->secret_len, &c, &token);
     if (rv != 0)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     resp->token = bp_call_strdup(call, token);
     explicit_bzero(token, strlen(token));
     free(token);
     resp->expires_at = auth_reply_time(call, c.exp * 1000);
     resp->user = auth_reply_user(call, u);
     if (resp->token == NULL || resp->expires_at == NULL || resp->user == NULL)
-        return auth_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     return 0;
 }
 
@@ -111,15 +111,15 @@ int auth_handle_sign_up(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMe
     if (rv == 0)
         goto taken;
     if (rv != BP_ENOTFOUND)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
 
     rv = auth_password_hash(req->password, u.password_hash, sizeof u.password_hash);
     if (rv != 0)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     bp_uuid(u.id);
 
     if (bp_db_begin(db) != 0)
-        return auth_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     rv = auth_store_user_insert(db, &u, &u);
     if (rv == 0)
         rv = auth_store_consent_add(db, u.id, "terms", true, &origin);
@@ -136,7 +136,7 @@ int auth_handle_sign_up(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMe
         bp_db_rollback(db);
         if (rv == BP_ECONFLICT)
             goto taken;
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     }
 
     count_registration(u.role);
@@ -171,7 +171,7 @@ int auth_handle_login(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMess
     if (auth_email_normalize(req->email, email, sizeof email, &why) == 0) {
         int rv = auth_store_user_by_email(db, email, &u);
         if (rv != 0 && rv != BP_ENOTFOUND)
-            return auth_fail_internal(call, rv);
+            return bp_call_fail_internal(call, rv);
         found = rv == 0;
     }
     /* No stored password is longer than the policy allows, and bcrypt would
@@ -216,7 +216,7 @@ int auth_handle_logout(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMes
                             "Tu sesión no es válida o venció; iniciá sesión de nuevo.");
     int rv = auth_session_close(bp_call_worker(call)->kv, session_id, user_id);
     if (rv != 0)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     audit(call, user_id, user_id, "logout", NULL);
     bp_call_set_status(call, 204);
     return 0;
@@ -231,7 +231,7 @@ static int load_caller(bp_call *call, auth_user *u)
         return bp_call_fail(call, 401, "unauthorized", NULL,
                             "Tu cuenta ya no existe; iniciá sesión de nuevo.");
     if (rv != 0)
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     return 0;
 }
 
@@ -250,7 +250,7 @@ int auth_handle_me(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMessage
         return rv;
     resp->user = auth_reply_user(call, &u);
     if (resp->user == NULL)
-        return auth_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     auth_profile_store(bp_call_worker(call)->kv, resp->user);
     return 0;
 }
@@ -299,7 +299,7 @@ int auth_handle_update_me(bp_call *call, const ProtobufCMessage *reqm, ProtobufC
 
     if (bp_db_begin(db) != 0) {
         json_decref(details);
-        return auth_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     rv = auth_store_user_update_profile(db, user_id, new_name, new_phone, new_locale, &u);
     if (rv == 0)
@@ -312,11 +312,11 @@ int auth_handle_update_me(bp_call *call, const ProtobufCMessage *reqm, ProtobufC
         if (rv == BP_ENOTFOUND)
             return bp_call_fail(call, 401, "unauthorized", NULL,
                                 "Tu cuenta ya no existe; iniciá sesión de nuevo.");
-        return auth_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     }
     resp->user = auth_reply_user(call, &u);
     if (resp->user == NULL)
-        return auth_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     /* Write through, so the next Me shows the change at once. */
     auth_profile_store(bp_call_worker(call)->kv, resp->user);
     return 0;

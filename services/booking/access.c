@@ -18,7 +18,7 @@ int booking_require_shop_owner(bp_call *call, const char *shop_id)
                                 "SELECT owner_id FROM booking.shops WHERE id = $1", 1, params);
     int rv;
     if (!bp_db_ok(res, bp_call_request_id(call)))
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
     else if (PQntuples(res) == 0)
         rv = booking_fail_not_found(call, "El local");
     else if (booking_is_admin(call) || strcmp(PQgetvalue(res, 0, 0), bp_call_user_id(call)) == 0)
@@ -41,7 +41,7 @@ int booking_require_provider_manager(bp_call *call, const char *provider_id, cha
                                 1, params);
     int rv;
     if (!bp_db_ok(res, bp_call_request_id(call))) {
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
     } else if (PQntuples(res) == 0) {
         rv = booking_fail_not_found(call, "El profesional");
     } else {

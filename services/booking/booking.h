@@ -48,10 +48,6 @@ int booking_fail_not_found(bp_call *call, const char *what);
 /* 403 forbidden. */
 int booking_fail_forbidden(bp_call *call);
 
-/* The answer for an internal failure rv: 503 unavailable when PostgreSQL or
- * Redis did not answer (BP_EIO, BP_EUNAVAIL, BP_ETIMEDOUT), 500 otherwise. */
-int booking_fail_internal(bp_call *call, int rv);
-
 /* epoch_ms as RFC 3339 in zone tz (NULL: TIMEZONE), in the call's arena;
  * NULL when out of memory or not representable. */
 char *booking_reply_time(bp_call *call, int64_t epoch_ms, const char *tz);

@@ -302,21 +302,10 @@ PGresult *booking_exec_prepared(bp_db *db, unsigned id, const char *sql, int npa
 static const char SQL_SLOT_CTX[] =
     "SELECT sh.id, sh.name, s.name, p.name, sh.timezone, s.currency, sh.slot_step_minutes,"
     " s.duration_minutes, s.buffer_minutes, s.deposit_percent, sh.no_show_deposit_percent,"
-    " EXISTS (SELECT 1 FROM booking.provider_services ps"
-    "         WHERE ps.provider_id = p.id AND ps.service_id = s.id),"
     " CASE WHEN $5::uuid IS NULL THEN 0 ELSE"
     "  (SELECT count(*) FROM booking.bookings nb WHERE nb.client_id = $5::uuid"
     "   AND nb.status = 'no_show' AND nb.starts_at >= now() - make_interval(days => $6::int))"
-    " END,"
-    " (SELECT coalesce(string_agg(h.weekday || ' ' || h.start_min || ' ' || h.end_min, ' '), '')"
-    "  FROM booking.provider_hours h WHERE h.provider_id = p.id),"
-    " (SELECT coalesce(string_agg("
-    "   extract(epoch FROM greatest(coalesce(lower(t.period), '-infinity'),"
-    "                               to_timestamp($3::int8)))::int8"
-    "   || ' ' || extract(epoch FROM least(coalesce(upper(t.period), 'infinity'),"
-    "                                      to_timestamp($4::int8)))::int8, ' '), '')"
-    "  FROM booking.time_off t WHERE t.provider_id = p.id"
-    "  AND t.period && tstzrange(to_timestamp($3::int8), to_timestamp($4::int8))),"
+    " END," BOOKING_SQL_PROVIDER_WEEK ","
     " s.id IS NOT NULL,"
     " coalesce((SELECT sp.price_cents FROM booking.service_prices sp"
     "           WHERE sp.service_id = s.id"
@@ -346,13 +335,6 @@ static long parse_ints(const char *s, int64_t *out, size_t cap)
         s = end;
     }
     return (long)n;
-}
-
-/* The local date (days since 1970-01-01) of instant s in tz. */
-static int32_t local_day(const bp_tz *tz, int64_t s)
-{
-    int64_t local = s + bp_tz_offset(tz, s);
-    return (int32_t)(local >= 0 ? local / 86400 : -((-local + 86399) / 86400));
 }
 
 int booking_slot_ctx_load(bp_db *db, const char *provider_id, const char *service_id,
@@ -386,8 +368,8 @@ int booking_slot_ctx_load(bp_db *db, const char *provider_id, const char *servic
     ctx->buffer_min = (int)int_at(res, 0, 8);
     ctx->deposit_percent = (int)int_at(res, 0, 9);
     ctx->no_show_deposit_percent = (int)int_at(res, 0, 10);
-    ctx->performs = PQgetvalue(res, 0, 11)[0] == 't';
-    ctx->no_shows = (int)int_at(res, 0, 12);
+    ctx->no_shows = (int)int_at(res, 0, 11);
+    ctx->performs = PQgetvalue(res, 0, 12)[0] == 't';
 
     int64_t nums[3 * BOOKING_CTX_MAX_HOURS];
     long n = parse_ints(PQgetvalue(res, 0, 13), nums, BP_COUNTOF(nums));
@@ -412,7 +394,7 @@ int booking_slot_ctx_load(bp_db *db, const char *provider_id, const char *servic
         goto out;
     }
     if (PQgetvalue(res, 0, 17)[0] == 't')
-        ctx->closed[ctx->n_closed++] = local_day(ctx->tz, start_s);
+        ctx->closed[ctx->n_closed++] = bp_tz_local_day(ctx->tz, start_s);
 out:
     PQclear(res);
     return rv;
@@ -499,7 +481,7 @@ static int fail_ctx(bp_call *call, int rv)
     if (rv == BP_ETOOBIG)
         return bp_call_fail(call, 422, "outside_hours", "starts_at",
                             "La agenda del profesional no se puede leer; avisale al local.");
-    return booking_fail_internal(call, rv);
+    return bp_call_fail_internal(call, rv);
 }
 
 static int fail_invalid_state(bp_call *call, const char *why)
@@ -564,7 +546,7 @@ BOOKING_HANDLER(create_booking)
     int reason =
         fraction ? BOOKING_SLOT_MISALIGNED : booking_slot_ctx_check(app, &ctx, start_s, now_s);
     if (reason < 0)
-        return booking_fail_internal(call, reason);
+        return bp_call_fail_internal(call, reason);
     if (reason != BOOKING_SLOT_FREE)
         return booking_fail_slot(call, reason, app);
 
@@ -589,7 +571,7 @@ BOOKING_HANDLER(create_booking)
                             s_deposit, ctx.currency, notes,           s_hold};
 
     if (bp_db_begin(db) != 0)
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     PGresult *res = booking_exec_prepared(db, BOOKING_STMT_INSERT, SQL_INSERT, 14, params);
     if (bp_db_sqlstate(res, "23P01")) {
         PQclear(res);
@@ -600,7 +582,7 @@ BOOKING_HANDLER(create_booking)
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
         bp_db_rollback(db);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     booking_row b = {
         .id = id,
@@ -633,14 +615,14 @@ BOOKING_HANDLER(create_booking)
         rv = bp_db_commit(db);
     if (rv != 0) {
         bp_db_rollback(db);
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     }
     after_commit(call, in->provider_id);
     count_booking("created");
 
     out->booking = booking_row_reply(call, &b);
     if (out->booking == NULL)
-        return booking_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     bp_call_set_status(call, 201);
     return 0;
 }
@@ -665,7 +647,7 @@ BOOKING_HANDLER(get_booking)
         booking_exec_prepared(bp_call_worker(call)->db, BOOKING_STMT_GET, SQL_GET, 1, params);
     int rv = 0;
     if (!bp_db_ok(res, bp_call_request_id(call))) {
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
         goto out;
     }
     booking_row b;
@@ -680,7 +662,7 @@ BOOKING_HANDLER(get_booking)
     }
     out->booking = booking_row_reply(call, &b);
     if (out->booking == NULL)
-        rv = booking_fail_internal(call, BP_ENOMEM);
+        rv = bp_call_fail_internal(call, BP_ENOMEM);
 out:
     PQclear(res);
     return rv;
@@ -772,14 +754,14 @@ BOOKING_HANDLER(list_bookings)
     PGresult *res = bp_db_query(bp_call_worker(call)->db, sql, 7, params);
     int rv = 0;
     if (!bp_db_ok(res, bp_call_request_id(call))) {
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
         goto out;
     }
     int rows = PQntuples(res);
     int n = rows > limit ? limit : rows;
     out->items = bp_arena_alloc(bp_call_arena(call), sizeof *out->items * (size_t)(n + 1));
     if (out->items == NULL) {
-        rv = booking_fail_internal(call, BP_ENOMEM);
+        rv = bp_call_fail_internal(call, BP_ENOMEM);
         goto out;
     }
     booking_row b;
@@ -787,7 +769,7 @@ BOOKING_HANDLER(list_bookings)
         booking_row_read(res, i, 0, &b);
         out->items[i] = booking_row_reply(call, &b);
         if (out->items[i] == NULL) {
-            rv = booking_fail_internal(call, BP_ENOMEM);
+            rv = bp_call_fail_internal(call, BP_ENOMEM);
             goto out;
         }
     }
@@ -812,13 +794,13 @@ static int lock_booking(bp_call *call, const char *booking_id, PGresult **res, b
     if (!booking_check_uuid(call, "booking_id", booking_id))
         return BP_EREPLIED;
     if (bp_db_begin(db) != 0)
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     const char *params[] = {booking_id};
     PGresult *r = bp_db_query(db, SQL_GET_FOR_UPDATE, 1, params);
     if (!bp_db_ok(r, bp_call_request_id(call))) {
         PQclear(r);
         bp_db_rollback(db);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     if (PQntuples(r) == 1) {
         booking_row_read(r, 0, 0, b);
@@ -853,7 +835,7 @@ static int update_and_emit(bp_call *call, const char *sql, int nparams, const ch
     if (!bp_db_ok(res, bp_call_request_id(call)) || PQntuples(res) != 1) {
         PQclear(res);
         bp_db_rollback(db);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     booking_row b;
     booking_row_read(res, 0, 0, &b);
@@ -863,13 +845,13 @@ static int update_and_emit(bp_call *call, const char *sql, int nparams, const ch
     if (rv != 0) {
         PQclear(res);
         bp_db_rollback(db);
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     }
     after_commit(call, b.provider_id);
     count_booking(topic + strlen("booking."));
     out->booking = booking_row_reply(call, &b);
     PQclear(res);
-    return out->booking != NULL ? 0 : booking_fail_internal(call, BP_ENOMEM);
+    return out->booking != NULL ? 0 : bp_call_fail_internal(call, BP_ENOMEM);
 }
 
 #define UPDATE_JOINS                                                                               \
@@ -955,7 +937,7 @@ BOOKING_HANDLER(reschedule_booking)
                           : booking_slot_ctx_check(app, &ctx, start_s, bp_now_ms() / 1000);
     if (reason != BOOKING_SLOT_FREE) {
         rv =
-            reason < 0 ? booking_fail_internal(call, reason) : booking_fail_slot(call, reason, app);
+            reason < 0 ? bp_call_fail_internal(call, reason) : booking_fail_slot(call, reason, app);
         goto fail;
     }
     booking_event_extra extra = {.previous_starts_ms = b.starts_ms, .previous_ends_ms = b.ends_ms};

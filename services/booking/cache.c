@@ -38,6 +38,14 @@ static const char PUT_SCRIPT[] = "local g = redis.call('GET', KEYS[2]) or '' "
                                  "redis.call('EXPIRE', KEYS[1], ARGV[4], 'NX') "
                                  "return 1";
 
+/* A drop in one round trip (it runs after every booking). The generation
+ * first: a fill that read the old one can no longer store, and one that
+ * reads the new one read the committed change. */
+static const char DROP_SCRIPT[] = "redis.call('INCR', KEYS[2]) "
+                                  "redis.call('EXPIRE', KEYS[2], ARGV[1]) "
+                                  "redis.call('DEL', KEYS[1]) "
+                                  "return 1";
+
 static void keys_of(booking_cache_kind kind, const char *id, char key[BOOKING_KEY_SIZE],
                     char gen[BOOKING_KEY_SIZE])
 {
@@ -120,23 +128,10 @@ int booking_cache_drop(bp_kv *kv, booking_cache_kind kind, const char *id)
 {
     char key[BOOKING_KEY_SIZE], gen[BOOKING_KEY_SIZE];
     keys_of(kind, id, key, gen);
-    /* The generation first: a fill that read the old one can no longer
-     * store, and one that reads the new one read the committed change. */
-    const char *incr[] = {"INCR", gen};
-    const char *expire[] = {"EXPIRE", gen, CACHE_GEN_TTL_S};
-    const char *del[] = {"DEL", key};
-    int rv = 0;
-    redisReply *r = bp_kv_command(kv, 2, incr, NULL);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        rv = BP_EIO;
+    const char *argv[] = {"EVAL", DROP_SCRIPT, "2", key, gen, CACHE_GEN_TTL_S};
+    redisReply *r = bp_kv_command(kv, (int)BP_COUNTOF(argv), argv, NULL);
+    int rv = r == NULL || r->type == REDIS_REPLY_ERROR ? BP_EIO : 0;
     freeReplyObject(r);
-    if (rv == 0) {
-        freeReplyObject(bp_kv_command(kv, 3, expire, NULL));
-        r = bp_kv_command(kv, 2, del, NULL);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR)
-            rv = BP_EIO;
-        freeReplyObject(r);
-    }
     if (rv != 0)
         bp_log_warn("cannot drop the %s cache of %s", defs[kind].name, id);
     return rv;

@@ -20,11 +20,10 @@ static const char DEFAULT_SOURCE[] = "Agregado por un administrador";
 int32_t booking_local_day(const char *tz, int64_t now_ms)
 {
     const bp_tz *zone;
-    int64_t s = now_ms >= 0 ? now_ms / 1000 : -((-now_ms + 999) / 1000);
+    int64_t s = now_ms / 1000 - (now_ms % 1000 < 0);
     if (tz != NULL && bp_tz_load(tz, &zone) == 0)
-        s += bp_tz_offset(zone, s);
-    int64_t days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
-    return (int32_t)days;
+        return bp_tz_local_day(zone, s);
+    return (int32_t)(s / 86400 - (s % 86400 < 0));
 }
 
 static Bp__Booking__Holiday *holiday_message(bp_call *call, const booking_holiday *h)
@@ -62,15 +61,15 @@ BOOKING_HANDLER(list_holidays)
     }
     int rv = booking_holidays_list(bp_call_worker(call)->db, year, days, BP_COUNTOF(days), &n);
     if (rv != 0)
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     out->has_year = true;
     out->year = year;
     out->items = bp_arena_alloc(bp_call_arena(call), sizeof *out->items * (n + 1));
     if (out->items == NULL)
-        return booking_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     for (size_t i = 0; i < n; i++) {
         if ((out->items[i] = holiday_message(call, &days[i])) == NULL)
-            return booking_fail_internal(call, BP_ENOMEM);
+            return bp_call_fail_internal(call, BP_ENOMEM);
         out->n_items = i + 1;
     }
     return 0;
@@ -136,13 +135,13 @@ BOOKING_HANDLER(add_holiday)
     if (rv == BP_EINVAL)
         return booking_fail_invalid(call, "name", "El nombre o la norma son demasiado largos.");
     if (rv != 0)
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     /* Every shop may be closed that day now. */
     booking_cache_drop_shop(w->db, w->kv, NULL);
     bp_log(BP_LOG_INFO, bp_call_request_id(call), "holiday %s (%s) added by %s", h.day, h.kind,
            bp_call_user_id(call));
     if ((out->holiday = holiday_message(call, &h)) == NULL)
-        return booking_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     bp_call_set_status(call, 201);
     return 0;
 }

@@ -17,7 +17,7 @@ BOOKING_HANDLER(exchange_rate)
                             "La cotización del dólar no está disponible en este momento; probá "
                             "de nuevo en unos minutos.");
     if (rv != 0)
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     out->pair = BOOKING_RATE_PAIR;
     out->has_rate = true;
     out->rate = rate.rate;
@@ -28,6 +28,6 @@ BOOKING_HANDLER(exchange_rate)
     out->age_seconds = rate.age_s;
     out->source = bp_call_strdup(call, rate.source);
     if (out->fetched_at == NULL || out->source == NULL)
-        return booking_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     return 0;
 }

@@ -184,7 +184,7 @@ BOOKING_HANDLER(list_service_prices)
                     1, params);
     int rv = 0;
     if (!bp_db_ok(res, bp_call_request_id(call))) {
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
         goto out;
     }
     if (PQntuples(res) == 0) {
@@ -194,7 +194,7 @@ BOOKING_HANDLER(list_service_prices)
     out->service_id = bp_call_strdup(call, r->service_id);
     out->items = bp_arena_alloc(bp_call_arena(call), sizeof *out->items * (size_t)PQntuples(res));
     if (out->service_id == NULL || out->items == NULL) {
-        rv = booking_fail_internal(call, BP_ENOMEM);
+        rv = bp_call_fail_internal(call, BP_ENOMEM);
         goto out;
     }
     for (int i = 0; i < PQntuples(res); i++) {
@@ -203,7 +203,7 @@ BOOKING_HANDLER(list_service_prices)
         Bp__Booking__Price *p =
             (Bp__Booking__Price *)bp_call_message(call, &bp__booking__price__descriptor);
         if (p == NULL) {
-            rv = booking_fail_internal(call, BP_ENOMEM);
+            rv = bp_call_fail_internal(call, BP_ENOMEM);
             goto out;
         }
         const char *currency = PQgetvalue(res, i, 1);
@@ -216,7 +216,7 @@ BOOKING_HANDLER(list_service_prices)
                                            PQgetvalue(res, i, 4));
         if (p->currency == NULL || p->price_display == NULL || p->effective_from == NULL ||
             p->created_at == NULL) {
-            rv = booking_fail_internal(call, BP_ENOMEM);
+            rv = bp_call_fail_internal(call, BP_ENOMEM);
             goto out;
         }
         out->items[out->n_items++] = p;
@@ -295,7 +295,7 @@ BOOKING_HANDLER(raise_prices)
         bp_db_query(w->db, "SELECT timezone FROM booking.shops WHERE id = $1", 1, params);
     if (!bp_db_ok(res, bp_call_request_id(call)) || PQntuples(res) != 1) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     char tz[BP_TZ_NAME_MAX + 1];
     snprintf(tz, sizeof tz, "%s", PQgetvalue(res, 0, 0));
@@ -305,7 +305,7 @@ BOOKING_HANDLER(raise_prices)
         return rv;
 
     if (bp_db_begin(w->db) != 0)
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     rv = raise_all(call, r->shop_id, basis_points, day, is_today, out);
     if (rv == 0 && bp_db_commit(w->db) != 0)
         rv = BP_EIO;
@@ -314,7 +314,7 @@ BOOKING_HANDLER(raise_prices)
         if (rv == BP_ETOOBIG)
             return booking_fail_invalid(call, "percent",
                                         "Con ese aumento algún precio supera el máximo permitido.");
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     }
     booking_cache_drop(w->kv, BOOKING_CACHE_SERVICES, r->shop_id);
     bp_log(BP_LOG_INFO, bp_call_request_id(call), "prices of shop %s changed by %d bp from %s",

@@ -188,7 +188,7 @@ static int check_services(bp_call *call, const char *shop_id, char *const *ids, 
                                     "Un profesional puede tener a lo sumo 100 servicios.");
     char *lit = bp_arena_alloc(bp_call_arena(call), n * 37 + 3);
     if (lit == NULL)
-        return booking_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     size_t used = 0;
     lit[used++] = '{';
     for (size_t i = 0; i < n; i++) {
@@ -215,7 +215,7 @@ static int check_services(bp_call *call, const char *shop_id, char *const *ids, 
                     2, params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     bool all_ours = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
@@ -313,7 +313,7 @@ BOOKING_HANDLER(create_provider)
                             f.has_email ? f.email : NULL,
                             f.has_phone ? f.phone : NULL};
     if (bp_db_begin(w->db) != 0)
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     PGresult *res =
         bp_db_query(w->db,
                     "INSERT INTO booking.providers (id, shop_id, user_id, name, email, phone) "
@@ -344,7 +344,7 @@ BOOKING_HANDLER(create_provider)
         rv = BP_EIO;
     if (rv != 0) {
         bp_db_rollback(w->db);
-        return rv == BP_ECONFLICT ? fail_linked_twice(call) : booking_fail_internal(call, rv);
+        return rv == BP_ECONFLICT ? fail_linked_twice(call) : bp_call_fail_internal(call, rv);
     }
     booking_cache_drop(w->kv, BOOKING_CACHE_PROVIDERS, r->shop_id);
     bp_log(BP_LOG_INFO, bp_call_request_id(call), "provider %s created in shop %s (%s)", id,
@@ -378,7 +378,7 @@ BOOKING_HANDLER(list_providers)
     PGresult *res = bp_db_query(db, "SELECT 1 FROM booking.shops WHERE id = $1", 1, shop_param);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     bool known = PQntuples(res) == 1;
     PQclear(res);
@@ -396,7 +396,7 @@ BOOKING_HANDLER(list_providers)
                       2, params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     int rv = 0, n = PQntuples(res);
     out->items = bp_arena_alloc(bp_call_arena(call), sizeof *out->items * (size_t)(n + 1));
@@ -410,7 +410,7 @@ BOOKING_HANDLER(list_providers)
     }
     PQclear(res);
     if (rv != 0)
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     booking_cache_put(call, &entry, (const ProtobufCMessage *)out);
     return 0;
 }
@@ -424,7 +424,7 @@ BOOKING_HANDLER(get_provider)
     int rv = load_provider(call, r->provider_id, false, &out->provider);
     if (rv == BP_ENOTFOUND)
         return booking_fail_not_found(call, "El profesional");
-    return rv == 0 ? 0 : booking_fail_internal(call, rv);
+    return rv == 0 ? 0 : bp_call_fail_internal(call, rv);
 }
 
 BOOKING_HANDLER(update_provider)
@@ -442,7 +442,7 @@ BOOKING_HANDLER(update_provider)
                                 1, id_param);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
@@ -475,7 +475,7 @@ BOOKING_HANDLER(update_provider)
                             r->has_active ? (r->active ? "true" : "false") : NULL,
                             auth_down ? "true" : "false"};
     if (bp_db_begin(w->db) != 0)
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     res = bp_db_query(w->db,
                       "UPDATE booking.providers SET name = coalesce($2, name), "
                       "email = CASE WHEN $3::text IS NULL THEN email ELSE nullif($3, '') END, "
@@ -496,7 +496,7 @@ BOOKING_HANDLER(update_provider)
         rv = BP_EIO;
     if (rv != 0) {
         bp_db_rollback(w->db);
-        return rv == BP_ECONFLICT ? fail_linked_twice(call) : booking_fail_internal(call, rv);
+        return rv == BP_ECONFLICT ? fail_linked_twice(call) : bp_call_fail_internal(call, rv);
     }
     booking_cache_drop(w->kv, BOOKING_CACHE_PROVIDERS, shop_id);
     if (r->has_active || services != NULL)

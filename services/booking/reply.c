@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "booking.h"
-#include "log.h"
 #include "money.h"
 
 const booking_ctx *booking_ctx_of(bp_call *call)
@@ -24,21 +23,6 @@ int booking_fail_not_found(bp_call *call, const char *what)
 int booking_fail_forbidden(bp_call *call)
 {
     return bp_call_fail(call, 403, "forbidden", NULL, "No tenés permiso para hacer esto.");
-}
-
-int booking_fail_internal(bp_call *call, int rv)
-{
-    if (rv == BP_EIO || rv == BP_EUNAVAIL || rv == BP_ETIMEDOUT) {
-        bp_log(BP_LOG_ERROR, bp_call_request_id(call), "%s: storage unavailable (%s)",
-               bp_call_method(call), bp_strerror(rv));
-        return bp_call_fail(call, 503, "unavailable", NULL,
-                            "El servicio no está disponible en este momento; probá de nuevo en "
-                            "unos minutos.");
-    }
-    bp_log(BP_LOG_ERROR, bp_call_request_id(call), "%s failed: %s", bp_call_method(call),
-           bp_strerror(rv));
-    return bp_call_fail(call, 500, "internal", NULL,
-                        "Error interno; probá de nuevo en unos minutos.");
 }
 
 char *booking_reply_time(bp_call *call, int64_t epoch_ms, const char *tz)

@@ -185,7 +185,7 @@ BOOKING_HANDLER(get_schedule)
     if (rv == BP_ENOTFOUND)
         return booking_fail_not_found(call, "El profesional");
     if (rv != 0)
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     booking_cache_put(call, &entry, (const ProtobufCMessage *)out->schedule);
     return 0;
 }
@@ -244,18 +244,18 @@ BOOKING_HANDLER(put_schedule)
         return booking_fail_invalid(call, field, why);
 
     if (bp_db_begin(w->db) != 0)
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     rv = store_week(call, r->provider_id, hours, r->n_weekly);
     if (rv == 0 && bp_db_commit(w->db) != 0)
         rv = BP_EIO;
     if (rv != 0) {
         bp_db_rollback(w->db);
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     }
     booking_cache_drop(w->kv, BOOKING_CACHE_SCHEDULE, r->provider_id);
     booking_cache_drop(w->kv, BOOKING_CACHE_AVAIL, r->provider_id);
     rv = load_schedule(call, r->provider_id, &out->schedule);
-    return rv == 0 ? 0 : booking_fail_internal(call, rv);
+    return rv == 0 ? 0 : bp_call_fail_internal(call, rv);
 }
 
 /* ---- time off ------------------------------------------------------------- */
@@ -348,9 +348,9 @@ BOOKING_HANDLER(create_time_off)
         6, params);
     rv = 0;
     if (!bp_db_ok(res, bp_call_request_id(call)) || PQntuples(res) != 1)
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
     else if ((out->time_off = time_off_from_row(call, res, 0)) == NULL)
-        rv = booking_fail_internal(call, BP_ENOMEM);
+        rv = bp_call_fail_internal(call, BP_ENOMEM);
     PQclear(res);
     if (rv != 0)
         return rv;
@@ -395,7 +395,7 @@ BOOKING_HANDLER(list_time_off)
         3, params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     int n = PQntuples(res);
     rv = 0;
@@ -409,7 +409,7 @@ BOOKING_HANDLER(list_time_off)
             out->n_items = (size_t)i + 1;
     }
     PQclear(res);
-    return rv == 0 ? 0 : booking_fail_internal(call, rv);
+    return rv == 0 ? 0 : bp_call_fail_internal(call, rv);
 }
 
 BOOKING_HANDLER(delete_time_off)
@@ -428,7 +428,7 @@ BOOKING_HANDLER(delete_time_off)
         w->db, "DELETE FROM booking.time_off WHERE provider_id = $1 AND id = $2", 2, params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     bool gone = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);

@@ -90,7 +90,7 @@ static int shop_zone(bp_call *call, const char *shop_id, char tz[BP_TZ_NAME_MAX 
                                 "SELECT timezone FROM booking.shops WHERE id = $1", 1, params);
     int rv = 0;
     if (!bp_db_ok(res, bp_call_request_id(call)))
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
     else if (PQntuples(res) == 0)
         rv = booking_fail_not_found(call, "El local");
     else
@@ -149,7 +149,7 @@ BOOKING_HANDLER(create_service)
                             ctx->currency,
                             f.has_deposit ? f.deposit : "0"};
     if (bp_db_begin(w->db) != 0)
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     PGresult *res =
         bp_db_query(w->db,
                     "INSERT INTO booking.services (id, shop_id, name, duration_minutes, "
@@ -166,7 +166,7 @@ BOOKING_HANDLER(create_service)
         rv = BP_EIO;
     if (rv != 0) {
         bp_db_rollback(w->db);
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     }
     booking_cache_drop(w->kv, BOOKING_CACHE_SERVICES, r->shop_id);
     bp_call_set_status(call, 201);
@@ -199,7 +199,7 @@ BOOKING_HANDLER(list_services)
                                 "SELECT 1 FROM booking.shops WHERE id = $1", 1, shop_param);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     bool known = PQntuples(res) == 1;
     PQclear(res);
@@ -217,7 +217,7 @@ BOOKING_HANDLER(list_services)
                                                      : BP_EIO;
     PQclear(res);
     if (rv != 0)
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     booking_cache_put(call, &entry, (const ProtobufCMessage *)out);
     return 0;
 }
@@ -240,7 +240,7 @@ BOOKING_HANDLER(update_service)
                                 1, id_param);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
@@ -273,7 +273,7 @@ BOOKING_HANDLER(update_service)
                             f.has_deposit ? f.deposit : NULL,
                             f.has_active ? f.active : NULL};
     if (bp_db_begin(w->db) != 0)
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     res = bp_db_query(w->db,
                       "UPDATE booking.services SET name = coalesce($2, name), "
                       "duration_minutes = coalesce($3::integer, duration_minutes), "
@@ -292,7 +292,7 @@ BOOKING_HANDLER(update_service)
         rv = BP_EIO;
     if (rv != 0) {
         bp_db_rollback(w->db);
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     }
 
     booking_cache_drop(w->kv, BOOKING_CACHE_SERVICES, shop_id);

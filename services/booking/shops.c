@@ -255,7 +255,7 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
         bool broken = res == NULL || (!known && !bp_db_sqlstate(res, "22023"));
         PQclear(res);
         if (broken)
-            return booking_fail_internal(call, BP_EIO);
+            return bp_call_fail_internal(call, BP_EIO);
         if (!known)
             return booking_fail_invalid(call, "timezone",
                                         "La zona horaria no existe; usá un nombre IANA, por "
@@ -294,11 +294,11 @@ static int reply_shop(bp_call *call, PGresult *res, Bp__Booking__ShopReply *resp
 {
     int rv = 0;
     if (!bp_db_ok(res, bp_call_request_id(call)))
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
     else if (PQntuples(res) == 0)
         rv = booking_fail_not_found(call, "El local");
     else if ((resp->shop = shop_from_row(call, res, 0)) == NULL)
-        rv = booking_fail_internal(call, BP_ENOMEM);
+        rv = bp_call_fail_internal(call, BP_ENOMEM);
     PQclear(res);
     return rv;
 }
@@ -383,7 +383,7 @@ BOOKING_HANDLER(list_shops)
                     3, params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     int n = PQntuples(res);
     int shown = n > page ? page : n;
@@ -401,7 +401,7 @@ BOOKING_HANDLER(list_shops)
         (out->next_cursor = bp_call_strdup(call, out->items[shown - 1]->id)) == NULL)
         rv = BP_ENOMEM;
     PQclear(res);
-    return rv == 0 ? 0 : booking_fail_internal(call, rv);
+    return rv == 0 ? 0 : bp_call_fail_internal(call, rv);
 }
 
 BOOKING_HANDLER(get_shop)
@@ -501,7 +501,7 @@ static int set_open_day(bp_call *call, const Bp__Booking__OpenDayRequest *r,
     if (rv == BP_ENOTFOUND)
         return booking_fail_not_found(call, "El local");
     if (rv != 0)
-        return booking_fail_internal(call, rv);
+        return bp_call_fail_internal(call, rv);
     booking_cache_drop_shop(w->db, w->kv, r->shop_id);
 
     const char *params[] = {date};
@@ -509,7 +509,7 @@ static int set_open_day(bp_call *call, const Bp__Booking__OpenDayRequest *r,
         bp_db_query(w->db, "SELECT name FROM booking.holidays WHERE day = $1::date", 1, params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
-        return booking_fail_internal(call, BP_EIO);
+        return bp_call_fail_internal(call, BP_EIO);
     }
     if (PQntuples(res) > 0)
         out->holiday = bp_call_strdup(call, PQgetvalue(res, 0, 0));
@@ -519,7 +519,7 @@ static int set_open_day(bp_call *call, const Bp__Booking__OpenDayRequest *r,
     out->has_open = true;
     out->open = open;
     if (out->shop_id == NULL || out->date == NULL)
-        return booking_fail_internal(call, BP_ENOMEM);
+        return bp_call_fail_internal(call, BP_ENOMEM);
     return 0;
 }
 

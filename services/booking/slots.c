@@ -16,18 +16,8 @@
  * window, as "start end ..." in Unix seconds clipped to the window. The
  * holidays are the second round trip (holidays.c). */
 static const char SQL_AVAIL_CTX[] =
-    "SELECT sh.id, sh.timezone, sh.slot_step_minutes, s.duration_minutes, s.buffer_minutes,"
-    " EXISTS (SELECT 1 FROM booking.provider_services ps"
-    "         WHERE ps.provider_id = p.id AND ps.service_id = s.id),"
-    " (SELECT coalesce(string_agg(h.weekday || ' ' || h.start_min || ' ' || h.end_min, ' '), '')"
-    "  FROM booking.provider_hours h WHERE h.provider_id = p.id),"
-    " (SELECT coalesce(string_agg("
-    "   extract(epoch FROM greatest(coalesce(lower(t.period), '-infinity'),"
-    "                               to_timestamp($3::int8)))::int8"
-    "   || ' ' || extract(epoch FROM least(coalesce(upper(t.period), 'infinity'),"
-    "                                      to_timestamp($4::int8)))::int8, ' '), '')"
-    "  FROM booking.time_off t WHERE t.provider_id = p.id"
-    "  AND t.period && tstzrange(to_timestamp($3::int8), to_timestamp($4::int8))),"
+    "SELECT sh.id, sh.timezone, sh.slot_step_minutes, s.duration_minutes, "
+    "s.buffer_minutes," BOOKING_SQL_PROVIDER_WEEK ","
     " (SELECT coalesce(string_agg(extract(epoch FROM lower(b.blocked))::int8"
     "   || ' ' || extract(epoch FROM upper(b.blocked))::int8, ' '), '')"
     "  FROM booking.bookings b WHERE b.provider_id = p.id"
@@ -37,33 +27,6 @@ static const char SQL_AVAIL_CTX[] =
     " FROM booking.providers p JOIN booking.shops sh ON sh.id = p.shop_id"
     " LEFT JOIN booking.services s ON s.id = $2::uuid AND s.shop_id = p.shop_id AND s.active"
     " WHERE p.id = $1::uuid AND p.active";
-
-/* Writes the instant s as RFC 3339 in tz ("2026-12-04T15:30:00-03:00") into
- * out[26]. bp_time_format does the same by zone name; this one takes the
- * loaded zone, because a 60-day answer formats thousands of times. */
-static void format_local(const bp_tz *tz, int64_t s, char out[26])
-{
-    int off = bp_tz_offset(tz, s);
-    int64_t local = s + off;
-    int64_t days = local >= 0 ? local / 86400 : -((-local + 86399) / 86400);
-    int secs = (int)(local - days * 86400);
-    int y, mo, d;
-    bp_civil_from_days((int32_t)days, &y, &mo, &d);
-    int aoff = off < 0 ? -off : off;
-    int fields[] = {y / 100,     y % 100,       mo, d, secs / 3600, secs / 60 % 60, secs % 60,
-                    aoff / 3600, aoff / 60 % 60};
-    static const char seps_after[] = {'\0', '-', '-', 'T', ':', ':', '\0', ':', '\0'};
-    char *p = out;
-    for (size_t i = 0; i < BP_COUNTOF(fields); i++) {
-        if (i == 7)
-            *p++ = off < 0 ? '-' : '+';
-        *p++ = (char)('0' + fields[i] / 10);
-        *p++ = (char)('0' + fields[i] % 10);
-        if (seps_after[i] != '\0')
-            *p++ = seps_after[i];
-    }
-    *p = '\0';
-}
 
 /* Counts the integers of "a b c ..." (an upper bound: separators + 1). */
 static size_t count_ints(const char *s)
@@ -99,18 +62,11 @@ static booking_span *parse_spans(bp_arena *a, const char *s, size_t extra, size_
     return out;
 }
 
-/* The local date of instant s in tz. */
-static int32_t local_day(const bp_tz *tz, int64_t s)
-{
-    int64_t local = s + bp_tz_offset(tz, s);
-    return (int32_t)(local >= 0 ? local / 86400 : -((-local + 86399) / 86400));
-}
-
 /* 400 for a date before the shop's today or past the booking horizon. */
 static int check_date(bp_call *call, const bp_tz *tz, int32_t day, int64_t now_s)
 {
     const booking_ctx *app = booking_ctx_of(call);
-    int32_t today = local_day(tz, now_s);
+    int32_t today = bp_tz_local_day(tz, now_s);
     if (day < today)
         return booking_fail_invalid(call, "date", "La fecha no puede ser anterior a hoy.");
     if (day > today + app->horizon_days)
@@ -184,7 +140,7 @@ BOOKING_HANDLER(availability)
     const char *params[] = {in->provider_id, in->service_id, s_from, s_to};
     PGresult *res = booking_exec_prepared(db, BOOKING_STMT_AVAIL_CTX, SQL_AVAIL_CTX, 4, params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
         goto out;
     }
     if (PQntuples(res) == 0) {
@@ -203,7 +159,7 @@ BOOKING_HANDLER(availability)
     const char *shop_id = PQgetvalue(res, 0, 0);
     const char *zone = PQgetvalue(res, 0, 1);
     if (bp_tz_load(zone, &tz) != 0) {
-        rv = booking_fail_internal(call, BP_EIO);
+        rv = bp_call_fail_internal(call, BP_EIO);
         goto out;
     }
     if ((rv = check_date(call, tz, first_day, now_s)) != 0)
@@ -230,7 +186,7 @@ BOOKING_HANDLER(availability)
     booking_span *off = parse_spans(arena, PQgetvalue(res, 0, 7), 0, &n_off);
     booking_span *busy = parse_spans(arena, PQgetvalue(res, 0, 8), n_off, &n_booked);
     if (off == NULL || busy == NULL) {
-        rv = booking_fail_internal(call, BP_ENOMEM);
+        rv = bp_call_fail_internal(call, BP_ENOMEM);
         goto out;
     }
     memcpy(busy + n_booked, off, sizeof *off * n_off);
@@ -240,7 +196,7 @@ BOOKING_HANDLER(availability)
     rv = booking_holidays_closed_days(db, shop_id, first_day, first_day + days - 1, closed,
                                       BP_COUNTOF(closed), &n_closed);
     if (rv != 0) {
-        rv = booking_fail_internal(call, rv);
+        rv = bp_call_fail_internal(call, rv);
         goto out;
     }
 
@@ -266,14 +222,14 @@ BOOKING_HANDLER(availability)
     booking_span *slots = bp_arena_alloc(arena, sizeof *slots * cap);
     size_t n = 0;
     if (slots == NULL) {
-        rv = booking_fail_internal(call, BP_ENOMEM);
+        rv = bp_call_fail_internal(call, BP_ENOMEM);
         goto out;
     }
     rv = booking_availability(&q, slots, cap, &n);
     if (rv != 0) {
         bp_log(BP_LOG_ERROR, bp_call_request_id(call), "availability of %s: %s", in->provider_id,
                bp_strerror(rv));
-        rv = booking_fail_internal(call, rv);
+        rv = bp_call_fail_internal(call, rv);
         goto out;
     }
 
@@ -286,7 +242,7 @@ BOOKING_HANDLER(availability)
     out->provider_id = bp_call_strdup(call, in->provider_id);
     out->service_id = bp_call_strdup(call, in->service_id);
     if (msgs == NULL || ptrs == NULL || texts == NULL || out->timezone == NULL) {
-        rv = booking_fail_internal(call, BP_ENOMEM);
+        rv = bp_call_fail_internal(call, BP_ENOMEM);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -294,8 +250,8 @@ BOOKING_HANDLER(availability)
         msgs[i] = init;
         msgs[i].starts_at = texts + 52 * i;
         msgs[i].ends_at = texts + 52 * i + 26;
-        format_local(tz, slots[i].start, msgs[i].starts_at);
-        format_local(tz, slots[i].end, msgs[i].ends_at);
+        bp_tz_format(tz, slots[i].start, msgs[i].starts_at);
+        bp_tz_format(tz, slots[i].end, msgs[i].ends_at);
         ptrs[i] = &msgs[i];
     }
     out->slots = ptrs;
