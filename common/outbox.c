@@ -123,59 +123,91 @@ static bool seen_before(size_t i)
     return false;
 }
 
-int bp_outbox_put(bp_db *db, const char *topic, const char *key, const ProtobufCMessage *payload,
-                  char event_id_out[37])
+int bp_outbox_event_init(bp_outbox_event *ev, const char *topic, const char *key,
+                         const ProtobufCMessage *payload)
 {
-    char event_id[37];
-    bp_uuid(event_id);
-    if (event_id_out != NULL)
-        memcpy(event_id_out, event_id, sizeof event_id);
-    if (outbox.schema[0] == '\0' || db == NULL || topic == NULL || *topic == '\0' ||
-        strlen(topic) > MAX_TOPIC || (key != NULL && strlen(key) > MAX_KEY))
+    memset(ev, 0, sizeof *ev);
+    bp_uuid(ev->event_id);
+    ev->topic = topic;
+    ev->key = key;
+    if (outbox.schema[0] == '\0' || topic == NULL || *topic == '\0' || strlen(topic) > MAX_TOPIC ||
+        (key != NULL && strlen(key) > MAX_KEY))
         return BP_EINVAL;
 
     /* The consumers as a text[] literal: {"notification","payment"}. */
     bp_strbuf consumers = {0};
-    size_t n = 0;
+    bp_strbuf_printf(&consumers, "{");
     for (size_t i = 0; i < outbox.n_subs; i++) {
         if (strcmp(outbox.subs[i].topic, topic) != 0 || seen_before(i))
             continue;
-        bp_strbuf_printf(&consumers, "%s\"%s\"", n == 0 ? "{" : ",", outbox.subs[i].consumer);
-        n++;
-    }
-    if (n == 0) {
-        bp_log_debug("event %s of topic %s has no subscriber; nothing recorded", event_id, topic);
-        return 0;
+        bp_strbuf_printf(&consumers, "%s\"%s\"", ev->n_consumers == 0 ? "" : ",",
+                         outbox.subs[i].consumer);
+        ev->n_consumers++;
     }
     bp_strbuf_printf(&consumers, "}");
-    char *list = bp_strbuf_take(&consumers);
-    if (list == NULL)
-        return BP_ENOMEM;
-
-    /* Outside a transaction the event would commit even if the change it
-     * announces does not: refuse, loudly, rather than lie to consumers. */
-    PGconn *conn = bp_db_conn(db);
-    if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
-        bp_log_error("bp_outbox_put(%s) called outside a transaction", topic);
-        free(list);
-        return BP_EINVAL;
-    }
+    ev->consumers = bp_strbuf_take(&consumers);
 
     size_t len = payload != NULL ? protobuf_c_message_get_packed_size(payload) : 0;
     if (len > BP_OUTBOX_MAX_PAYLOAD) {
         bp_log_error("event of topic %s is %zu bytes, over the %u limit", topic, len,
                      BP_OUTBOX_MAX_PAYLOAD);
-        free(list);
+        bp_outbox_event_free(ev);
         return BP_ETOOBIG;
     }
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
-        free(list);
+    ev->payload = malloc(len ? len : 1);
+    ev->payload_hex = malloc(2 * len + 1);
+    if (ev->consumers == NULL || ev->payload == NULL || ev->payload_hex == NULL) {
+        bp_outbox_event_free(ev);
         return BP_ENOMEM;
     }
     if (payload != NULL)
-        protobuf_c_message_pack(payload, buf);
+        protobuf_c_message_pack(payload, ev->payload);
+    ev->payload_len = len;
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        ev->payload_hex[2 * i] = digits[ev->payload[i] >> 4];
+        ev->payload_hex[2 * i + 1] = digits[ev->payload[i] & 15];
+    }
+    ev->payload_hex[2 * len] = '\0';
+    return 0;
+}
 
+void bp_outbox_event_free(bp_outbox_event *ev)
+{
+    free(ev->consumers);
+    free(ev->payload);
+    free(ev->payload_hex);
+    ev->consumers = NULL;
+    ev->payload = NULL;
+    ev->payload_hex = NULL;
+}
+
+int bp_outbox_put(bp_db *db, const char *topic, const char *key, const ProtobufCMessage *payload,
+                  char event_id_out[37])
+{
+    bp_outbox_event ev;
+    int rv = bp_outbox_event_init(&ev, topic, key, payload);
+    if (event_id_out != NULL)
+        memcpy(event_id_out, ev.event_id, sizeof ev.event_id);
+    if (rv != 0)
+        return rv;
+    if (db == NULL) {
+        rv = BP_EINVAL;
+        goto out;
+    }
+    if (ev.n_consumers == 0) {
+        bp_log_debug("event %s of topic %s has no subscriber; nothing recorded", ev.event_id,
+                     topic);
+        goto out;
+    }
+    /* Outside a transaction the event would commit even if the change it
+     * announces does not: refuse, loudly, rather than lie to consumers. */
+    PGconn *conn = bp_db_conn(db);
+    if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+        bp_log_error("bp_outbox_put(%s) called outside a transaction", topic);
+        rv = BP_EINVAL;
+        goto out;
+    }
     char sql[256];
     snprintf(sql, sizeof sql,
              "INSERT INTO %s.outbox (event_id, topic, key, consumer, payload)"
@@ -183,14 +215,14 @@ int bp_outbox_put(bp_db *db, const char *topic, const char *key, const ProtobufC
              outbox.schema);
     /* The payload goes as binary; the statement runs inside the caller's
      * transaction, where bp_db_query would not reconnect anyway. */
-    const char *values[5] = {event_id, topic, key, (const char *)buf, list};
-    const int lengths[5] = {0, 0, 0, (int)len, 0};
+    const char *values[5] = {ev.event_id, topic, key, (const char *)ev.payload, ev.consumers};
+    const int lengths[5] = {0, 0, 0, (int)ev.payload_len, 0};
     const int formats[5] = {0, 0, 0, 1, 0};
     PGresult *r = PQexecParams(conn, sql, 5, NULL, values, lengths, formats, 0);
-    int rv = bp_db_ok(r, NULL) ? 0 : BP_EIO;
+    rv = bp_db_ok(r, NULL) ? 0 : BP_EIO;
     PQclear(r);
-    free(buf);
-    free(list);
+out:
+    bp_outbox_event_free(&ev);
     return rv;
 }
 

@@ -54,6 +54,7 @@
 #define BP_OUTBOX_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "db.h"
@@ -74,6 +75,39 @@ typedef struct {
  * service names. subs (and its strings) must outlive every later call.
  * Returns 0 or BP_EINVAL. */
 int bp_outbox_init(const char *schema, const bp_subscription *subs, size_t n);
+
+/* An event made ready for the outbox: its id, the consumers subscribed to
+ * its topic and its encoded payload. bp_outbox_put makes and writes one; a
+ * producer that writes its change and its event in ONE statement (an
+ * implicit transaction, one round trip) makes one with
+ * bp_outbox_event_init and inserts it itself, e.g.
+ *   WITH ins AS (INSERT ... RETURNING ...),
+ *        ev AS (INSERT INTO <schema>.outbox (event_id, topic, key, consumer, payload)
+ *               SELECT $a::uuid, $b, $c, c, decode($d, 'hex')
+ *               FROM ins, unnest($e::text[]) AS c)
+ *   SELECT ... FROM ins
+ * with $a..$e = event_id, topic, key, payload_hex, consumers. */
+typedef struct {
+    char event_id[37];
+    const char *topic; /* borrowed from the caller */
+    const char *key;   /* borrowed; NULL: none */
+    char *consumers;   /* text[] literal, "{}" when nobody subscribes */
+    size_t n_consumers;
+    uint8_t *payload; /* encoded payload */
+    size_t payload_len;
+    char *payload_hex; /* the same in hex, for a text parameter */
+} bp_outbox_event;
+
+/* Fills ev for topic (see above); topic and key must outlive ev, payload
+ * need not (it is encoded now; NULL: empty). Returns 0, BP_EINVAL (not
+ * initialised, bad topic or key), BP_ETOOBIG (payload over
+ * BP_OUTBOX_MAX_PAYLOAD) or BP_ENOMEM; on success free with
+ * bp_outbox_event_free. */
+int bp_outbox_event_init(bp_outbox_event *ev, const char *topic, const char *key,
+                         const ProtobufCMessage *payload);
+
+/* Frees what bp_outbox_event_init allocated. */
+void bp_outbox_event_free(bp_outbox_event *ev);
 
 /* Records the event (topic, key, encoded payload) for every consumer
  * subscribed to topic, inside the caller's open transaction (bp_db_begin),

@@ -188,50 +188,64 @@ static const char *event_side(const char *cancelled_by)
     return "shop";
 }
 
+/* The event message of a booking: its strings are borrowed from the row
+ * and from the time texts kept beside it. */
+typedef struct {
+    Bp__Events__BookingEvent msg;
+    char starts[40], ends[40], prev_starts[40], prev_ends[40];
+} booking_event_msg;
+
+static int event_fill(booking_event_msg *m, const booking_row *b, const booking_event_extra *extra)
+{
+    Bp__Events__BookingEvent init = BP__EVENTS__BOOKING_EVENT__INIT;
+    Bp__Events__BookingEvent *ev = &m->msg;
+    *ev = init;
+    if (bp_time_format(b->starts_ms, b->timezone, m->starts, sizeof m->starts) != 0 ||
+        bp_time_format(b->ends_ms, b->timezone, m->ends, sizeof m->ends) != 0)
+        return BP_EINVAL;
+    ev->booking_id = (char *)b->id;
+    ev->shop_id = (char *)b->shop_id;
+    ev->provider_id = (char *)b->provider_id;
+    ev->service_id = (char *)b->service_id;
+    ev->client_id = *b->client_id != '\0' ? (char *)b->client_id : NULL;
+    ev->status = (char *)b->status;
+    ev->starts_at = m->starts;
+    ev->ends_at = m->ends;
+    ev->has_price_cents = ev->has_deposit_cents = true;
+    ev->price_cents = b->price_cents;
+    ev->deposit_cents = b->deposit_cents;
+    ev->currency = (char *)b->currency;
+    ev->timezone = (char *)b->timezone;
+    ev->shop_name = (char *)b->shop_name;
+    ev->service_name = (char *)b->service_name;
+    ev->provider_name = (char *)b->provider_name;
+    ev->cancelled_by = (char *)event_side(b->cancelled_by);
+    ev->reason = *b->cancel_reason != '\0' ? (char *)b->cancel_reason : NULL;
+    ev->has_refund_due = true;
+    ev->refund_due = b->refund_due;
+    if (extra != NULL) {
+        if (extra->previous_starts_ms > 0 &&
+            bp_time_format(extra->previous_starts_ms, b->timezone, m->prev_starts,
+                           sizeof m->prev_starts) == 0 &&
+            bp_time_format(extra->previous_ends_ms, b->timezone, m->prev_ends,
+                           sizeof m->prev_ends) == 0) {
+            ev->previous_starts_at = m->prev_starts;
+            ev->previous_ends_at = m->prev_ends;
+        }
+        if (extra->reason != NULL)
+            ev->reason = (char *)extra->reason;
+        if (extra->cancelled_by != NULL)
+            ev->cancelled_by = (char *)event_side(extra->cancelled_by);
+    }
+    return 0;
+}
+
 int booking_emit(bp_db *db, const char *topic, const booking_row *b,
                  const booking_event_extra *extra)
 {
-    char starts[40], ends[40], prev_starts[40], prev_ends[40];
-    Bp__Events__BookingEvent ev = BP__EVENTS__BOOKING_EVENT__INIT;
-    if (bp_time_format(b->starts_ms, b->timezone, starts, sizeof starts) != 0 ||
-        bp_time_format(b->ends_ms, b->timezone, ends, sizeof ends) != 0)
-        return BP_EINVAL;
-    /* The payload only borrows: nothing below outlives the put. */
-    ev.booking_id = (char *)b->id;
-    ev.shop_id = (char *)b->shop_id;
-    ev.provider_id = (char *)b->provider_id;
-    ev.service_id = (char *)b->service_id;
-    ev.client_id = *b->client_id != '\0' ? (char *)b->client_id : NULL;
-    ev.status = (char *)b->status;
-    ev.starts_at = starts;
-    ev.ends_at = ends;
-    ev.has_price_cents = ev.has_deposit_cents = true;
-    ev.price_cents = b->price_cents;
-    ev.deposit_cents = b->deposit_cents;
-    ev.currency = (char *)b->currency;
-    ev.timezone = (char *)b->timezone;
-    ev.shop_name = (char *)b->shop_name;
-    ev.service_name = (char *)b->service_name;
-    ev.provider_name = (char *)b->provider_name;
-    ev.cancelled_by = (char *)event_side(b->cancelled_by);
-    ev.reason = *b->cancel_reason != '\0' ? (char *)b->cancel_reason : NULL;
-    ev.has_refund_due = true;
-    ev.refund_due = b->refund_due;
-    if (extra != NULL) {
-        if (extra->previous_starts_ms > 0 &&
-            bp_time_format(extra->previous_starts_ms, b->timezone, prev_starts,
-                           sizeof prev_starts) == 0 &&
-            bp_time_format(extra->previous_ends_ms, b->timezone, prev_ends, sizeof prev_ends) ==
-                0) {
-            ev.previous_starts_at = prev_starts;
-            ev.previous_ends_at = prev_ends;
-        }
-        if (extra->reason != NULL)
-            ev.reason = (char *)extra->reason;
-        if (extra->cancelled_by != NULL)
-            ev.cancelled_by = (char *)event_side(extra->cancelled_by);
-    }
-    return bp_outbox_put(db, topic, b->id, &ev.base, NULL);
+    booking_event_msg m;
+    int rv = event_fill(&m, b, extra);
+    return rv != 0 ? rv : bp_outbox_put(db, topic, b->id, &m.msg.base, NULL);
 }
 
 /* Business counters: one per event of a booking's life. */
@@ -498,15 +512,23 @@ static void after_commit(bp_call *call, const char *provider_id)
 
 /* ---- create ------------------------------------------------------------------------ */
 
+/* The booking and its booking.created event in ONE statement: an implicit
+ * transaction in one round trip, where both commit or neither does (an
+ * overlap fails the whole statement with 23P01). $15..$19 are the outbox
+ * event (bp_outbox_event_init). */
 static const char SQL_INSERT[] =
-    "INSERT INTO booking.bookings (id, shop_id, provider_id, service_id, client_id, starts_at,"
-    " ends_at, blocked, status, price_cents, deposit_cents, currency, notes, hold_expires_at)"
+    "WITH ins AS (INSERT INTO booking.bookings (id, shop_id, provider_id, service_id, client_id,"
+    " starts_at, ends_at, blocked, status, price_cents, deposit_cents, currency, notes,"
+    " hold_expires_at)"
     " VALUES ($1, $2, $3, $4, $5, to_timestamp($6::int8), to_timestamp($7::int8),"
     " tstzrange(to_timestamp($6::int8), to_timestamp($8::int8), '[)'), $9::text, $10, $11, $12,"
     " $13, CASE WHEN $9::text = 'pending_payment'"
     "           THEN now() + make_interval(secs => $14::int) END)"
-    " RETURNING (extract(epoch FROM created_at) * 1000)::int8,"
-    " coalesce((extract(epoch FROM hold_expires_at) * 1000)::int8, 0)";
+    " RETURNING created_at, hold_expires_at),"
+    " ev AS (INSERT INTO booking.outbox (event_id, topic, key, consumer, payload)"
+    " SELECT $15::uuid, $16, $17, c, decode($18, 'hex') FROM ins, unnest($19::text[]) AS c)"
+    " SELECT (extract(epoch FROM created_at) * 1000)::int8,"
+    " coalesce((extract(epoch FROM hold_expires_at) * 1000)::int8, 0) FROM ins";
 
 /* A new booking announces one event, booking.created, whose status says
  * whether it is confirmed already (no deposit) or pending_payment (the
@@ -566,24 +588,7 @@ BOOKING_HANDLER(create_booking)
     snprintf(s_deposit, sizeof s_deposit, "%lld", (long long)deposit);
     snprintf(s_hold, sizeof s_hold, "%d", app->hold_seconds);
     const char *notes = in->notes != NULL && *in->notes != '\0' ? in->notes : NULL;
-    const char *params[] = {id,        ctx.shop_id,  in->provider_id, in->service_id, me,
-                            s_start,   s_end,        s_blocked,       status,         s_price,
-                            s_deposit, ctx.currency, notes,           s_hold};
 
-    if (bp_db_begin(db) != 0)
-        return bp_call_fail_internal(call, BP_EIO);
-    PGresult *res = booking_exec_prepared(db, BOOKING_STMT_INSERT, SQL_INSERT, 14, params);
-    if (bp_db_sqlstate(res, "23P01")) {
-        PQclear(res);
-        bp_db_rollback(db);
-        count_booking("slot_taken");
-        return booking_fail_slot_taken(call);
-    }
-    if (!bp_db_ok(res, bp_call_request_id(call))) {
-        PQclear(res);
-        bp_db_rollback(db);
-        return bp_call_fail_internal(call, BP_EIO);
-    }
     booking_row b = {
         .id = id,
         .shop_id = ctx.shop_id,
@@ -598,10 +603,8 @@ BOOKING_HANDLER(create_booking)
         .deposit_cents = deposit,
         .currency = ctx.currency,
         .notes = notes != NULL ? notes : "",
-        .hold_expires_ms = int_at(res, 0, 1),
         .cancelled_by = "",
         .cancel_reason = "",
-        .created_ms = int_at(res, 0, 0),
         .timezone = ctx.timezone,
         .shop_name = ctx.shop_name,
         .service_name = ctx.service_name,
@@ -609,14 +612,30 @@ BOOKING_HANDLER(create_booking)
         .owner_id = "",
         .provider_user_id = "",
     };
-    PQclear(res);
-    rv = booking_emit(db, "booking.created", &b, NULL);
-    if (rv == 0)
-        rv = bp_db_commit(db);
-    if (rv != 0) {
-        bp_db_rollback(db);
+    booking_event_msg m;
+    bp_outbox_event ev;
+    if ((rv = event_fill(&m, &b, NULL)) != 0 ||
+        (rv = bp_outbox_event_init(&ev, "booking.created", id, &m.msg.base)) != 0)
         return bp_call_fail_internal(call, rv);
+    const char *params[] = {id,        ctx.shop_id,  in->provider_id, in->service_id, me,
+                            s_start,   s_end,        s_blocked,       status,         s_price,
+                            s_deposit, ctx.currency, notes,           s_hold,         ev.event_id,
+                            ev.topic,  ev.key,       ev.payload_hex,  ev.consumers};
+    PGresult *res =
+        booking_exec_prepared(db, BOOKING_STMT_INSERT, SQL_INSERT, (int)BP_COUNTOF(params), params);
+    bp_outbox_event_free(&ev);
+    if (bp_db_sqlstate(res, "23P01")) {
+        PQclear(res);
+        count_booking("slot_taken");
+        return booking_fail_slot_taken(call);
     }
+    if (!bp_db_ok(res, bp_call_request_id(call)) || PQntuples(res) != 1) {
+        PQclear(res);
+        return bp_call_fail_internal(call, BP_EIO);
+    }
+    b.created_ms = int_at(res, 0, 0);
+    b.hold_expires_ms = int_at(res, 0, 1);
+    PQclear(res);
     after_commit(call, in->provider_id);
     count_booking("created");
 
