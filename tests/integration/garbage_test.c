@@ -10,7 +10,7 @@
 
 #include "harness.h"
 
-#define ROUNDS           1500
+#define ROUNDS           3000
 #define BP_TEST_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A small deterministic generator, so that a failure can be replayed. */
@@ -40,6 +40,31 @@ static const char *const paths[] = {
     "/api/%ff%00%2e%2e/x",
     "/api/auth/me?a=1&a=2&b=%zz",
     "/api/users/me?name=%00",
+    /* the booking daemon: ids that do not exist or are not ids, bad dates */
+    "/api/shops",
+    "/api/shops?city=%00&limit=-1&cursor=zz",
+    "/api/shops/00000000-0000-4000-8000-000000000000",
+    "/api/shops/not-a-uuid/services",
+    "/api/shops/00000000-0000-4000-8000-000000000000/providers",
+    "/api/shops/00000000-0000-4000-8000-000000000000/open-days/2026-13-45",
+    "/api/shops/00000000-0000-4000-8000-000000000000/prices/raise",
+    "/api/services/zz/prices",
+    "/api/services/00000000-0000-4000-8000-000000000000",
+    "/api/providers/00000000-0000-4000-8000-000000000000/availability"
+    "?service_id=abc&date=2026-02-30&days=-5",
+    "/api/providers/00000000-0000-4000-8000-000000000000/availability"
+    "?service_id=00000000-0000-4000-8000-000000000000&date=2026-12-01&days=99999",
+    "/api/providers/x/schedule",
+    "/api/providers/00000000-0000-4000-8000-000000000000/time-off",
+    "/api/providers/00000000-0000-4000-8000-000000000000/time-off/zz",
+    "/api/holidays?year=99999",
+    "/api/holidays?year=abc",
+    "/api/exchange-rate",
+    "/api/bookings",
+    "/api/bookings?role=owner&from=ayer&to=2026-01-01T00:00:00Z&limit=-1&cursor=%00",
+    "/api/bookings/00000000-0000-4000-8000-000000000000/cancel",
+    "/api/bookings/nope/reschedule",
+    "/api/bookings/00000000-0000-4000-8000-000000000000/no-show",
 };
 
 static const char *const content_types[] = {"Content-Type: application/json",
@@ -61,6 +86,18 @@ static const char *const bodies[] = {
     "{\"role\": \"admin\", \"email\": \"root@x.com\", \"password\": \"Adm1nistrador!\", "
     "\"name\": \"x\", \"accept_terms\": true}",
     "\xff\xfe\xfd garbage \x01\x02",
+    "{\"name\": \"\", \"address\": 5, \"city\": null, \"timezone\": \"../../etc/passwd\", "
+    "\"slot_step_minutes\": -15}",
+    "{\"name\": \"Corte\", \"duration_minutes\": -30, \"price_cents\": -1, "
+    "\"deposit_percent\": 250, \"buffer_minutes\": 1e9}",
+    "{\"weekly\": [{\"weekday\": 9, \"start\": \"25:00\", \"end\": \"09:00\"}, "
+    "{\"weekday\": 1, \"start\": \"aa\", \"end\": \"\"}]}",
+    "{\"starts_at\": \"2026-12-04T10:00:00\", \"ends_at\": \"ayer\", \"reason\": \"x\"}",
+    "{\"provider_id\": \"' OR 1=1 --\", \"service_id\": \"00000000-0000-4000-8000-000000000000\", "
+    "\"starts_at\": \"9999-12-31T23:59:59+14:00\"}",
+    "{\"percent\": 1e308, \"effective_from\": \"2026-02-29\"}",
+    "{\"service_ids\": [\"a\", \"b\", 5, null, {}], \"email\": \"x@\"}",
+    "{\"starts_at\": \"-0001-01-01T00:00:00Z\", \"date\": \"0000-00-00\", \"year\": 1e20}",
 };
 
 /* Builds one request body: a fixed one, deep nesting, or a long string. */
