@@ -581,7 +581,8 @@ static void build_sql(bp_relay *r)
     /* Due rows of eligible consumers, not leased by another relay, and not
      * behind an earlier pending row of the same key and consumer. The
      * lease is taken in the same statement, so a row is never claimed by
-     * two relays while its lease runs. */
+     * two relays while its lease runs. Walked in the order they fall due
+     * (outbox_due_idx), so that a backlog not yet due is never scanned. */
     snprintf(r->sql_claim, sizeof r->sql_claim,
              "WITH pick AS ("
              " SELECT c.id FROM %s.outbox c"
@@ -590,7 +591,7 @@ static void build_sql(bp_relay *r)
              " AND c.consumer = ANY($1::text[])"
              " AND NOT EXISTS (SELECT 1 FROM %s.outbox e WHERE e.consumer = c.consumer"
              " AND e.key = c.key AND e.delivered_at IS NULL AND e.id < c.id)"
-             " ORDER BY c.id LIMIT $2::int FOR UPDATE SKIP LOCKED),"
+             " ORDER BY c.next_attempt_at, c.id LIMIT $2::int FOR UPDATE SKIP LOCKED),"
              " claimed AS ("
              " UPDATE %s.outbox o SET locked_until = now() + $3::int * interval '1 millisecond'"
              " FROM pick WHERE o.id = pick.id"

@@ -302,6 +302,15 @@ PGresult *booking_exec_prepared(bp_db *db, unsigned id, const char *sql, int npa
     return r;
 }
 
+int booking_lock_provider(bp_db *db, const char *provider_id)
+{
+    const char *params[] = {provider_id};
+    PGresult *r = bp_db_query(db, "SELECT " BOOKING_SQL_LOCK_PROVIDER("$1::uuid"), 1, params);
+    int rv = bp_db_ok(r, NULL) ? 0 : BP_EIO;
+    PQclear(r);
+    return rv;
+}
+
 /* ---- the slot context ------------------------------------------------------------- */
 
 /* One round trip, the whole read side of a booking: the shop, service and
@@ -514,21 +523,26 @@ static void after_commit(bp_call *call, const char *provider_id)
 
 /* The booking and its booking.created event in ONE statement: an implicit
  * transaction in one round trip, where both commit or neither does (an
- * overlap fails the whole statement with 23P01). $15..$19 are the outbox
- * event (bp_outbox_event_init). */
+ * overlap fails the whole statement with 23P01). It takes the provider's
+ * lock first (BOOKING_SQL_LOCK_PROVIDER). $15..$19 are the outbox event
+ * (bp_outbox_event_init). */
 static const char SQL_INSERT[] =
     "WITH ins AS (INSERT INTO booking.bookings (id, shop_id, provider_id, service_id, client_id,"
     " starts_at, ends_at, blocked, status, price_cents, deposit_cents, currency, notes,"
     " hold_expires_at)"
-    " VALUES ($1, $2, $3, $4, $5, to_timestamp($6::int8), to_timestamp($7::int8),"
-    " tstzrange(to_timestamp($6::int8), to_timestamp($8::int8), '[)'), $9::text, $10, $11, $12,"
-    " $13, CASE WHEN $9::text = 'pending_payment'"
-    "           THEN now() + make_interval(secs => $14::int) END)"
-    " RETURNING created_at, hold_expires_at),"
-    " ev AS (INSERT INTO booking.outbox (event_id, topic, key, consumer, payload)"
-    " SELECT $15::uuid, $16, $17, c, decode($18, 'hex') FROM ins, unnest($19::text[]) AS c)"
-    " SELECT (extract(epoch FROM created_at) * 1000)::int8,"
-    " coalesce((extract(epoch FROM hold_expires_at) * 1000)::int8, 0) FROM ins";
+    " SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, to_timestamp($6::int8),"
+    " to_timestamp($7::int8), tstzrange(to_timestamp($6::int8), to_timestamp($8::int8), '[)'),"
+    " $9::text, $10::int8, $11::int8, $12::text, $13::text,"
+    " CASE WHEN $9::text = 'pending_payment'"
+    "           THEN now() + make_interval(secs => $14::int) END"
+    " FROM (SELECT " BOOKING_SQL_LOCK_PROVIDER(
+        "$3") ") AS provider_lock"
+              " RETURNING created_at, hold_expires_at),"
+              " ev AS (INSERT INTO booking.outbox (event_id, topic, key, consumer, payload)"
+              " SELECT $15::uuid, $16, $17, c, decode($18, 'hex') FROM ins, unnest($19::text[]) AS "
+              "c)"
+              " SELECT (extract(epoch FROM created_at) * 1000)::int8,"
+              " coalesce((extract(epoch FROM hold_expires_at) * 1000)::int8, 0) FROM ins";
 
 /* A new booking announces one event, booking.created, whose status says
  * whether it is confirmed already (no deposit) or pending_payment (the
@@ -960,6 +974,8 @@ BOOKING_HANDLER(reschedule_booking)
         goto fail;
     }
     booking_event_extra extra = {.previous_starts_ms = b.starts_ms, .previous_ends_ms = b.ends_ms};
+    char provider_id[37];
+    snprintf(provider_id, sizeof provider_id, "%s", b.provider_id); /* b lives in res */
     PQclear(res);
     char s_start[24], s_end[24], s_blocked[24];
     int64_t end_s = start_s + (int64_t)ctx.duration_min * 60;
@@ -968,6 +984,10 @@ BOOKING_HANDLER(reschedule_booking)
     snprintf(s_blocked, sizeof s_blocked, "%lld",
              (long long)(end_s + (int64_t)ctx.buffer_min * 60));
     const char *params[] = {in->booking_id, s_start, s_end, s_blocked};
+    if (booking_lock_provider(db, provider_id) != 0) {
+        bp_db_rollback(db);
+        return bp_call_fail_internal(call, BP_EIO);
+    }
     return update_and_emit(call, SQL_RESCHEDULE, 4, params, "booking.rescheduled", &extra,
                            (Bp__Booking__BookingReply *)resp);
 fail:

@@ -208,4 +208,18 @@ int booking_expire_holds(bp_db *db, bp_kv *kv);
     "  FROM booking.time_off t WHERE t.provider_id = p.id"                                         \
     "  AND t.period && tstzrange(to_timestamp($3::int8), to_timestamp($4::int8)))"
 
+/* Two transactions inserting overlapping bookings of one provider would
+ * each wait for the other inside the exclusion check and deadlock (PostgreSQL
+ * breaks it after deadlock_timeout, a second later). Every statement that
+ * makes a booking of a provider active (create, reschedule, a late payment
+ * that revives one) first takes this transaction-scoped lock on the
+ * provider, so that they queue instead and the loser gets 23P01 at once.
+ * p is the SQL expression of the provider id. */
+#define BOOKING_SQL_LOCK_PROVIDER(p)                                                               \
+    "pg_advisory_xact_lock(hashtext('booking.provider:' || " p "::text))"
+
+/* Takes the provider's lock (above) inside the caller's open transaction.
+ * Returns 0 or BP_EIO. */
+int booking_lock_provider(bp_db *db, const char *provider_id);
+
 #endif

@@ -128,7 +128,9 @@ static int on_payment_approved(bp_call *call, bp_db *db, const Bp__Events__Event
         /* The chair may have gone to someone else meanwhile: try, and let
          * the constraint say no without aborting the inbox transaction. */
         bool taken = false;
-        int rv = simple(db, "SAVEPOINT late_payment");
+        int rv = booking_lock_provider(db, provider);
+        if (rv == 0)
+            rv = simple(db, "SAVEPOINT late_payment");
         if (rv == 0)
             rv = update_emit(db, SQL_CONFIRM, 2, confirm, "booking.confirmed", &taken);
         if (rv != 0)

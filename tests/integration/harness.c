@@ -2,6 +2,8 @@
  * for bodies, nng for raw bus messages, fork/exec to bring daemons back. */
 #include "harness.h"
 
+#include "events.pb-c.h"
+
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -309,6 +311,14 @@ const char *bpt_error_field(const bpt_response *r)
     return r != NULL ? bpt_json_str(r->json, "error.field") : NULL;
 }
 
+int bpt_error_is(const bpt_response *r, long status, const char *code)
+{
+    const char *got = bpt_error_code(r);
+    const char *msg = r != NULL ? bpt_json_str(r->json, "error.message") : NULL;
+    return r != NULL && r->status == status && got != NULL && strcmp(got, code) == 0 &&
+           msg != NULL && *msg != '\0';
+}
+
 int bpt_wait_healthy(int timeout_ms)
 {
     double deadline = bpt_now_ms() + timeout_ms;
@@ -365,6 +375,280 @@ int bpt_user_new(bpt_user *u)
     }
     snprintf(u->token, sizeof u->token, "%s", token);
     bpt_response_free(r);
+    return 0;
+}
+
+int bpt_user_register(bpt_user *u, const char *role, const char *name)
+{
+    memset(u, 0, sizeof *u);
+    bpt_unique_email(u->email, sizeof u->email);
+    snprintf(u->password, sizeof u->password, "Navaja-Fade-7281!");
+    snprintf(u->name, sizeof u->name, "%s", name);
+    bpt_response *r = bpt_http_pack("POST", "/api/auth/register", NULL, "{s:s, s:s, s:s, s:s, s:b}",
+                                    "email", u->email, "password", u->password, "name", name,
+                                    "role", role, "accept_terms", 1);
+    const char *id = r != NULL ? bpt_json_str(r->json, "user.id") : NULL;
+    const char *token = r != NULL ? bpt_json_str(r->json, "token") : NULL;
+    if (r == NULL || r->status != 201 || id == NULL || token == NULL ||
+        strlen(token) >= sizeof u->token) {
+        fprintf(stderr, "harness: register %s as %s answered %ld: %s\n", u->email, role,
+                r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return -1;
+    }
+    snprintf(u->id, sizeof u->id, "%s", id);
+    snprintf(u->token, sizeof u->token, "%s", token);
+    bpt_response_free(r);
+    return 0;
+}
+
+/* ---- dates in Buenos Aires --------------------------------------------------- */
+
+#define BA_OFFSET_S (-3 * 3600)
+
+long bpt_ba_today(void)
+{
+    return (long)((time(NULL) + BA_OFFSET_S) / 86400);
+}
+
+int bpt_iso_weekday(long day)
+{
+    return (int)((day + 3) % 7) + 1; /* 1970-01-01 was a Thursday */
+}
+
+void bpt_day_date(long day, char out[11])
+{
+    time_t t = (time_t)day * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+void bpt_ba_at(long day, const char *hhmm, char out[32])
+{
+    char d[11];
+    bpt_day_date(day, d);
+    snprintf(out, 32, "%sT%s:00-03:00", d, hhmm);
+}
+
+int bpt_is_holiday(long day)
+{
+    char path[64], d[11];
+    bpt_day_date(day, d);
+    time_t t = (time_t)day * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(path, sizeof path, "/api/holidays?year=%d", tm.tm_year + 1900);
+    bpt_response *r = bpt_http("GET", path, NULL, NULL, 0);
+    if (r == NULL || r->status != 200) {
+        fprintf(stderr, "harness: GET %s answered %ld\n", path, r != NULL ? r->status : 0L);
+        bpt_response_free(r);
+        return -1;
+    }
+    json_t *items = json_object_get(r->json, "items");
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const char *hd = bpt_json_str(json_array_get(items, i), "date");
+        if (hd != NULL && strcmp(hd, d) == 0)
+            found = 1;
+    }
+    bpt_response_free(r);
+    return found;
+}
+
+long bpt_workday(int min_ahead, int n)
+{
+    long today = bpt_ba_today();
+    for (long d = today + min_ahead; d < today + 58; d++) {
+        if (bpt_iso_weekday(d) > 5)
+            continue;
+        int h = bpt_is_holiday(d);
+        if (h < 0)
+            return -1;
+        if (h == 0 && n-- == 0)
+            return d;
+    }
+    fprintf(stderr, "harness: no working day within the horizon\n");
+    return -1;
+}
+
+/* ---- a shop to book in ----------------------------------------------------------- */
+
+/* Takes r (freed here): 0 and the string at path copied to out when r is a
+ * 201 carrying it, else -1. */
+static int created_id(bpt_response *r, const char *what, const char *path, char out[64])
+{
+    const char *id = r != NULL && r->status == 201 ? bpt_json_str(r->json, path) : NULL;
+    if (id == NULL) {
+        fprintf(stderr, "harness: create %s answered %ld: %s\n", what, r != NULL ? r->status : 0L,
+                r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return -1;
+    }
+    snprintf(out, 64, "%s", id);
+    bpt_response_free(r);
+    return 0;
+}
+
+int bpt_shop_new(bpt_shop *f)
+{
+    memset(f, 0, sizeof *f);
+    if (bpt_user_register(&f->owner, "owner", "Dueña de Prueba") != 0 ||
+        bpt_user_register(&f->barber, "client", "Barbero de Prueba") != 0 ||
+        bpt_user_new(&f->client) != 0)
+        return -1;
+    if (created_id(bpt_http_pack("POST", "/api/shops", f->owner.token, "{s:s, s:s, s:s}", "name",
+                                 "Barbería El Filo", "address", "Av. Corrientes 1234", "city",
+                                 "Buenos Aires"),
+                   "shop", "shop.id", f->shop_id) != 0)
+        return -1;
+    char path[128];
+    snprintf(path, sizeof path, "/api/shops/%s/services", f->shop_id);
+    if (created_id(bpt_http_pack("POST", path, f->owner.token, "{s:s, s:i, s:I, s:i, s:i}", "name",
+                                 "Corte", "duration_minutes", 30, "price_cents",
+                                 (json_int_t)BPT_CORTE_PRICE, "buffer_minutes", 10,
+                                 "deposit_percent", 0),
+                   "service", "service.id", f->corte_id) != 0 ||
+        created_id(bpt_http_pack("POST", path, f->owner.token, "{s:s, s:i, s:I, s:i, s:i}", "name",
+                                 "Color", "duration_minutes", 60, "price_cents",
+                                 (json_int_t)BPT_COLOR_PRICE, "buffer_minutes", 0,
+                                 "deposit_percent", 20),
+                   "service", "service.id", f->color_id) != 0)
+        return -1;
+    snprintf(path, sizeof path, "/api/shops/%s/providers", f->shop_id);
+    bpt_response *r =
+        bpt_http_pack("POST", path, f->owner.token, "{s:s, s:s, s:[s, s]}", "name", "Tano", "email",
+                      f->barber.email, "service_ids", f->corte_id, f->color_id);
+    const char *linked = r != NULL ? bpt_json_str(r->json, "provider.user_id") : NULL;
+    if (linked == NULL || strcmp(linked, f->barber.id) != 0) {
+        fprintf(stderr, "harness: the provider is not linked to the barber's account: %ld %s\n",
+                r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return -1;
+    }
+    return created_id(r, "provider", "provider.id", f->provider_id);
+}
+
+bpt_response *bpt_book(const char *token, const bpt_shop *f, const char *service_id,
+                       const char *starts_at)
+{
+    return bpt_http_pack("POST", "/api/bookings", token, "{s:s, s:s, s:s}", "provider_id",
+                         f->provider_id, "service_id", service_id, "starts_at", starts_at);
+}
+
+bpt_response *bpt_booking_get(const char *token, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/bookings/%s", id);
+    return bpt_http_json("GET", path, token, NULL);
+}
+
+bpt_response *bpt_booking_act(const char *token, const char *id, const char *what,
+                              const json_t *body)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/bookings/%s/%s", id, what);
+    return bpt_http_json("POST", path, token, body);
+}
+
+char *bpt_booking_field(const char *token, const char *id, const char *field)
+{
+    bpt_response *r = bpt_booking_get(token, id);
+    if (r == NULL || r->status != 200) {
+        fprintf(stderr, "harness: GET booking %s answered %ld: %s\n", id,
+                r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return NULL;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "booking.%s", field);
+    const char *v = bpt_json_str(r->json, path);
+    char *out = strdup(v != NULL ? v : "");
+    bpt_response_free(r);
+    return out;
+}
+
+bpt_response *bpt_availability(const bpt_shop *f, const char *service_id, long day, int days)
+{
+    char path[256], d[11];
+    bpt_day_date(day, d);
+    snprintf(path, sizeof path, "/api/providers/%s/availability?service_id=%s&date=%s&days=%d",
+             f->provider_id, service_id, d, days);
+    return bpt_http("GET", path, NULL, NULL, 0);
+}
+
+int bpt_offers(const bpt_shop *f, const char *service_id, long day, const char *hhmm)
+{
+    bpt_response *r = bpt_availability(f, service_id, day, 1);
+    if (r == NULL || r->status != 200) {
+        fprintf(stderr, "harness: availability answered %ld: %s\n", r != NULL ? r->status : 0L,
+                r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return -1;
+    }
+    char want[32];
+    bpt_ba_at(day, hhmm, want);
+    json_t *slots = json_object_get(r->json, "slots");
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(slots); i++) {
+        const char *s = bpt_json_str(json_array_get(slots, i), "starts_at");
+        if (s != NULL && strcmp(s, want) == 0)
+            found = 1;
+    }
+    bpt_response_free(r);
+    return found;
+}
+
+/* ---- events ---------------------------------------------------------------------- */
+
+int bpt_deliver_payment(const char *topic, const char *event_id, const char *booking_id,
+                        int64_t amount_cents, int64_t refunded_cents, int *status)
+{
+    const char *dot = strchr(topic, '.');
+    Bp__Events__PaymentEvent pay = BP__EVENTS__PAYMENT_EVENT__INIT;
+    pay.payment_id = "mp-123456789";
+    pay.booking_id = (char *)booking_id;
+    pay.status = (char *)(dot != NULL ? dot + 1 : topic);
+    pay.has_amount_cents = 1;
+    pay.amount_cents = amount_cents;
+    if (refunded_cents >= 0) {
+        pay.has_refunded_cents = 1;
+        pay.refunded_cents = refunded_cents;
+    }
+    pay.currency = "ARS";
+    uint8_t payload[512];
+    if (bp__events__payment_event__get_packed_size(&pay) > sizeof payload)
+        return -1;
+    size_t plen = bp__events__payment_event__pack(&pay, payload);
+
+    char occurred[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(occurred, sizeof occurred, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    Bp__Events__Event ev = BP__EVENTS__EVENT__INIT;
+    ev.id = (char *)event_id;
+    ev.topic = (char *)topic;
+    ev.producer = "payment";
+    ev.occurred_at = occurred;
+    ev.key = (char *)booking_id;
+    ev.has_payload = 1;
+    ev.payload.data = payload;
+    ev.payload.len = plen;
+    ev.has_attempt = 1;
+    ev.attempt = 1;
+    uint8_t body[1024];
+    if (bp__events__event__get_packed_size(&ev) > sizeof body)
+        return -1;
+    size_t blen = bp__events__event__pack(&ev, body);
+    Bp__Rpc__Reply *reply = NULL;
+    int rv = bpt_rpc_call("booking", "Deliver", body, blen, bpt_rpc_timeout_ms(), &reply);
+    if (rv != 0) {
+        fprintf(stderr, "harness: Deliver %s of %s: %d\n", topic, booking_id, rv);
+        return rv;
+    }
+    *status = (int)reply->status;
+    bp__rpc__reply__free_unpacked(reply, NULL);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #define BPT_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <jansson.h>
 
@@ -70,6 +71,10 @@ const char *bpt_json_str(const json_t *root, const char *path);
 const char *bpt_error_code(const bpt_response *r);
 const char *bpt_error_field(const bpt_response *r);
 
+/* 1 when r is an error answer of that status and code with a non-empty
+ * message, else 0. */
+int bpt_error_is(const bpt_response *r, long status, const char *code);
+
 /* Polls GET /api/health until it answers 200; returns 0, or -1 after
  * timeout_ms. */
 int bpt_wait_healthy(int timeout_ms);
@@ -90,6 +95,87 @@ void bpt_unique_email(char *out, size_t len);
 /* Registers a fresh unique client (accept_terms true) and logs in; fills u.
  * Returns 0, or -1 when either step did not answer as API.md says. */
 int bpt_user_new(bpt_user *u);
+
+/* Registers a fresh unique account of role ("client" or "owner") called
+ * name (accept_terms true) and fills u from the answer: id and token.
+ * Returns 0, or -1 when the answer is not a 201 with both. */
+int bpt_user_register(bpt_user *u, const char *role, const char *name);
+
+/* ---- dates in Buenos Aires ------------------------------------------------- */
+
+/* Days are counted from 1970-01-01 in Buenos Aires' fixed -03:00 (no DST),
+ * the default zone of a new shop. */
+long bpt_ba_today(void);
+
+/* ISO weekday of a day: 1 = Monday .. 7 = Sunday. */
+int bpt_iso_weekday(long day);
+
+/* "YYYY-MM-DD" of a day. */
+void bpt_day_date(long day, char out[11]);
+
+/* "YYYY-MM-DDTHH:MM:00-03:00" of a day at a local "HH:MM". */
+void bpt_ba_at(long day, const char *hhmm, char out[32]);
+
+/* 1 when day is in GET /api/holidays of its year, 0 when not, -1 when the
+ * list could not be read. */
+int bpt_is_holiday(long day);
+
+/* The n-th Monday-to-Friday day (n = 0: the first) from min_ahead days
+ * after today on that is no holiday, within the booking horizon; -1 when
+ * there is none or the holidays could not be read. */
+long bpt_workday(int min_ahead, int n);
+
+/* ---- a shop to book in ------------------------------------------------------- */
+
+#define BPT_CORTE_PRICE 1500000 /* $ 15.000,00 */
+#define BPT_COLOR_PRICE 4000000 /* $ 40.000,00 */
+
+/* A fresh owner, a shop of theirs ("Corte": 30 min + 10 of buffer, no
+ * deposit; "Color": 60 min, 20 % deposit), a provider performing both and
+ * linked to the barber's (client) account, and a client. */
+typedef struct {
+    bpt_user owner, barber, client;
+    char shop_id[64], corte_id[64], color_id[64], provider_id[64];
+} bpt_shop;
+
+/* Creates all of the above over HTTP. Returns 0, or -1 (the reason
+ * printed) when a step did not answer as API.md says. */
+int bpt_shop_new(bpt_shop *f);
+
+/* POST /api/bookings of service_id with f's provider at starts_at. */
+bpt_response *bpt_book(const char *token, const bpt_shop *f, const char *service_id,
+                       const char *starts_at);
+
+/* GET /api/bookings/{id}. */
+bpt_response *bpt_booking_get(const char *token, const char *id);
+
+/* POST /api/bookings/{id}/{what} ("cancel", "reschedule", ...) with body
+ * (may be NULL). */
+bpt_response *bpt_booking_act(const char *token, const char *id, const char *what,
+                              const json_t *body);
+
+/* The string booking.<field> of GET /api/bookings/{id}, malloc'd ("" when
+ * absent); NULL when the GET did not answer 200. */
+char *bpt_booking_field(const char *token, const char *id, const char *field);
+
+/* GET /api/providers/{f's provider}/availability of service_id for days
+ * days from day. */
+bpt_response *bpt_availability(const bpt_shop *f, const char *service_id, long day, int days);
+
+/* 1 when the availability of day lists a slot starting at hhmm, 0 when
+ * not, -1 when the availability did not answer 200. */
+int bpt_offers(const bpt_shop *f, const char *service_id, long day, const char *hhmm);
+
+/* ---- events ---------------------------------------------------------------- */
+
+/* Delivers a payment event (topic "payment.approved", "payment.refunded",
+ * ...) about booking_id to the booking daemon's Deliver, as the payment
+ * daemon's relay would: a bp.events.PaymentEvent (payment_id, status from
+ * the topic, amount_cents, refunded_cents when not negative, ARS) inside an
+ * Event with id event_id. On 0 *status holds the reply's status. Returns
+ * 0, or an nng error code / -1 when no reply came. */
+int bpt_deliver_payment(const char *topic, const char *event_id, const char *booking_id,
+                        int64_t amount_cents, int64_t refunded_cents, int *status);
 
 /* ---- daemons ----------------------------------------------------------- */
 
