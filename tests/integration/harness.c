@@ -915,6 +915,22 @@ void bpt_rpc_url(const char *name, char *out, size_t len)
         snprintf(out, len, "ipc://%s/%s.ipc", env_or("BP_TEST_RUN_DIR", "var/run"), name);
 }
 
+/* nng tears pipes down on its own threads after nng_close: a test process
+ * that exits right after a call may end with that teardown unfinished, which
+ * LeakSanitizer reports. nng_fini at exit waits for it (an atexit handler
+ * registered after LSan's own runs before its check). */
+static pthread_once_t nng_fini_once = PTHREAD_ONCE_INIT;
+
+static void finish_nng(void)
+{
+    nng_fini();
+}
+
+static void register_nng_fini(void)
+{
+    atexit(finish_nng);
+}
+
 int bpt_rpc_raw(const char *name, const void *msg, size_t len, int timeout_ms, void **reply,
                 size_t *reply_len)
 {
@@ -926,6 +942,7 @@ int bpt_rpc_raw(const char *name, const void *msg, size_t len, int timeout_ms, v
 
     *reply = NULL;
     *reply_len = 0;
+    pthread_once(&nng_fini_once, register_nng_fini);
     bpt_rpc_url(name, url, sizeof url);
     if ((rv = nng_req0_open(&s)) != 0)
         return rv;
