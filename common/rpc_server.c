@@ -5,6 +5,7 @@
  * never hold up cheap calls. */
 #include "rpc.h"
 
+#include <ctype.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -633,7 +634,14 @@ int bp_server_start(const bp_service *def, const char *url, bp_server **out)
         goto fail;
     }
 
-    srv->n_fast = default_workers(def->workers, 2, 4);
+    /* <SERVICE>_WORKERS overrides the fast lane's size: a daemon that mostly
+     * waits on PostgreSQL serves more calls with more workers. */
+    char var[64];
+    snprintf(var, sizeof var, "%s_WORKERS", def->name);
+    for (char *c = var; *c != '\0'; c++)
+        *c = (char)toupper((unsigned char)*c);
+    int configured = (int)bp_config_int(var, def->workers, 0, 256);
+    srv->n_fast = default_workers(configured, 2, 4);
     srv->n_slow = has_slow_methods(def) ? default_workers(def->slow_workers, 1, 1) : 0;
     srv->fast = calloc((size_t)srv->n_fast, sizeof *srv->fast);
     srv->slow = calloc((size_t)(srv->n_slow ? srv->n_slow : 1), sizeof *srv->slow);

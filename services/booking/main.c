@@ -81,6 +81,10 @@ static const bp_service service = {
     .descriptor = &bp__booking__booking_service__descriptor,
     .handlers = handlers,
     .n_handlers = BP_COUNTOF(handlers),
+    /* Its calls mostly wait on PostgreSQL: more workers than cores keep the
+     * cores busy (bookings per second on 2 cores: 714 with 4 workers, 950
+     * with 32). BOOKING_WORKERS overrides it. */
+    .workers = 32,
     .use_db = true,
     .use_kv = true,
     .app = &ctx,
