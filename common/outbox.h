@@ -21,7 +21,6 @@
  *       last_error text,
  *       UNIQUE (event_id, consumer)
  *   );
- *   CREATE INDEX outbox_pending_idx ON outbox (id) WHERE delivered_at IS NULL;
  *   CREATE INDEX outbox_due_idx ON outbox (next_attempt_at, id)
  *       WHERE delivered_at IS NULL;
  *   CREATE INDEX outbox_key_pending_idx ON outbox (consumer, key, id)
