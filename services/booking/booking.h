@@ -136,14 +136,7 @@ int booking_percent_to_bp(double percent, int32_t *basis_points);
  * since 1970-01-01, at the instant now_ms. (calendar.c) */
 int32_t booking_local_day(const char *tz, int64_t now_ms);
 
-/* ---- prices (prices.c) --------------------------------------------------- */
-
-/* The price in force now for service_id: its latest service_prices row
- * whose effective_from is not after today in the shop's zone (the service's
- * own price_cents when it has no row). Usable inside the caller's
- * transaction; reads only. Returns 0 with *price_cents set, BP_ENOTFOUND
- * for an unknown service (or a malformed id), or BP_EIO. */
-int booking_price_current(bp_db *db, const char *service_id, int64_t *price_cents);
+/* The price in force is BOOKING_SQL_PRICE_ON (prices.h). */
 
 /* ---- handlers (proto/booking.proto) ---------------------------------------- */
 

@@ -13,7 +13,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
+#include "holidays.h"
 #include "outbox.h"
+#include "prices.h"
 
 /* What a request may carry; the table's CHECKs say the same. */
 #define NOTES_MAX          1000
@@ -313,15 +315,15 @@ int booking_lock_provider(bp_db *db, const char *provider_id)
 
 /* ---- the slot context ------------------------------------------------------------- */
 
+/* The local date of the start, as days since 1970-01-01. */
+#define START_DAY "(to_timestamp($3::int8) AT TIME ZONE sh.timezone)::date - DATE '1970-01-01'"
+
 /* One round trip, the whole read side of a booking: the shop, service and
- * provider, whether the provider performs the service, the client's recent
- * no-shows, the weekly hours, the time off touching the window (clipped to
- * it, so that unbounded ranges read as numbers), the price in force and
- * whether a holiday closes the shop on the start's local date. The last two
- * are the rules of booking_price_current (prices.h) and
- * booking_holidays_closed_days (holidays.c), inlined so that the hot path
- * makes one round trip instead of three; a change to either rule must be
- * made here too. */
+ * provider, the client's recent no-shows, whether the provider performs the
+ * service, the weekly hours and the time off touching the window (clipped
+ * to it, so that unbounded ranges read as numbers), the price in force and
+ * whether a holiday closes the shop on the start's local date. The rules
+ * are the shared expressions of bookings.h, prices.h and holidays.h. */
 static const char SQL_SLOT_CTX[] =
     "SELECT sh.id, sh.name, s.name, p.name, sh.timezone, s.currency, sh.slot_step_minutes,"
     " s.duration_minutes, s.buffer_minutes, s.deposit_percent, sh.no_show_deposit_percent,"
@@ -330,17 +332,15 @@ static const char SQL_SLOT_CTX[] =
     "   AND nb.status = 'no_show' AND nb.starts_at >= now() - make_interval(days => $6::int))"
     " END," BOOKING_SQL_PROVIDER_WEEK ","
     " s.id IS NOT NULL,"
-    " coalesce((SELECT sp.price_cents FROM booking.service_prices sp"
-    "           WHERE sp.service_id = s.id"
-    "           AND sp.effective_from <= (now() AT TIME ZONE sh.timezone)::date"
-    "           ORDER BY sp.effective_from DESC LIMIT 1), s.price_cents),"
-    " EXISTS (SELECT 1 FROM booking.holidays hd"
-    "         WHERE hd.day = (to_timestamp($3::int8) AT TIME ZONE sh.timezone)::date"
-    "         AND hd.kind <> 'no_laborable' AND NOT EXISTS (SELECT 1 FROM booking.shop_open_days o"
-    "         WHERE o.shop_id = sh.id AND o.day = hd.day))"
-    " FROM booking.providers p JOIN booking.shops sh ON sh.id = p.shop_id"
-    " LEFT JOIN booking.services s ON s.id = $2::uuid AND s.shop_id = p.shop_id AND s.active"
-    " WHERE p.id = $1::uuid AND p.active";
+    " " BOOKING_SQL_PRICE_ON(
+        BOOKING_SQL_SHOP_TODAY) ","
+                                " " BOOKING_SQL_CLOSED_DAYS(
+                                    "sh.id", START_DAY,
+                                    START_DAY) " FROM booking.providers p JOIN booking.shops sh ON "
+                                               "sh.id = p.shop_id"
+                                               " LEFT JOIN booking.services s ON s.id = $2::uuid "
+                                               "AND s.shop_id = p.shop_id AND s.active"
+                                               " WHERE p.id = $1::uuid AND p.active";
 
 /* Parses "a b c ..." of integers into out (cap), returning the count or -1
  * when there are more than cap. */
@@ -416,8 +416,13 @@ int booking_slot_ctx_load(bp_db *db, const char *provider_id, const char *servic
         rv = BP_EIO; /* the catalogue validates zones: a bad one is a broken row */
         goto out;
     }
-    if (PQgetvalue(res, 0, 17)[0] == 't')
-        ctx->closed[ctx->n_closed++] = bp_tz_local_day(ctx->tz, start_s);
+    size_t n_closed;
+    if (booking_days_parse(PQgetvalue(res, 0, 17), ctx->closed, BP_COUNTOF(ctx->closed),
+                           &n_closed) != 0) {
+        rv = BP_ETOOBIG;
+        goto out;
+    }
+    ctx->n_closed = n_closed;
 out:
     PQclear(res);
     return rv;

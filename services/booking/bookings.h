@@ -129,7 +129,7 @@ typedef struct {
     char shop_name[121], service_name[121], provider_name[121];
     char timezone[BP_TZ_NAME_MAX + 1], currency[4];
     int step_min, duration_min, buffer_min, deposit_percent, no_show_deposit_percent;
-    int64_t price_cents; /* the price in force now (booking_price_current's rule) */
+    int64_t price_cents; /* the price in force now (BOOKING_SQL_PRICE_ON) */
     bool performs;       /* the provider performs the service */
     int no_shows;        /* the client's recent no-shows (0 when not asked) */
     booking_hours hours[BOOKING_CTX_MAX_HOURS];

@@ -43,6 +43,22 @@ static int failure(const PGresult *r)
     return BP_EIO;
 }
 
+int booking_days_parse(const char *s, int32_t *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    while (*s != '\0') {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s)
+            break;
+        if (*n == cap)
+            return BP_ETOOBIG;
+        out[(*n)++] = (int32_t)v;
+        s = end;
+    }
+    return 0;
+}
+
 int booking_holidays_closed_days(bp_db *db, const char *shop_id, int32_t first_day,
                                  int32_t last_day, int32_t *out, size_t cap, size_t *n)
 {
@@ -54,28 +70,14 @@ int booking_holidays_closed_days(bp_db *db, const char *shop_id, int32_t first_d
     snprintf(first, sizeof first, "%d", (int)first_day);
     snprintf(last, sizeof last, "%d", (int)last_day);
     const char *params[] = {shop_id, first, last};
-    PGresult *r = bp_db_query(db,
-                              "SELECT h.day - DATE '1970-01-01' FROM booking.holidays h "
-                              "WHERE h.day BETWEEN DATE '1970-01-01' + $2::int "
-                              "AND DATE '1970-01-01' + $3::int "
-                              "AND h.kind <> 'no_laborable' "
-                              "AND NOT EXISTS (SELECT 1 FROM booking.shop_open_days o "
-                              "WHERE o.shop_id = $1::uuid AND o.day = h.day) "
-                              "ORDER BY h.day",
-                              3, params);
+    PGresult *r = bp_db_query(
+        db, "SELECT " BOOKING_SQL_CLOSED_DAYS("$1::uuid", "$2::int", "$3::int"), 3, params);
     int rv = 0;
-    if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
+    if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         rv = r == NULL ? BP_EIO : failure(r);
         goto out;
     }
-    size_t rows = (size_t)PQntuples(r);
-    if (rows > cap) {
-        rv = BP_ETOOBIG;
-        goto out;
-    }
-    for (size_t i = 0; i < rows; i++)
-        out[i] = (int32_t)strtol(PQgetvalue(r, (int)i, 0), NULL, 10);
-    *n = rows;
+    rv = booking_days_parse(PQgetvalue(r, 0, 0), out, cap, n);
 out:
     PQclear(r);
     return rv;

@@ -60,4 +60,19 @@ int booking_holidays_add_moved(bp_db *db, const char *day, const char *original_
  * date, BP_ENOTFOUND when the shop does not exist (opening), or BP_EIO. */
 int booking_shop_open_day(bp_db *db, const char *shop_id, const char *day, bool open);
 
+/* Parses the "d d ..." text of BOOKING_SQL_CLOSED_DAYS into out (cap
+ * entries) and *n. Returns 0 or BP_ETOOBIG. */
+int booking_days_parse(const char *s, int32_t *out, size_t cap, size_t *n);
+
+/* The local dates (days since 1970-01-01, as "d d ...") from first to last
+ * (SQL integer expressions) on which shop (an SQL uuid expression) is
+ * closed: national holidays it has not opened. The one definition of the
+ * rule, for every statement that needs it. */
+#define BOOKING_SQL_CLOSED_DAYS(shop, first, last)                                                 \
+    "(SELECT coalesce(string_agg((h.day - DATE '1970-01-01')::text, ' ' ORDER BY h.day), '')"      \
+    " FROM booking.holidays h WHERE h.day BETWEEN DATE '1970-01-01' + (" first ")"                 \
+    " AND DATE '1970-01-01' + (" last ") AND h.kind <> 'no_laborable'"                             \
+    " AND NOT EXISTS (SELECT 1 FROM booking.shop_open_days o"                                      \
+    " WHERE o.shop_id = " shop " AND o.day = h.day))"
+
 #endif

@@ -46,25 +46,6 @@ int booking_percent_to_bp(double percent, int32_t *basis_points)
     return 0;
 }
 
-int booking_price_current(bp_db *db, const char *service_id, int64_t *price_cents)
-{
-    if (service_id == NULL || !bp_uuid_valid(service_id))
-        return BP_ENOTFOUND;
-    const char *params[] = {NULL, service_id};
-    PGresult *res = bp_db_query(db, BOOKING_SERVICE_SELECT "WHERE s.id = $2", 2, params);
-    int rv;
-    if (!bp_db_ok(res, NULL))
-        rv = BP_EIO;
-    else if (PQntuples(res) == 0)
-        rv = BP_ENOTFOUND;
-    else {
-        *price_cents = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
-        rv = 0;
-    }
-    PQclear(res);
-    return rv;
-}
-
 Bp__Booking__Service *booking_service_from_row(bp_call *call, const PGresult *res, int row)
 {
     Bp__Booking__Service *m =

@@ -25,15 +25,24 @@
  * shop_id, name, duration_minutes, buffer_minutes, price_cents, currency,
  * deposit_percent, active, created_at (Unix ms), the shop's timezone. Every
  * statement using it passes the day as its first parameter. */
+/* The price in force of service s (of shop sh) on the local date day (an
+ * SQL date expression): the latest price that took effect by then, else the
+ * service's own. The one definition of the rule, for every statement. */
+#define BOOKING_SQL_PRICE_ON(day)                                                                  \
+    "coalesce((SELECT sp.price_cents FROM booking.service_prices sp"                               \
+    " WHERE sp.service_id = s.id AND sp.effective_from <= " day                                    \
+    " ORDER BY sp.effective_from DESC LIMIT 1), s.price_cents)"
+
+/* Today in the shop's zone, as an SQL date. */
+#define BOOKING_SQL_SHOP_TODAY "(now() AT TIME ZONE sh.timezone)::date"
+
 #define BOOKING_SERVICE_SELECT                                                                     \
-    "SELECT s.id::text, s.shop_id::text, s.name, s.duration_minutes, s.buffer_minutes, "           \
-    "coalesce(p.price_cents, s.price_cents), s.currency, s.deposit_percent, s.active, "            \
-    "(extract(epoch from s.created_at) * 1000)::bigint, sh.timezone "                              \
-    "FROM booking.services s JOIN booking.shops sh ON sh.id = s.shop_id "                          \
-    "LEFT JOIN LATERAL (SELECT sp.price_cents FROM booking.service_prices sp "                     \
-    "WHERE sp.service_id = s.id AND sp.effective_from <= "                                         \
-    "coalesce($1::date, (now() AT TIME ZONE sh.timezone)::date) "                                  \
-    "ORDER BY sp.effective_from DESC LIMIT 1) p ON true "
+    "SELECT s.id::text, s.shop_id::text, s.name, s.duration_minutes, "                             \
+    "s.buffer_minutes, " BOOKING_SQL_PRICE_ON(                                                     \
+        "coalesce($1::date, " BOOKING_SQL_SHOP_TODAY                                               \
+        ")") ", s.currency, s.deposit_percent, s.active, "                                         \
+             "(extract(epoch from s.created_at) * 1000)::bigint, sh.timezone "                     \
+             "FROM booking.services s JOIN booking.shops sh ON sh.id = s.shop_id "
 
 /* Builds the Service message of row of res (BOOKING_SERVICE_SELECT's
  * columns) in the call's arena, with its display strings and deposit.

@@ -13,8 +13,8 @@
 /* Everything the engine needs in one round trip: the shop, the service,
  * whether the provider performs it, the weekly hours, and the time off and
  * active bookings (their blocked ranges, buffer included) touching the
- * window, as "start end ..." in Unix seconds clipped to the window. The
- * holidays are the second round trip (holidays.c). */
+ * window, as "start end ..." in Unix seconds clipped to the window, and the
+ * days the shop is closed ($5..$6, BOOKING_SQL_CLOSED_DAYS). */
 static const char SQL_AVAIL_CTX[] =
     "SELECT sh.id, sh.timezone, sh.slot_step_minutes, s.duration_minutes, "
     "s.buffer_minutes," BOOKING_SQL_PROVIDER_WEEK ","
@@ -23,10 +23,12 @@ static const char SQL_AVAIL_CTX[] =
     "  FROM booking.bookings b WHERE b.provider_id = p.id"
     "  AND b.status IN ('pending_payment', 'confirmed')"
     "  AND b.blocked && tstzrange(to_timestamp($3::int8), to_timestamp($4::int8))),"
-    " s.id IS NOT NULL"
-    " FROM booking.providers p JOIN booking.shops sh ON sh.id = p.shop_id"
-    " LEFT JOIN booking.services s ON s.id = $2::uuid AND s.shop_id = p.shop_id AND s.active"
-    " WHERE p.id = $1::uuid AND p.active";
+    " s.id IS NOT NULL, " BOOKING_SQL_CLOSED_DAYS(
+        "sh.id", "$5::int",
+        "$6::int") " FROM booking.providers p JOIN booking.shops sh ON sh.id = p.shop_id"
+                   " LEFT JOIN booking.services s ON s.id = $2::uuid AND s.shop_id = p.shop_id AND "
+                   "s.active"
+                   " WHERE p.id = $1::uuid AND p.active";
 
 /* Counts the integers of "a b c ..." (an upper bound: separators + 1). */
 static size_t count_ints(const char *s)
@@ -137,8 +139,12 @@ BOOKING_HANDLER(availability)
     char s_from[24], s_to[24];
     snprintf(s_from, sizeof s_from, "%lld", (long long)win_start);
     snprintf(s_to, sizeof s_to, "%lld", (long long)win_end);
-    const char *params[] = {in->provider_id, in->service_id, s_from, s_to};
-    PGresult *res = booking_exec_prepared(db, BOOKING_STMT_AVAIL_CTX, SQL_AVAIL_CTX, 4, params);
+    char s_first[16], s_last[16];
+    snprintf(s_first, sizeof s_first, "%d", (int)first_day);
+    snprintf(s_last, sizeof s_last, "%d", (int)(first_day + days - 1));
+    const char *params[] = {in->provider_id, in->service_id, s_from, s_to, s_first, s_last};
+    PGresult *res = booking_exec_prepared(db, BOOKING_STMT_AVAIL_CTX, SQL_AVAIL_CTX,
+                                          (int)BP_COUNTOF(params), params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         rv = bp_call_fail_internal(call, BP_EIO);
         goto out;
@@ -156,7 +162,6 @@ BOOKING_HANDLER(availability)
                           "Este profesional no hace ese servicio.");
         goto out;
     }
-    const char *shop_id = PQgetvalue(res, 0, 0);
     const char *zone = PQgetvalue(res, 0, 1);
     if (bp_tz_load(zone, &tz) != 0) {
         rv = bp_call_fail_internal(call, BP_EIO);
@@ -193,9 +198,8 @@ BOOKING_HANDLER(availability)
 
     int32_t closed[BOOKING_AVAIL_MAX_CLOSED];
     size_t n_closed;
-    rv = booking_holidays_closed_days(db, shop_id, first_day, first_day + days - 1, closed,
-                                      BP_COUNTOF(closed), &n_closed);
-    if (rv != 0) {
+    if ((rv = booking_days_parse(PQgetvalue(res, 0, 10), closed, BP_COUNTOF(closed), &n_closed)) !=
+        0) {
         rv = bp_call_fail_internal(call, rv);
         goto out;
     }

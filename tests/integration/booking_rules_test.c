@@ -512,3 +512,78 @@ Test(booking_rules, lists_by_role_show_the_booking_to_its_parties_only)
     cr_expect(!lists(f.owner.token, "/api/bookings?role=client", id, NULL), "owner as client");
     cr_expect(!lists(f.barber.token, "/api/bookings?role=client", id, NULL), "barber as client");
 }
+
+/* A Monday-to-Friday national holiday within the horizon; when the calendar
+ * has none in the coming weeks, the admin decrees one (as a new decree
+ * would arrive), so that the rule is exercised whatever day the test runs. */
+static long a_weekday_holiday(void)
+{
+    long today = bpt_ba_today();
+    for (long d = today + 2; d < today + 58; d++) {
+        int h = bpt_is_holiday(d);
+        cr_assert(h >= 0, "GET /api/holidays failed (see stderr)");
+        if (h == 1 && bpt_iso_weekday(d) <= 5)
+            return d;
+    }
+    long d = bpt_workday(40, 0);
+    cr_assert(d >= 0, "no working day within the horizon");
+    bpt_user admin;
+    cr_assert_eq(bpt_admin_login(&admin), 0, "admin login failed (see stderr)");
+    char date[11];
+    bpt_day_date(d, date);
+    bpt_response *r = bpt_http_pack("POST", "/api/holidays", admin.token, "{s:s, s:s, s:s}", "date",
+                                    date, "name", "Feriado de prueba", "kind", "puente");
+    cr_assert(r != NULL && (r->status == 201 || r->status == 409), "add holiday: %ld %s",
+              r ? r->status : 0L, r ? r->body : "");
+    bpt_response_free(r);
+    return d;
+}
+
+/* The number of slots of the availability of day, or -1. */
+static long slots_on(const bpt_shop *f, long day)
+{
+    bpt_response *r = bpt_availability(f, f->corte_id, day, 1);
+    long n = -1;
+    if (r != NULL && r->status == 200)
+        n = (long)json_array_size(bpt_json_at(r->json, "slots"));
+    bpt_response_free(r);
+    return n;
+}
+
+Test(holidays, close_the_shop_unless_the_owner_opens_the_day, .timeout = 60)
+{
+    bpt_shop f;
+    new_shop(&f);
+    long day = a_weekday_holiday();
+    char date[11], start[32], path[160];
+    bpt_day_date(day, date);
+    bpt_ba_at(day, "10:00", start);
+
+    cr_assert_eq(slots_on(&f, day), 0, "a holiday (%s) offers slots", date);
+    bpt_response *r = bpt_book(f.client.token, &f, f.corte_id, start);
+    cr_assert(r != NULL && r->status == 422, "booking on %s: %ld %s", date, r ? r->status : 0L,
+              r ? r->body : "");
+    cr_assert_str_eq(bpt_error_code(r), "holiday");
+    bpt_response_free(r);
+
+    /* The owner opens the shop that day: slots at once, and it books. */
+    snprintf(path, sizeof path, "/api/shops/%s/open-days/%s", f.shop_id, date);
+    r = bpt_http_json("PUT", path, f.owner.token, NULL);
+    cr_assert(r != NULL && r->status == 200, "open day: %ld %s", r ? r->status : 0L,
+              r ? r->body : "");
+    cr_assert(json_is_true(bpt_json_at(r->json, "open")), "%s", r->body);
+    bpt_response_free(r);
+    cr_assert_gt(slots_on(&f, day), 0, "an opened holiday offers no slot");
+    char id[64];
+    booked(&f, f.client.token, f.corte_id, day, "10:00", "confirmed", id);
+
+    /* A client cannot open a day; closing it again hides its slots. */
+    r = bpt_http_json("PUT", path, f.client.token, NULL);
+    cr_assert(r != NULL && r->status == 403, "client opens a day: %ld", r ? r->status : 0L);
+    bpt_response_free(r);
+    r = bpt_http_json("DELETE", path, f.owner.token, NULL);
+    cr_assert(r != NULL && r->status == 200, "close day: %ld %s", r ? r->status : 0L,
+              r ? r->body : "");
+    bpt_response_free(r);
+    cr_assert_eq(slots_on(&f, day), 0, "a closed holiday still offers slots");
+}

@@ -402,6 +402,33 @@ int bpt_user_register(bpt_user *u, const char *role, const char *name)
     return 0;
 }
 
+int bpt_admin_login(bpt_user *u)
+{
+    const char *email = getenv("BP_TEST_ADMIN_EMAIL");
+    const char *pw = getenv("BP_TEST_ADMIN_PASSWORD");
+    memset(u, 0, sizeof *u);
+    if (email == NULL || pw == NULL) {
+        fprintf(stderr, "harness: BP_TEST_ADMIN_EMAIL / _PASSWORD are not set\n");
+        return -1;
+    }
+    bpt_response *r = bpt_http_pack("POST", "/api/auth/login", NULL, "{s:s, s:s}", "email", email,
+                                    "password", pw);
+    const char *id = r != NULL ? bpt_json_str(r->json, "user.id") : NULL;
+    const char *token = r != NULL ? bpt_json_str(r->json, "token") : NULL;
+    if (r == NULL || r->status != 200 || id == NULL || token == NULL ||
+        strlen(token) >= sizeof u->token) {
+        fprintf(stderr, "harness: admin login answered %ld: %s\n", r != NULL ? r->status : 0L,
+                r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return -1;
+    }
+    snprintf(u->email, sizeof u->email, "%s", email);
+    snprintf(u->id, sizeof u->id, "%s", id);
+    snprintf(u->token, sizeof u->token, "%s", token);
+    bpt_response_free(r);
+    return 0;
+}
+
 /* ---- dates in Buenos Aires --------------------------------------------------- */
 
 #define BA_OFFSET_S (-3 * 3600)

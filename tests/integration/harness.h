@@ -101,6 +101,10 @@ int bpt_user_new(bpt_user *u);
  * Returns 0, or -1 when the answer is not a 201 with both. */
 int bpt_user_register(bpt_user *u, const char *role, const char *name);
 
+/* Signs in as the admin scripts/test.sh creates (BP_TEST_ADMIN_EMAIL and
+ * BP_TEST_ADMIN_PASSWORD). Returns 0, or -1 (the reason printed). */
+int bpt_admin_login(bpt_user *u);
+
 /* ---- dates in Buenos Aires ------------------------------------------------- */
 
 /* Days are counted from 1970-01-01 in Buenos Aires' fixed -03:00 (no DST),
