@@ -77,21 +77,40 @@ static int check_date(bp_call *call, const bp_tz *tz, int32_t day, int64_t now_s
     return 0;
 }
 
-/* A cached answer was right when it was made; the minimum notice has moved
- * on since, so the starts that are now too close are dropped. Slots are in
- * time order. */
-static void trim_cached(Bp__Booking__AvailabilityReply *r, int64_t earliest_ms)
+/* Fills out's slots from n spans (starts[i], ends[i]) in tz, skipping
+ * those that start before earliest_s: a cached answer was right when it
+ * was made, but the minimum notice has moved on since. Returns 0 or
+ * BP_ENOMEM. */
+static int render_slots(bp_call *call, const bp_tz *tz, const int64_t *starts, const int64_t *ends,
+                        size_t n, int64_t earliest_s, Bp__Booking__AvailabilityReply *out)
 {
     size_t skip = 0;
-    while (skip < r->n_slots) {
-        int64_t ms;
-        if (r->slots[skip]->starts_at != NULL &&
-            bp_time_parse(r->slots[skip]->starts_at, &ms) == 0 && ms >= earliest_ms)
-            break;
+    while (skip < n && starts[skip] < earliest_s)
         skip++;
+    starts += skip;
+    ends += skip;
+    n -= skip;
+    /* One block for the messages, one for the texts: thousands of slots
+     * must not mean thousands of allocations. */
+    bp_arena *arena = bp_call_arena(call);
+    Bp__Booking__Slot *msgs = bp_arena_alloc(arena, sizeof *msgs * (n + 1));
+    Bp__Booking__Slot **ptrs = bp_arena_alloc(arena, sizeof *ptrs * (n + 1));
+    char *texts = bp_arena_alloc(arena, (size_t)52 * (n + 1));
+    if (msgs == NULL || ptrs == NULL || texts == NULL)
+        return BP_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        Bp__Booking__Slot init = BP__BOOKING__SLOT__INIT;
+        msgs[i] = init;
+        msgs[i].starts_at = texts + 52 * i;
+        msgs[i].ends_at = texts + 52 * i + 26;
+        if (bp_tz_format(tz, starts[i], msgs[i].starts_at) != 0 ||
+            bp_tz_format(tz, ends[i], msgs[i].ends_at) != 0)
+            return BP_EINVAL;
+        ptrs[i] = &msgs[i];
     }
-    r->slots += skip;
-    r->n_slots -= skip;
+    out->slots = ptrs;
+    out->n_slots = n;
+    return 0;
 }
 
 BOOKING_HANDLER(availability)
@@ -121,15 +140,21 @@ BOOKING_HANDLER(availability)
     char field[96];
     snprintf(field, sizeof field, "%s:%s:%d", in->service_id, in->date, days);
     booking_cache_entry entry;
-    Bp__Booking__AvailabilityReply *hit = (Bp__Booking__AvailabilityReply *)booking_cache_get(
-        call, BOOKING_CACHE_AVAIL, in->provider_id, field,
-        &bp__booking__availability_reply__descriptor, &entry);
+    Bp__Booking__CachedSlots *hit = (Bp__Booking__CachedSlots *)booking_cache_get(
+        call, BOOKING_CACHE_AVAIL, in->provider_id, field, &bp__booking__cached_slots__descriptor,
+        &entry);
     const bp_tz *tz;
-    if (hit != NULL && hit->timezone != NULL && bp_tz_load(hit->timezone, &tz) == 0) {
+    int64_t earliest_s = now_s + (int64_t)app->min_notice_minutes * 60;
+    if (hit != NULL && hit->timezone != NULL && hit->n_starts == hit->n_ends &&
+        bp_tz_load(hit->timezone, &tz) == 0) {
         if ((rv = check_date(call, tz, first_day, now_s)) != 0)
             return rv;
-        trim_cached(hit, now_ms + (int64_t)app->min_notice_minutes * 60000);
-        *out = *hit;
+        out->timezone = hit->timezone; /* in the call's arena */
+        out->provider_id = bp_call_strdup(call, in->provider_id);
+        out->service_id = bp_call_strdup(call, in->service_id);
+        rv = render_slots(call, tz, hit->starts, hit->ends, hit->n_starts, earliest_s, out);
+        if (rv != 0 || out->provider_id == NULL || out->service_id == NULL)
+            return bp_call_fail_internal(call, rv != 0 ? rv : BP_ENOMEM);
         return 0;
     }
 
@@ -237,30 +262,29 @@ BOOKING_HANDLER(availability)
         goto out;
     }
 
-    /* One block for the messages, one for the texts: thousands of slots
-     * must not mean thousands of allocations. */
-    Bp__Booking__Slot *msgs = bp_arena_alloc(arena, sizeof *msgs * (n + 1));
-    Bp__Booking__Slot **ptrs = bp_arena_alloc(arena, sizeof *ptrs * (n + 1));
-    char *texts = bp_arena_alloc(arena, (size_t)52 * (n + 1));
+    /* The cache keeps the instants; both paths render them the same way. */
+    Bp__Booking__CachedSlots cached = BP__BOOKING__CACHED_SLOTS__INIT;
+    cached.starts = bp_arena_alloc(arena, sizeof *cached.starts * (n + 1));
+    cached.ends = bp_arena_alloc(arena, sizeof *cached.ends * (n + 1));
     out->timezone = bp_call_strdup(call, zone);
     out->provider_id = bp_call_strdup(call, in->provider_id);
     out->service_id = bp_call_strdup(call, in->service_id);
-    if (msgs == NULL || ptrs == NULL || texts == NULL || out->timezone == NULL) {
+    if (cached.starts == NULL || cached.ends == NULL || out->timezone == NULL ||
+        out->provider_id == NULL || out->service_id == NULL) {
         rv = bp_call_fail_internal(call, BP_ENOMEM);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        Bp__Booking__Slot init = BP__BOOKING__SLOT__INIT;
-        msgs[i] = init;
-        msgs[i].starts_at = texts + 52 * i;
-        msgs[i].ends_at = texts + 52 * i + 26;
-        bp_tz_format(tz, slots[i].start, msgs[i].starts_at);
-        bp_tz_format(tz, slots[i].end, msgs[i].ends_at);
-        ptrs[i] = &msgs[i];
+        cached.starts[i] = slots[i].start;
+        cached.ends[i] = slots[i].end;
     }
-    out->slots = ptrs;
-    out->n_slots = n;
-    booking_cache_put(call, &entry, &out->base);
+    cached.n_starts = cached.n_ends = n;
+    cached.timezone = out->timezone;
+    if ((rv = render_slots(call, tz, cached.starts, cached.ends, n, earliest_s, out)) != 0) {
+        rv = bp_call_fail_internal(call, rv);
+        goto out;
+    }
+    booking_cache_put(call, &entry, &cached.base);
 out:
     PQclear(res);
     return rv;
