@@ -1,6 +1,7 @@
 /* PostgreSQL helpers: reconnecting queries and advisory-locked migrations. */
 #include "db.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 struct bp_db {
     char *url;
     PGconn *conn;
+    uint64_t prepared; /* bit n: statement "bp_<n>" exists in this session */
 };
 
 static void quiet_notice(void *arg, const char *message)
@@ -28,8 +30,15 @@ static int db_connect(bp_db *db)
 {
     if (db->conn != NULL)
         PQfinish(db->conn);
-    char options[64];
-    snprintf(options, sizeof options, "-c statement_timeout=%ld",
+    db->prepared = 0; /* a new session has none */
+    /* Every statement is bounded by the bus deadline. Prepared statements
+     * use their generic plan from the first execution: ours are keyed
+     * lookups whose plan does not depend on the values, and PostgreSQL
+     * would otherwise plan the first five executions of each anew on every
+     * connection (milliseconds each for the larger ones). */
+    char options[128];
+    snprintf(options, sizeof options,
+             "-c statement_timeout=%ld -c plan_cache_mode=force_generic_plan",
              bp_config_int("RPC_TIMEOUT_MS", 5000, 10, 600000));
     const char *const keys[] = {"connect_timeout", "options", "dbname", NULL};
     const char *const values[] = {"5", options, db->url, NULL};
@@ -89,6 +98,42 @@ PGresult *bp_db_query(bp_db *db, const char *sql, int nparams, const char *const
         if (db_connect(db) != 0)
             return NULL;
         r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    }
+    return r;
+}
+
+PGresult *bp_db_exec_prepared(bp_db *db, unsigned slot, const char *sql, int nparams,
+                              const char *const *params)
+{
+    if (slot >= BP_DB_PREPARED_MAX)
+        return bp_db_query(db, sql, nparams, params);
+    bool in_tx = PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+    if (PQstatus(db->conn) != CONNECTION_OK && (in_tx || db_connect(db) != 0))
+        return NULL;
+    char name[16];
+    snprintf(name, sizeof name, "bp_%u", slot);
+    uint64_t bit = UINT64_C(1) << slot;
+    if ((db->prepared & bit) == 0) {
+        PGresult *p = PQprepare(db->conn, name, sql, nparams, NULL);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+            /* Inside a transaction the failed PREPARE aborted it: its error
+             * is the caller's answer, who rolls back as for any error.
+             * Outside one, the plain query still answers. */
+            if (in_tx || p == NULL)
+                return p;
+            PQclear(p);
+            return bp_db_query(db, sql, nparams, params);
+        }
+        PQclear(p);
+        db->prepared |= bit;
+    }
+    PGresult *r = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+    if (PQstatus(db->conn) == CONNECTION_BAD && !in_tx) {
+        /* The server went away: a new session, prepared anew, one try. */
+        PQclear(r);
+        if (db_connect(db) != 0)
+            return NULL;
+        return bp_db_exec_prepared(db, slot, sql, nparams, params);
     }
     return r;
 }

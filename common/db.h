@@ -23,6 +23,16 @@ void bp_db_close(bp_db *db);
  * made; otherwise check PQresultStatus. */
 PGresult *bp_db_query(bp_db *db, const char *sql, int nparams, const char *const *params);
 
+/* Statement slots of bp_db_exec_prepared: 0 .. BP_DB_PREPARED_MAX - 1. */
+#define BP_DB_PREPARED_MAX 64
+
+/* As bp_db_query, for a hot statement: prepared once per session under the
+ * name "bp_<slot>" (slot chosen by the caller, one per distinct sql, unique
+ * within the process) and executed by name afterwards, so that PostgreSQL
+ * parses and plans it once per connection. A reconnect prepares it again. */
+PGresult *bp_db_exec_prepared(bp_db *db, unsigned slot, const char *sql, int nparams,
+                              const char *const *params);
+
 /* As bp_db_query, true when the result is PGRES_COMMAND_OK or
  * PGRES_TUPLES_OK; logs the error (with request_id, may be NULL) otherwise. */
 bool bp_db_ok(const PGresult *res, const char *request_id);

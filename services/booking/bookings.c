@@ -260,50 +260,6 @@ static void count_booking(const char *event)
         1);
 }
 
-/* ---- prepared statements ---------------------------------------------------------- */
-
-/* Which statements the worker's current session has prepared. The session
- * is known by its connection and backend pid: a reconnect (bp_db_query
- * replaces the PGconn) starts a new session without them. */
-static _Thread_local PGconn *prepared_conn;
-static _Thread_local int prepared_pid;
-static _Thread_local uint32_t prepared_mask;
-
-PGresult *booking_exec_prepared(bp_db *db, unsigned id, const char *sql, int nparams,
-                                const char *const *params)
-{
-    PGconn *conn = bp_db_conn(db);
-    if (id >= 32 || conn == NULL || PQstatus(conn) != CONNECTION_OK)
-        return bp_db_query(db, sql, nparams, params); /* reconnects when it can */
-    if (conn != prepared_conn || PQbackendPID(conn) != prepared_pid) {
-        prepared_conn = conn;
-        prepared_pid = PQbackendPID(conn);
-        prepared_mask = 0;
-    }
-    char name[16];
-    snprintf(name, sizeof name, "booking_%u", id);
-    if ((prepared_mask & (1u << id)) == 0) {
-        PGresult *p = PQprepare(conn, name, sql, nparams, NULL);
-        /* 42P05: prepared already in this session by an earlier life of
-         * the mask (the same connection seen again). */
-        bool ok = PQresultStatus(p) == PGRES_COMMAND_OK || bp_db_sqlstate(p, "42P05");
-        PQclear(p);
-        if (!ok)
-            return bp_db_query(db, sql, nparams, params);
-        prepared_mask |= 1u << id;
-    }
-    PGresult *r = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
-    if (PQstatus(conn) == CONNECTION_BAD) {
-        prepared_mask = 0;
-        if (PQtransactionStatus(conn) == PQTRANS_UNKNOWN && r != NULL &&
-            PQresultStatus(r) == PGRES_FATAL_ERROR) {
-            PQclear(r);
-            return bp_db_query(db, sql, nparams, params);
-        }
-    }
-    return r;
-}
-
 int booking_lock_provider(bp_db *db, const char *provider_id)
 {
     const char *params[] = {provider_id};
@@ -342,6 +298,18 @@ static const char SQL_SLOT_CTX[] =
                                                "AND s.shop_id = p.shop_id AND s.active"
                                                " WHERE p.id = $1::uuid AND p.active";
 
+int booking_warm_up(bp_db *db)
+{
+    /* Nothing matches these ids: the statements are parsed, planned and
+     * run once, and nothing is read or written. */
+    static const char nil[] = "00000000-0000-4000-8000-000000000000";
+    const char *params[] = {nil, nil, "0", "0", nil, "1"};
+    PGresult *r = bp_db_exec_prepared(db, BOOKING_STMT_SLOT_CTX, SQL_SLOT_CTX, 6, params);
+    int rv = bp_db_ok(r, NULL) ? 0 : BP_EIO;
+    PQclear(r);
+    return rv;
+}
+
 /* Parses "a b c ..." of integers into out (cap), returning the count or -1
  * when there are more than cap. */
 static long parse_ints(const char *s, int64_t *out, size_t cap)
@@ -369,7 +337,7 @@ int booking_slot_ctx_load(bp_db *db, const char *provider_id, const char *servic
     snprintf(to, sizeof to, "%lld", (long long)end_s);
     snprintf(days, sizeof days, "%d", no_show_days);
     const char *params[] = {provider_id, service_id, from, to, client_id, days};
-    PGresult *res = booking_exec_prepared(db, BOOKING_STMT_SLOT_CTX, SQL_SLOT_CTX, 6, params);
+    PGresult *res = bp_db_exec_prepared(db, BOOKING_STMT_SLOT_CTX, SQL_SLOT_CTX, 6, params);
     int rv = 0;
     if (!bp_db_ok(res, NULL)) {
         rv = BP_EIO;
@@ -641,7 +609,7 @@ BOOKING_HANDLER(create_booking)
                             s_deposit, ctx.currency, notes,           s_hold,         ev.event_id,
                             ev.topic,  ev.key,       ev.payload_hex,  ev.consumers};
     PGresult *res =
-        booking_exec_prepared(db, BOOKING_STMT_INSERT, SQL_INSERT, (int)BP_COUNTOF(params), params);
+        bp_db_exec_prepared(db, BOOKING_STMT_INSERT, SQL_INSERT, (int)BP_COUNTOF(params), params);
     bp_outbox_event_free(&ev);
     if (bp_db_sqlstate(res, "23P01")) {
         PQclear(res);
@@ -682,7 +650,7 @@ BOOKING_HANDLER(get_booking)
         return BP_EREPLIED;
     const char *params[] = {in->booking_id};
     PGresult *res =
-        booking_exec_prepared(bp_call_worker(call)->db, BOOKING_STMT_GET, SQL_GET, 1, params);
+        bp_db_exec_prepared(bp_call_worker(call)->db, BOOKING_STMT_GET, SQL_GET, 1, params);
     int rv = 0;
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         rv = bp_call_fail_internal(call, BP_EIO);

@@ -7,6 +7,7 @@
 #include "bookings.h"
 #include "booking.pb-c.h"
 #include "daemon.h"
+#include "log.h"
 #include "inbox.h"
 
 extern const bp_migration booking_migrations[];
@@ -76,6 +77,15 @@ static bp_job jobs[] = {
     {"inbox-prune", 3600000, true, bp_inbox_prune},
 };
 
+/* A failed warm-up is only slower first calls: logged, not fatal. */
+static int worker_init(bp_worker *w)
+{
+    if (w->db != NULL && !w->slow_lane &&
+        (booking_warm_up(w->db) != 0 || booking_slots_warm_up(w->db) != 0))
+        bp_log_warn("booking worker %d: warm-up failed", w->index);
+    return 0;
+}
+
 static const bp_service service = {
     .name = "booking",
     .descriptor = &bp__booking__booking_service__descriptor,
@@ -87,6 +97,7 @@ static const bp_service service = {
     .workers = 32,
     .use_db = true,
     .use_kv = true,
+    .worker_init = worker_init,
     .app = &ctx,
 };
 

@@ -30,6 +30,16 @@ static const char SQL_AVAIL_CTX[] =
                    "s.active"
                    " WHERE p.id = $1::uuid AND p.active";
 
+int booking_slots_warm_up(bp_db *db)
+{
+    static const char nil[] = "00000000-0000-4000-8000-000000000000";
+    const char *params[] = {nil, nil, "0", "0", "0", "0"};
+    PGresult *r = bp_db_exec_prepared(db, BOOKING_STMT_AVAIL_CTX, SQL_AVAIL_CTX, 6, params);
+    int rv = bp_db_ok(r, NULL) ? 0 : BP_EIO;
+    PQclear(r);
+    return rv;
+}
+
 /* Counts the integers of "a b c ..." (an upper bound: separators + 1). */
 static size_t count_ints(const char *s)
 {
@@ -168,8 +178,8 @@ BOOKING_HANDLER(availability)
     snprintf(s_first, sizeof s_first, "%d", (int)first_day);
     snprintf(s_last, sizeof s_last, "%d", (int)(first_day + days - 1));
     const char *params[] = {in->provider_id, in->service_id, s_from, s_to, s_first, s_last};
-    PGresult *res = booking_exec_prepared(db, BOOKING_STMT_AVAIL_CTX, SQL_AVAIL_CTX,
-                                          (int)BP_COUNTOF(params), params);
+    PGresult *res = bp_db_exec_prepared(db, BOOKING_STMT_AVAIL_CTX, SQL_AVAIL_CTX,
+                                        (int)BP_COUNTOF(params), params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         rv = bp_call_fail_internal(call, BP_EIO);
         goto out;

@@ -242,10 +242,13 @@ avail_rpc() {
         /method="Availability"/ { split($0, f, " "); if ($0 ~ /_sum\{/) s += f[2]; else c += f[2] }
         END { printf "%f %d\n", s, c }'
 }
-# Warm up first (another barber, so these are misses too): each worker's
-# first calls prepare and plan its statements, which steady state never pays.
-for ((n = 60; n > 44; n--)); do
-    curl -s -o /dev/null "$(avail_url "$n" | sed "s/${providers[0]}/${providers[2]}/")"
+# Warm up first (other barbers, so these are misses too): each of the
+# booking daemon's workers (BOOKING_WORKERS, 32) prepares and plans its
+# statements on its first calls, which steady state never pays.
+for ((n = 60; n > 20; n--)); do
+    for p in 2 3; do
+        curl -s -o /dev/null "$(avail_url "$n" | sed "s/${providers[0]}/${providers[$p]}/")"
+    done
 done
 read -r rpc_sum0 rpc_n0 <<<"$(avail_rpc)"
 miss_total=0

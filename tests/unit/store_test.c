@@ -138,3 +138,41 @@ Test(db, statements_are_bounded_by_the_rpc_timeout)
     bp_db_close(db);
     unsetenv("RPC_TIMEOUT_MS");
 }
+
+Test(db, prepared_statements_survive_a_reconnect)
+{
+    bp_db *db, *admin;
+    cr_assert_eq(bp_db_open(need("BP_TEST_DATABASE_URL"), &db), 0);
+    cr_assert_eq(bp_db_open(need("BP_TEST_DATABASE_URL"), &admin), 0);
+    static const char sql[] = "SELECT $1::int + 1";
+    const char *two[] = {"2"};
+    for (int i = 0; i < 3; i++) {
+        PGresult *r = bp_db_exec_prepared(db, 7, sql, 1, two);
+        cr_assert(bp_db_ok(r, NULL));
+        cr_assert_str_eq(PQgetvalue(r, 0, 0), "3");
+        PQclear(r);
+    }
+    /* The server ends the session: the next call reconnects and prepares
+     * the statement again in the new session. */
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(bp_db_conn(db)));
+    const char *p[] = {pid};
+    PQclear(bp_db_query(admin, "SELECT pg_terminate_backend($1::int)", 1, p));
+    PGresult *r = bp_db_exec_prepared(db, 7, sql, 1, two);
+    cr_assert(bp_db_ok(r, NULL), "after a reconnect: %s", r ? PQresultErrorMessage(r) : "NULL");
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "3");
+    PQclear(r);
+
+    /* A statement that cannot be prepared inside a transaction is an error
+     * answer (the transaction is then aborted), never a crash. */
+    cr_assert_eq(bp_db_begin(db), 0);
+    r = bp_db_exec_prepared(db, 8, "SELECT no_such_column", 0, NULL);
+    cr_assert(!bp_db_ok(r, NULL));
+    PQclear(r);
+    cr_assert_eq(bp_db_rollback(db), 0);
+    r = bp_db_exec_prepared(db, 7, sql, 1, two);
+    cr_assert(bp_db_ok(r, NULL));
+    PQclear(r);
+    bp_db_close(admin);
+    bp_db_close(db);
+}
