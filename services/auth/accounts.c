@@ -2,6 +2,7 @@
  * admin, demo data). Safe when several instances run it at once: the
  * unique email index settles a race and the loser retries as an update. */
 #include "accounts.h"
+#include "input.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,15 +18,15 @@
 
 /* Normalised input of an account. */
 typedef struct {
-    char email[AUTH_EMAIL_SIZE];
+    char email[BP_EMAIL_SIZE];
     char name[AUTH_NAME_SIZE];
-    char phone[AUTH_PHONE_SIZE];
+    char phone[BP_PHONE_SIZE];
 } normalized;
 
 static int check_input(const auth_account *a, normalized *n, const char **field, const char **why)
 {
     *field = "email";
-    if (auth_email_normalize(a->email, n->email, sizeof n->email, why) != 0)
+    if (bp_email_normalize(a->email, n->email, sizeof n->email, why) != 0)
         return BP_EINVAL;
     *field = "name";
     if (auth_name_normalize(a->name, n->name, sizeof n->name, why) != 0)
@@ -33,7 +34,7 @@ static int check_input(const auth_account *a, normalized *n, const char **field,
     *field = "phone";
     n->phone[0] = '\0';
     if (a->phone != NULL && a->phone[0] != '\0' &&
-        auth_phone_normalize(a->phone, n->phone, sizeof n->phone, why) != 0)
+        bp_phone_normalize(a->phone, n->phone, sizeof n->phone, why) != 0)
         return BP_EINVAL;
     *field = "role";
     *why = "El rol debe ser admin, owner, provider o client.";

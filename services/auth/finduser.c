@@ -2,6 +2,7 @@
  * booking daemon links a provider to it). Internal only: no gateway route
  * reaches it, so it answers no more than an id and a role. */
 #include "auth.h"
+#include "input.h"
 #include "auth.pb-c.h"
 #include "bp.h"
 #include "reply.h"
@@ -12,11 +13,11 @@ int auth_handle_find_user(bp_call *call, const ProtobufCMessage *reqm, ProtobufC
 {
     const Bp__Auth__FindUserRequest *req = (const Bp__Auth__FindUserRequest *)reqm;
     Bp__Auth__FoundUser *resp = (Bp__Auth__FoundUser *)respm;
-    char email[AUTH_EMAIL_SIZE];
+    char email[BP_EMAIL_SIZE];
     const char *why;
     auth_user u;
 
-    if (auth_email_normalize(req->email, email, sizeof email, &why) != 0)
+    if (bp_email_normalize(req->email, email, sizeof email, &why) != 0)
         return auth_fail_invalid(call, "email", why);
     int rv = auth_store_user_by_email(bp_call_worker(call)->db, email, &u);
     if (rv == BP_ENOTFOUND)

@@ -10,15 +10,16 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "input.h"
 #include "passwords.h"
 #include "validate.h"
 
 /* A live (not erased) account. Strings are empty when NULL in the table. */
 typedef struct {
     char id[37];
-    char email[AUTH_EMAIL_SIZE];
+    char email[BP_EMAIL_SIZE];
     char name[AUTH_NAME_SIZE];
-    char phone[AUTH_PHONE_SIZE];
+    char phone[BP_PHONE_SIZE];
     char role[16];
     char locale[8];
     char password_hash[AUTH_HASH_SIZE];

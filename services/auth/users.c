@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "input.h"
 #include "auth.pb-c.h"
 #include "bp.h"
 #include "log.h"
@@ -87,14 +88,14 @@ int auth_handle_sign_up(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMe
     const char *why;
     int rv;
 
-    if (auth_email_normalize(req->email, u.email, sizeof u.email, &why) != 0)
+    if (bp_email_normalize(req->email, u.email, sizeof u.email, &why) != 0)
         return auth_fail_invalid(call, "email", why);
     if (auth_password_policy(req->password, u.email, &why) != 0)
         return auth_fail_invalid(call, "password", why);
     if (auth_name_normalize(req->name, u.name, sizeof u.name, &why) != 0)
         return auth_fail_invalid(call, "name", why);
     if (req->phone != NULL && req->phone[0] != '\0' &&
-        auth_phone_normalize(req->phone, u.phone, sizeof u.phone, &why) != 0)
+        bp_phone_normalize(req->phone, u.phone, sizeof u.phone, &why) != 0)
         return auth_fail_invalid(call, "phone", why);
     const char *role = req->role != NULL && req->role[0] != '\0' ? req->role : "client";
     if (!auth_role_self_service(role))
@@ -156,7 +157,7 @@ int auth_handle_login(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMess
     const Bp__Auth__LoginRequest *req = (const Bp__Auth__LoginRequest *)reqm;
     Bp__Auth__SessionReply *resp = (Bp__Auth__SessionReply *)respm;
     bp_db *db = bp_call_worker(call)->db;
-    char email[AUTH_EMAIL_SIZE];
+    char email[BP_EMAIL_SIZE];
     auth_user u;
     const char *why;
     bool found = false;
@@ -168,7 +169,7 @@ int auth_handle_login(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMess
 
     /* A malformed email is simply an account that does not exist: the
      * answer and its time are those of a wrong password. */
-    if (auth_email_normalize(req->email, email, sizeof email, &why) == 0) {
+    if (bp_email_normalize(req->email, email, sizeof email, &why) == 0) {
         int rv = auth_store_user_by_email(db, email, &u);
         if (rv != 0 && rv != BP_ENOTFOUND)
             return bp_call_fail_internal(call, rv);
@@ -262,7 +263,7 @@ int auth_handle_update_me(bp_call *call, const ProtobufCMessage *reqm, ProtobufC
     bp_db *db = bp_call_worker(call)->db;
     const char *user_id = bp_call_user_id(call);
     auth_origin origin = auth_origin_of(call);
-    char name[AUTH_NAME_SIZE], phone[AUTH_PHONE_SIZE];
+    char name[AUTH_NAME_SIZE], phone[BP_PHONE_SIZE];
     const char *new_name = NULL, *new_phone = NULL, *new_locale = NULL, *why;
     auth_user u;
     int rv;
@@ -276,7 +277,7 @@ int auth_handle_update_me(bp_call *call, const ProtobufCMessage *reqm, ProtobufC
         /* An empty phone removes it. */
         if (req->phone[0] == '\0')
             phone[0] = '\0';
-        else if (auth_phone_normalize(req->phone, phone, sizeof phone, &why) != 0)
+        else if (bp_phone_normalize(req->phone, phone, sizeof phone, &why) != 0)
             return auth_fail_invalid(call, "phone", why);
         new_phone = phone;
     }

@@ -1,38 +1,20 @@
-/* Input rules of the auth daemon: emails, phones, passwords, names, roles
- * and locales. Pure functions, no I/O, so that the unit tests exercise them
- * directly; the handlers turn a refusal into a 400 invalid_request naming
- * the field, with the Spanish message these functions give. */
+/* Input rules of the auth daemon: passwords, names, roles and locales
+ * (emails and phones: common/input.h). Pure functions, no I/O, so that the
+ * unit tests exercise them directly; the handlers turn a refusal into a 400
+ * invalid_request naming the field, with the Spanish message these
+ * functions give. */
 #ifndef AUTH_VALIDATE_H
 #define AUTH_VALIDATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Longest normalised email (RFC 5321 path limit) and its buffer size. */
-#define AUTH_EMAIL_MAX  254
-#define AUTH_EMAIL_SIZE (AUTH_EMAIL_MAX + 1)
-/* E.164: '+' and at most 15 digits. */
-#define AUTH_PHONE_SIZE 17
 /* Passwords are counted in bytes: bcrypt reads at most 72. */
 #define AUTH_PASSWORD_MIN 8
 #define AUTH_PASSWORD_MAX 72
 /* Names are counted in characters (UTF-8 code points). */
 #define AUTH_NAME_MAX  120
 #define AUTH_NAME_SIZE (AUTH_NAME_MAX * 4 + 1)
-
-/* Trims surrounding white space, lowercases and checks the structure of an
- * email (one '@', a dot-atom local part of at most 64 bytes, a domain of at
- * least two labels). Writes the result into out (len >= AUTH_EMAIL_SIZE).
- * Returns 0, or BP_EINVAL with *why set to a static Spanish message. */
-int auth_email_normalize(const char *in, char *out, size_t len, const char **why);
-
-/* Normalises a phone number to E.164. Argentine input in any usual form
- * (11 2345-6789, 011 15 2345-6789, (011) 15-2345-6789, +54 9 11 2345-6789,
- * +54 11 2345 6789, 0054 ...) becomes the mobile form +549 followed by the
- * ten national digits; another country's number must already be E.164 (a
- * leading + or 00) and is kept as is. Writes into out (len >=
- * AUTH_PHONE_SIZE). Returns 0, or BP_EINVAL with *why set. */
-int auth_phone_normalize(const char *in, char *out, size_t len, const char **why);
 
 /* The password policy: 8 to 72 bytes, at least one letter and one digit,
  * not a well-known weak password, not the account's email (email may be

@@ -10,6 +10,7 @@
 #include "booking.pb-c.h"
 #include "bp.h"
 #include "db.h"
+#include "input.h"
 #include "kv.h"
 #include "rpc.h"
 
@@ -78,28 +79,10 @@ bool booking_is_admin(bp_call *call);
 
 /* ---- catalogue rules (pure; shops.c, providers.c, schedule.c, prices.c) ---- */
 
-/* Trims surrounding white space from a name, address or city and checks it:
- * valid UTF-8 without control characters, 1 to max_chars characters. Writes
- * into out (len bytes; 4 * max_chars + 1 always suffice). Returns 0, or
- * BP_EINVAL with *why a static Spanish reason. (shops.c) */
-int booking_text_normalize(const char *in, size_t max_chars, char *out, size_t len,
-                           const char **why);
-
-/* Normalises a phone to E.164: spaces, dots, dashes and parentheses are
- * dropped, then it must be '+' and 8 to 15 digits (the first not 0); a
- * leading "00" counts as '+'. Writes into out (len >= 17). Returns 0 or
- * BP_EINVAL. (shops.c) */
-int booking_phone_normalize(const char *in, char *out, size_t len);
-
 /* A slot step a day is cut into evenly: 5 to 120 minutes that divide an
  * hour (5, 6, 10, 12, 15, 20, 30, 60) or are a whole number of hours
  * dividing the day (120). (shops.c) */
 bool booking_slot_step_valid(int minutes);
-
-/* Trims and lower-cases an email and checks its shape (one '@', a local
- * part of 1 to 64 bytes, a domain with a dot, printable ASCII, at most 254
- * bytes). Writes into out (len >= 255). Returns 0 or BP_EINVAL. (providers.c) */
-int booking_email_normalize(const char *in, char *out, size_t len);
 
 /* Parses "HH:MM" (exactly five characters, 00:00 to 23:59, and 24:00 when
  * allow_midnight_end) into minutes after midnight. Returns 0 or BP_EINVAL.

@@ -105,7 +105,7 @@ BOOKING_HANDLER(add_holiday)
     memset(&h, 0, sizeof h);
     if ((rv = check_date(call, "date", r->date, h.day)) != 0)
         return rv;
-    if (booking_text_normalize(r->name, BOOKING_HOLIDAY_NAME_MAX, h.name, sizeof h.name, &why) != 0)
+    if (bp_text_normalize(r->name, BOOKING_HOLIDAY_NAME_MAX, h.name, sizeof h.name, &why) != 0)
         return bp_call_fail(call, 400, "invalid_request", "name",
                             "El nombre del feriado no es válido: %s", why);
     const char *kind = r->kind != NULL ? r->kind : "";
@@ -122,8 +122,7 @@ BOOKING_HANDLER(add_holiday)
             return rv;
     }
     const char *source = r->source != NULL && r->source[0] != '\0' ? r->source : DEFAULT_SOURCE;
-    if (booking_text_normalize(source, BOOKING_HOLIDAY_SOURCE_MAX, h.source, sizeof h.source,
-                               &why) != 0)
+    if (bp_text_normalize(source, BOOKING_HOLIDAY_SOURCE_MAX, h.source, sizeof h.source, &why) != 0)
         return bp_call_fail(call, 400, "invalid_request", "source",
                             "La norma de origen no es válida: %s", why);
 

@@ -22,7 +22,6 @@
 #define PROVIDER_NAME_MAX     120
 #define PROVIDER_SERVICES_MAX 100
 #define PROVIDERS_LIST_MAX    500
-#define EMAIL_MAX             254
 /* FindUser is a point read in auth; a second is plenty. */
 #define PROVIDER_LINK_TIMEOUT_MS 1000
 
@@ -38,45 +37,6 @@
     "sv.active "                                                                                   \
     "WHERE ps.provider_id = p.id), '') "                                                           \
     "FROM booking.providers p JOIN booking.shops sh ON sh.id = p.shop_id "
-
-int booking_email_normalize(const char *in, char *out, size_t len)
-{
-    if (in == NULL || out == NULL || len < EMAIL_MAX + 1)
-        return BP_EINVAL;
-    const char *b = in, *e = in + strlen(in);
-    while (b < e && (*b == ' ' || *b == '\t'))
-        b++;
-    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    size_t n = (size_t)(e - b), at = n, dot = n;
-    out[0] = '\0';
-    if (n < 3 || n > EMAIL_MAX)
-        return BP_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)b[i];
-        if (c <= ' ' || c >= 0x7f || c == '"' || c == '(' || c == ')' || c == ',' || c == ':' ||
-            c == ';' || c == '<' || c == '>' || c == '[' || c == ']' || c == '\\')
-            return BP_EINVAL;
-        if (c == '@') {
-            if (at != n)
-                return BP_EINVAL;
-            at = i;
-        } else if (c == '.' && at != n) {
-            dot = i;
-        }
-    }
-    /* local part 1..64, a domain with a dot neither first nor last */
-    if (at == 0 || at == n || at > 64 || dot == n || b[at + 1] == '.' || dot == n - 1)
-        return BP_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (char)(b[i] >= 'A' && b[i] <= 'Z' ? b[i] - 'A' + 'a' : b[i]);
-    out[n] = '\0';
-    if (strstr(out, "..") != NULL) {
-        out[0] = '\0';
-        return BP_EINVAL;
-    }
-    return 0;
-}
 
 /* Builds a provider from row of res; private adds email and phone. */
 static Bp__Booking__Provider *provider_from_row(bp_call *call, const PGresult *res, int row,
@@ -248,7 +208,7 @@ static int set_services(bp_db *db, const char *provider_id, const char *ids)
 /* The name, email and phone a create or update sent, normalised. */
 typedef struct {
     char name[PROVIDER_NAME_MAX * 4 + 1];
-    char email[EMAIL_MAX + 1];
+    char email[BP_EMAIL_SIZE];
     char phone[17];
     char user_id[37];
     bool has_name, has_email, has_phone;
@@ -260,21 +220,19 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
     const char *why;
     memset(f, 0, sizeof *f);
     if (create || name != NULL) {
-        if (booking_text_normalize(name, PROVIDER_NAME_MAX, f->name, sizeof f->name, &why) != 0)
+        if (bp_text_normalize(name, PROVIDER_NAME_MAX, f->name, sizeof f->name, &why) != 0)
             return bp_call_fail(call, 400, "invalid_request", "name",
                                 "El nombre del profesional no es válido: %s", why);
         f->has_name = true;
     }
     if (email != NULL) {
-        if (email[0] != '\0' && booking_email_normalize(email, f->email, sizeof f->email) != 0)
-            return booking_fail_invalid(call, "email", "El email no es válido.");
+        if (email[0] != '\0' && bp_email_normalize(email, f->email, sizeof f->email, &why) != 0)
+            return booking_fail_invalid(call, "email", why);
         f->has_email = !create || email[0] != '\0';
     }
     if (phone != NULL) {
-        if (phone[0] != '\0' && booking_phone_normalize(phone, f->phone, sizeof f->phone) != 0)
-            return booking_fail_invalid(call, "phone",
-                                        "El teléfono no es válido; ingresalo en formato "
-                                        "internacional, por ejemplo +5491123456789.");
+        if (phone[0] != '\0' && bp_phone_normalize(phone, f->phone, sizeof f->phone, &why) != 0)
+            return booking_fail_invalid(call, "phone", why);
         f->has_phone = !create || phone[0] != '\0';
     }
     return 0;

@@ -36,7 +36,7 @@ static int check_fields(bp_call *call, bool create, const char *name, bool has_d
     const char *why;
     memset(f, 0, sizeof *f);
     if (create || name != NULL) {
-        if (booking_text_normalize(name, SERVICE_NAME_MAX, f->name, sizeof f->name, &why) != 0)
+        if (bp_text_normalize(name, SERVICE_NAME_MAX, f->name, sizeof f->name, &why) != 0)
             return bp_call_fail(call, 400, "invalid_request", "name",
                                 "El nombre del servicio no es válido: %s", why);
         f->has_name = true;

@@ -34,109 +34,6 @@
 
 /* ---- rules ----------------------------------------------------------------- */
 
-/* Length of the UTF-8 sequence starting at s (at most n bytes), 0 when it
- * is not well formed or encodes a control character. */
-static size_t utf8_char(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp;
-    if (c < 0x80) {
-        return c >= 0x20 && c != 0x7f ? 1 : 0;
-    } else if ((c & 0xe0) == 0xc0) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    static const unsigned min_of[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_of[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    if (cp >= 0x80 && cp < 0xa0) /* C1 controls */
-        return 0;
-    return len;
-}
-
-int booking_text_normalize(const char *in, size_t max_chars, char *out, size_t len,
-                           const char **why)
-{
-    *why = "Completá este campo.";
-    if (in == NULL || out == NULL || len == 0)
-        return BP_EINVAL;
-    out[0] = '\0';
-    const char *b = in, *e = in + strlen(in);
-    while (b < e && (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r'))
-        b++;
-    while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-        e--;
-    if (b == e)
-        return BP_EINVAL;
-    size_t chars = 0;
-    for (const char *p = b; p < e;) {
-        size_t n = utf8_char((const unsigned char *)p, (size_t)(e - p));
-        if (n == 0) {
-            *why = "Tiene caracteres no válidos.";
-            return BP_EINVAL;
-        }
-        p += n;
-        chars++;
-    }
-    if (chars > max_chars || (size_t)(e - b) >= len) {
-        *why = "Es demasiado largo.";
-        return BP_EINVAL;
-    }
-    memcpy(out, b, (size_t)(e - b));
-    out[e - b] = '\0';
-    return 0;
-}
-
-int booking_phone_normalize(const char *in, char *out, size_t len)
-{
-    if (in == NULL || out == NULL || len < 17)
-        return BP_EINVAL;
-    size_t n = 0, digits = 0;
-    const char *p = in;
-    while (*p == ' ')
-        p++;
-    if (*p == '+') {
-        p++;
-    } else if (p[0] == '0' && p[1] == '0') {
-        p += 2;
-    } else {
-        return BP_EINVAL;
-    }
-    out[n++] = '+';
-    for (; *p != '\0'; p++) {
-        if (*p == ' ' || *p == '-' || *p == '.' || *p == '(' || *p == ')')
-            continue;
-        if (*p < '0' || *p > '9' || digits == 15)
-            return BP_EINVAL;
-        if (digits == 0 && *p == '0')
-            return BP_EINVAL;
-        out[n++] = *p;
-        digits++;
-    }
-    out[n] = '\0';
-    if (digits < 8) {
-        out[0] = '\0';
-        return BP_EINVAL;
-    }
-    return 0;
-}
-
 bool booking_slot_step_valid(int minutes)
 {
     if (minutes < 5 || minutes > 120)
@@ -199,7 +96,7 @@ static int check_text(bp_call *call, const char *field, const char *in, size_t m
                       size_t len)
 {
     const char *why;
-    if (booking_text_normalize(in, max, out, len, &why) != 0)
+    if (bp_text_normalize(in, max, out, len, &why) != 0)
         return bp_call_fail(call, 400, "invalid_request", field, "El campo %s no es válido: %s",
                             field, why);
     return 0;
@@ -213,6 +110,7 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
                         int32_t no_show, shop_fields *f)
 {
     int rv;
+    const char *why;
     memset(f, 0, sizeof *f);
     if (create || sent(name)) {
         if ((rv = check_text(call, "name", name, SHOP_NAME_MAX, f->name, sizeof f->name)) != 0)
@@ -232,10 +130,8 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
     }
     if (sent(phone)) {
         /* An empty phone on an update removes it. */
-        if (phone[0] != '\0' && booking_phone_normalize(phone, f->phone, sizeof f->phone) != 0)
-            return booking_fail_invalid(call, "phone",
-                                        "El teléfono no es válido; ingresalo en formato "
-                                        "internacional, por ejemplo +5491123456789.");
+        if (phone[0] != '\0' && bp_phone_normalize(phone, f->phone, sizeof f->phone, &why) != 0)
+            return booking_fail_invalid(call, "phone", why);
         f->has_phone = !create || phone[0] != '\0';
     }
     if (sent(timezone) || create) {
@@ -358,7 +254,7 @@ BOOKING_HANDLER(list_shops)
     int page = SHOPS_PAGE_DEFAULT;
 
     bool by_city = r->city != NULL && r->city[0] != '\0';
-    if (by_city && booking_text_normalize(r->city, SHOP_CITY_MAX, city, sizeof city, &why) != 0)
+    if (by_city && bp_text_normalize(r->city, SHOP_CITY_MAX, city, sizeof city, &why) != 0)
         return booking_fail_invalid(call, "city", "La ciudad no es válida.");
     if (r->has_limit) {
         if (r->limit < 1 || r->limit > SHOPS_PAGE_MAX)

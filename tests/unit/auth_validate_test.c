@@ -7,6 +7,7 @@
 
 #include "../../services/auth/validate.h"
 #include "bp.h"
+#include "input.h"
 
 /* ---- phones ------------------------------------------------------------ */
 
@@ -83,9 +84,9 @@ static const char *const PHONES_BAD[] = {
 Test(auth_validate, argentine_phones_become_e164)
 {
     for (size_t i = 0; i < BP_COUNTOF(PHONES_OK); i++) {
-        char out[AUTH_PHONE_SIZE];
+        char out[BP_PHONE_SIZE];
         const char *why = NULL;
-        int rv = auth_phone_normalize(PHONES_OK[i].in, out, sizeof out, &why);
+        int rv = bp_phone_normalize(PHONES_OK[i].in, out, sizeof out, &why);
         cr_expect_eq(rv, 0, "\"%s\" was refused", PHONES_OK[i].in);
         if (rv == 0)
             cr_expect_str_eq(out, PHONES_OK[i].want, "\"%s\"", PHONES_OK[i].in);
@@ -95,9 +96,9 @@ Test(auth_validate, argentine_phones_become_e164)
 Test(auth_validate, bad_phones_are_refused_with_a_spanish_reason)
 {
     for (size_t i = 0; i < BP_COUNTOF(PHONES_BAD); i++) {
-        char out[AUTH_PHONE_SIZE] = "x";
+        char out[BP_PHONE_SIZE] = "x";
         const char *why = NULL;
-        int rv = auth_phone_normalize(PHONES_BAD[i], out, sizeof out, &why);
+        int rv = bp_phone_normalize(PHONES_BAD[i], out, sizeof out, &why);
         cr_expect_eq(rv, BP_EINVAL, "\"%s\" was accepted as %s", PHONES_BAD[i], out);
         cr_expect_str_empty(out, "\"%s\" left output behind", PHONES_BAD[i]);
         cr_expect(why != NULL && strstr(why, "teléfono") != NULL, "\"%s\": reason", PHONES_BAD[i]);
@@ -108,8 +109,8 @@ Test(auth_validate, phone_refuses_null_and_small_buffers)
 {
     char out[8];
     const char *why;
-    cr_expect_eq(auth_phone_normalize(NULL, out, sizeof out, &why), BP_EINVAL);
-    cr_expect_eq(auth_phone_normalize("11 2345-6789", out, sizeof out, &why), BP_EINVAL);
+    cr_expect_eq(bp_phone_normalize(NULL, out, sizeof out, &why), BP_EINVAL);
+    cr_expect_eq(bp_phone_normalize("11 2345-6789", out, sizeof out, &why), BP_EINVAL);
 }
 
 /* ---- emails ------------------------------------------------------------ */
@@ -157,9 +158,9 @@ static const char *const EMAILS_BAD[] = {
 Test(auth_validate, emails_are_trimmed_and_lowercased)
 {
     for (size_t i = 0; i < BP_COUNTOF(EMAILS_OK); i++) {
-        char out[AUTH_EMAIL_SIZE];
+        char out[BP_EMAIL_SIZE];
         const char *why = NULL;
-        int rv = auth_email_normalize(EMAILS_OK[i].in, out, sizeof out, &why);
+        int rv = bp_email_normalize(EMAILS_OK[i].in, out, sizeof out, &why);
         cr_expect_eq(rv, 0, "\"%s\" was refused", EMAILS_OK[i].in);
         if (rv == 0)
             cr_expect_str_eq(out, EMAILS_OK[i].want);
@@ -169,9 +170,9 @@ Test(auth_validate, emails_are_trimmed_and_lowercased)
 Test(auth_validate, malformed_emails_are_refused)
 {
     for (size_t i = 0; i < BP_COUNTOF(EMAILS_BAD); i++) {
-        char out[AUTH_EMAIL_SIZE];
+        char out[BP_EMAIL_SIZE];
         const char *why = NULL;
-        int rv = auth_email_normalize(EMAILS_BAD[i], out, sizeof out, &why);
+        int rv = bp_email_normalize(EMAILS_BAD[i], out, sizeof out, &why);
         cr_expect_eq(rv, BP_EINVAL, "\"%s\" was accepted as %s", EMAILS_BAD[i], out);
         cr_expect(why != NULL && strstr(why, "email") != NULL);
     }
@@ -192,28 +193,28 @@ static void make_email(char *out, size_t local, const size_t *labels, size_t n)
 
 Test(auth_validate, email_length_limits)
 {
-    char out[AUTH_EMAIL_SIZE], in[400];
+    char out[BP_EMAIL_SIZE], in[400];
     const char *why;
 
     /* A local part of 64 bytes is fine, of 65 is not. */
     make_email(in, 64, (const size_t[]){7, 3}, 2);
-    cr_expect_eq(auth_email_normalize(in, out, sizeof out, &why), 0);
+    cr_expect_eq(bp_email_normalize(in, out, sizeof out, &why), 0);
     make_email(in, 65, (const size_t[]){7, 3}, 2);
-    cr_expect_eq(auth_email_normalize(in, out, sizeof out, &why), BP_EINVAL);
+    cr_expect_eq(bp_email_normalize(in, out, sizeof out, &why), BP_EINVAL);
 
     /* A label of 63 bytes is fine, of 64 is not. */
     make_email(in, 1, (const size_t[]){63, 3}, 2);
-    cr_expect_eq(auth_email_normalize(in, out, sizeof out, &why), 0);
+    cr_expect_eq(bp_email_normalize(in, out, sizeof out, &why), 0);
     make_email(in, 1, (const size_t[]){64, 3}, 2);
-    cr_expect_eq(auth_email_normalize(in, out, sizeof out, &why), BP_EINVAL);
+    cr_expect_eq(bp_email_normalize(in, out, sizeof out, &why), BP_EINVAL);
 
     /* 254 bytes in all are fine, 255 are not. */
     make_email(in, 1, (const size_t[]){63, 63, 63, 60}, 4);
     cr_assert_eq(strlen(in), 254);
-    cr_expect_eq(auth_email_normalize(in, out, sizeof out, &why), 0);
+    cr_expect_eq(bp_email_normalize(in, out, sizeof out, &why), 0);
     make_email(in, 1, (const size_t[]){63, 63, 63, 61}, 4);
     cr_assert_eq(strlen(in), 255);
-    cr_expect_eq(auth_email_normalize(in, out, sizeof out, &why), BP_EINVAL);
+    cr_expect_eq(bp_email_normalize(in, out, sizeof out, &why), BP_EINVAL);
 }
 
 /* ---- passwords --------------------------------------------------------- */
