@@ -2,7 +2,8 @@
 # `make lint`: the checks STYLE.md promises, on every C file of the project
 # (tracked, or new and not ignored; never build*/): formatting against the
 # committed .clang-format, cppcheck, and a ban on sprintf, strcpy, strcat,
-# gets and atoi. Prints every finding; fails when there is one.
+# gets and atoi; then the compose file and the alert rules. Prints every
+# finding; fails when there is one.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,6 +64,29 @@ if [[ -n $banned ]]; then
     echo "$banned"
     echo "lint: use snprintf, explicit lengths and strtol with checks instead" >&2
     failed=1
+fi
+
+# The deployment files, checked statically (there is no Docker engine here):
+# the compose file with throw-away values for its required secrets, and the
+# Prometheus alert rules.
+if command -v docker-compose >/dev/null 2>&1; then
+    echo "lint: docker-compose config"
+    if ! (cd compose && POSTGRES_PASSWORD=lint REDIS_PASSWORD=lint JWT_SECRET=lint \
+        GRAFANA_ADMIN_PASSWORD=lint docker-compose -f docker-compose.yml config -q); then
+        echo "lint: compose/docker-compose.yml does not validate" >&2
+        failed=1
+    fi
+else
+    echo "lint: docker-compose not installed; compose file not checked"
+fi
+if command -v promtool >/dev/null 2>&1; then
+    echo "lint: promtool check rules"
+    if ! promtool check rules compose/prometheus/alerts.yml >/dev/null; then
+        promtool check rules compose/prometheus/alerts.yml >&2 || true
+        failed=1
+    fi
+else
+    echo "lint: promtool not installed; alert rules not checked"
 fi
 
 if ((failed)); then
