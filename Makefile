@@ -15,7 +15,7 @@ PKG_ALL := libprotobuf-c jansson libpq hiredis libmicrohttpd libcurl libjwt libs
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_ALL) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter
-CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -g $(WARN) -Icommon -I$(GEN) $(PKG_CFLAGS) -MMD -MP
+CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -g $(WARN) -Icommon -I$(GEN) -Itests/support $(PKG_CFLAGS) -MMD -MP
 OPT_CFLAGS := -O2
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
@@ -145,7 +145,9 @@ $(BUILD)/bin/availability-bench: $(BUILD)/rel/tests/bench/availability_bench.o $
 	@$(CC) -o $@ $^ $(LIBS_DAEMON)
 
 SAN_ARCHIVES := $(BUILD)/san/libgw.a $(foreach s,$(SERVICES),$(BUILD)/san/libsvc-$(s).a) $(BUILD)/san/libbp.a
-$(BUILD)/test/unit/%: $(BUILD)/san/tests/unit/%.o $(call objs,san,$(TEST_PB_C)) $(SAN_ARCHIVES)
+# What unit tests share beyond the archives (tests/support/: starting fakes).
+TEST_SUPPORT := $(call objs,san,$(wildcard tests/support/*.c))
+$(BUILD)/test/unit/%: $(BUILD)/san/tests/unit/%.o $(call objs,san,$(TEST_PB_C)) $(TEST_SUPPORT) $(SAN_ARCHIVES)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS_TEST)

@@ -4,19 +4,16 @@
  * concurrent misses that fetch once. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../services/booking/rates.h"
 #include "bp.h"
+#include "fake_launch.h"
 #include "db.h"
 #include "http.h"
 #include "kv.h"
@@ -40,62 +37,10 @@ static const char *need(const char *name)
     return v;
 }
 
-/* The fakes are built next to the daemons: BP_TEST_FAKES_DIR, else
- * <build>/bin seen from <build>/test/unit/<this binary>. */
-static void fake_path(char *out, size_t len)
-{
-    const char *dir = getenv("BP_TEST_FAKES_DIR");
-    if (dir != NULL && *dir != '\0') {
-        snprintf(out, len, "%s/fake-dolarapi", dir);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    cr_assert_gt(n, 0);
-    self[n] = '\0';
-    for (int i = 0; i < 3; i++) {
-        char *slash = strrchr(self, '/');
-        cr_assert_not_null(slash);
-        *slash = '\0';
-    }
-    snprintf(out, len, "%s/bin/fake-dolarapi", self);
-}
-
 static void start_fake(void)
 {
-    char path[PATH_MAX + 32];
-    fake_path(path, sizeof path);
-    cr_assert_eq(access(path, X_OK), 0, "%s is missing: make all builds it", path);
-    int out[2];
-    cr_assert_eq(pipe(out), 0);
-    fake_pid = fork();
-    cr_assert_neq(fake_pid, -1);
-    if (fake_pid == 0) {
-        dup2(out[1], STDOUT_FILENO);
-        close(out[0]);
-        close(out[1]);
-        int quiet = open("/dev/null", O_WRONLY);
-        if (quiet >= 0 && getenv("BP_TEST_FAKE_LOGS") == NULL)
-            dup2(quiet, STDERR_FILENO);
-        execl(path, path, "--port", "0", (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    /* "listening on <port>\n", within 5 s. */
-    char line[64] = "";
-    size_t len = 0;
-    struct pollfd p = {.fd = out[0], .events = POLLIN};
-    while (len < sizeof line - 1 && strchr(line, '\n') == NULL && poll(&p, 1, 5000) == 1) {
-        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        line[len] = '\0';
-    }
-    close(out[0]);
-    unsigned port = 0;
-    cr_assert_eq(sscanf(line, "listening on %u", &port), 1, "fake-dolarapi said: %s", line);
-    snprintf(fake_base, sizeof fake_base, "http://127.0.0.1:%u", port);
+    cr_assert_eq(bpt_fake_start("dolarapi", NULL, &fake_pid, fake_base, sizeof fake_base), 0,
+                 "fake-dolarapi did not start (see stderr)");
     char url[128];
     snprintf(url, sizeof url, "%s/v1/dolares/oficial", fake_base);
     setenv("EXCHANGE_RATE_URL", url, 1);
@@ -149,12 +94,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        int st = 0;
-        waitpid(fake_pid, &st, 0);
-        cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fake-dolarapi did not stop cleanly");
-    }
+    if (fake_pid > 0)
+        cr_expect_eq(bpt_fake_stop(fake_pid), 0, "fake-dolarapi did not stop cleanly");
     bp_kv_close(kv);
     bp_db_close(db);
 }

@@ -1,0 +1,1281 @@
+/* fake-mercadopago: a local stand-in for the parts of MercadoPago's API that
+ * BarberPro uses (Checkout Pro preferences, payments by id and search,
+ * refunds) and for the signed webhooks MercadoPago sends, with control
+ * endpoints under /_fake/ so that tests can play the buyer, change a
+ * payment, replay or forge notifications, break the API and read what the
+ * client sent.
+ *
+ * usage: fake-mercadopago [--port N] [--access-token T] [--webhook-secret S]
+ *                         [--retry-delays-ms 200,500,1000]
+ * Environment: FAKE_MERCADOPAGO_PORT, FAKE_MERCADOPAGO_ACCESS_TOKEN,
+ * FAKE_MERCADOPAGO_WEBHOOK_SECRET, FAKE_MERCADOPAGO_RETRY_DELAYS_MS (flags
+ * win). Prints "listening on <port>" on stdout once it accepts connections;
+ * stops on SIGTERM or SIGINT.
+ *
+ * Wire facts follow MercadoPago's developer documentation ("Webhooks",
+ * "Validate notification origin"; API reference for /checkout/preferences,
+ * /v1/payments, /v1/payments/search, /v1/payments/{id}/refunds). */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bp.h"
+#include "http.h"
+#include "log.h"
+#include "strbuf.h"
+
+/* A hanging answer gives up after this, so a forgotten test cannot pin a
+ * connection thread for ever. */
+#define HANG_MAX_MS 120000
+/* Bounds: the fake is for tests, and a runaway client must not eat memory. */
+#define MAX_PREFS      1024
+#define MAX_PAYMENTS   1024
+#define MAX_IDEM       4096
+#define MAX_REFUNDS    32 /* per payment */
+#define MAX_QUEUE      256
+#define MAX_DELIVERIES 256
+#define MAX_RETRIES    8
+#define MAX_BODY       (64 * 1024)
+/* MercadoPago waits 22 s for the acknowledgement; tests want less. */
+#define WEBHOOK_TIMEOUT_MS 5000
+/* Made-up account numbers, stable so tests can compare them. */
+#define COLLECTOR_ID     1234567890LL
+#define CLIENT_ID        "8765432109876543"
+#define FIRST_PAYMENT_ID 1320000001LL
+#define FIRST_REFUND_ID  2100000001LL
+
+#define DEFAULT_TOKEN  "TEST-fake-access-token"
+#define DEFAULT_SECRET "fake-webhook-secret"
+
+typedef enum { MODE_OK, MODE_ERROR, MODE_HANG, MODE_GARBAGE } fake_mode;
+static const char *const mode_names[] = {"ok", "error", "hang", "garbage"};
+
+/* The real-API endpoints, for counters and the last request of each. */
+typedef enum { EP_PREFERENCES, EP_PAYMENT, EP_SEARCH, EP_REFUNDS, EP_COUNT } endpoint;
+static const char *const endpoint_names[] = {"preferences", "payment", "search", "refunds"};
+
+typedef struct {
+    char *id;
+    json_t *obj; /* the answer of POST /checkout/preferences */
+} preference;
+
+typedef struct {
+    int64_t id;
+    json_t *obj;            /* the answer of GET /v1/payments/{id} */
+    char *notification_url; /* from the preference; NULL when none */
+} payment;
+
+typedef enum { IDEM_PREFERENCE, IDEM_REFUND } idem_kind;
+
+typedef struct {
+    idem_kind kind;
+    char *key;
+    json_t *answer; /* what the first request got */
+} idem_entry;
+
+typedef enum { SIG_OK, SIG_BAD, SIG_MISSING } sig_kind;
+static const char *const sig_names[] = {"ok", "bad", "missing"};
+
+typedef struct {
+    char *url; /* notification_url, without the data.id/type query */
+    char data_id[32];
+    char action[32];
+    sig_kind sig;
+    int attempt;    /* 0 for the first send */
+    int64_t due_ms; /* bp_mono_ms() at which to send */
+} notification;
+
+/* Configuration, fixed after main's argument parsing. */
+static const char *access_token = DEFAULT_TOKEN;
+static const char *webhook_secret = DEFAULT_SECRET;
+static long retry_delays_ms[MAX_RETRIES] = {200, 500, 1000};
+static size_t n_retry_delays = 3;
+
+/* Everything below is guarded by lock. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static preference prefs[MAX_PREFS];
+static size_t n_prefs;
+static payment payments[MAX_PAYMENTS];
+static size_t n_payments;
+static idem_entry idem[MAX_IDEM];
+static size_t n_idem;
+static notification queue[MAX_QUEUE];
+static size_t n_queue;
+static json_t *deliveries; /* array of the last MAX_DELIVERIES webhook attempts */
+static int64_t next_payment_id = FIRST_PAYMENT_ID;
+static int64_t next_refund_id = FIRST_REFUND_ID;
+static int64_t next_notification_id = 1;
+static fake_mode mode = MODE_OK;
+static long delay_ms = 0;
+static uint64_t counts[EP_COUNT];
+static json_t *last_request[EP_COUNT];
+
+static atomic_uint_fast64_t api_requests;
+static atomic_bool stopping;
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    if (s == NULL || *s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Sleeps ms in small steps so that SIGTERM is not held up by a slow answer. */
+static void nap(long ms)
+{
+    for (long slept = 0; slept < ms && !atomic_load(&stopping); slept += 20) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* MercadoPago writes dates as "2026-02-17T10:59:00.000-03:00": Argentina's
+ * offset, with milliseconds. */
+static void mp_date(int64_t ms, char out[40])
+{
+    char base[32];
+    if (bp_time_format(ms, "America/Argentina/Buenos_Aires", base, sizeof base) != 0) {
+        snprintf(out, 40, "1970-01-01T00:00:00.000-03:00");
+        return;
+    }
+    /* base is "YYYY-MM-DDTHH:MM:SS-03:00": the fraction goes before the offset. */
+    snprintf(out, 40, "%.19s.%03d%s", base, (int)(ms % 1000), base + 19);
+}
+
+static json_t *mp_date_json(int64_t ms)
+{
+    char d[40];
+    mp_date(ms, d);
+    return json_string(d);
+}
+
+/* Money travels as a JSON number of pesos with at most two decimals; sums
+ * are done in whole centavos. Rounded by hand: the fakes do not link libm. */
+static long long to_cents(double pesos)
+{
+    return (long long)(pesos * 100.0 + (pesos >= 0 ? 0.5 : -0.5));
+}
+
+static double round_cents(double v)
+{
+    return (double)to_cents(v) / 100.0;
+}
+
+static const char *qarg(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                             const char *body)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    enum MHD_Result rv = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rv;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, const char *body)
+{
+    return reply(conn, status, "application/json; charset=utf-8", body);
+}
+
+/* Takes ownership of v. */
+static enum MHD_Result reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v)
+{
+    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (s == NULL)
+        return reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "{\"error\":\"out of memory\"}");
+    enum MHD_Result rv = reply_json(conn, status, s);
+    free(s);
+    return rv;
+}
+
+/* MercadoPago's error body: {"message","error","status","cause":[...]};
+ * code 0 leaves cause empty. */
+static enum MHD_Result mp_error(struct MHD_Connection *conn, unsigned status, const char *error,
+                                const char *message, int code)
+{
+    json_t *cause = json_array();
+    if (code != 0)
+        json_array_append_new(
+            cause, json_pack("{s:i,s:s,s:n}", "code", code, "description", message, "data"));
+    return reply_obj(conn, status,
+                     json_pack("{s:s,s:s,s:i,s:o}", "message", message, "error", error, "status",
+                               (int)status, "cause", cause));
+}
+
+/* ---- state lookups (lock held) ----------------------------------------- */
+
+static preference *find_pref(const char *id)
+{
+    for (size_t i = 0; id != NULL && i < n_prefs; i++)
+        if (strcmp(prefs[i].id, id) == 0)
+            return &prefs[i];
+    return NULL;
+}
+
+static payment *find_payment(int64_t id)
+{
+    for (size_t i = 0; i < n_payments; i++)
+        if (payments[i].id == id)
+            return &payments[i];
+    return NULL;
+}
+
+static json_t *find_idem(idem_kind kind, const char *key)
+{
+    for (size_t i = 0; key != NULL && i < n_idem; i++)
+        if (idem[i].kind == kind && strcmp(idem[i].key, key) == 0)
+            return idem[i].answer;
+    return NULL;
+}
+
+static void remember_idem(idem_kind kind, const char *key, json_t *answer)
+{
+    if (key == NULL || n_idem == MAX_IDEM)
+        return;
+    char *k = strdup(key);
+    if (k == NULL)
+        return;
+    idem[n_idem++] = (idem_entry){.kind = kind, .key = k, .answer = json_incref(answer)};
+}
+
+/* Queues a notification of payment data_id to url; false when the queue is
+ * full or there is no URL. The worker sends it. */
+static bool enqueue(const char *url, const char *data_id, const char *action, sig_kind sig,
+                    long after_ms)
+{
+    if (url == NULL || *url == '\0' || n_queue == MAX_QUEUE)
+        return false;
+    char *u = strdup(url);
+    if (u == NULL)
+        return false;
+    notification *n = &queue[n_queue++];
+    *n = (notification){.url = u, .sig = sig, .due_ms = bp_mono_ms() + after_ms};
+    snprintf(n->data_id, sizeof n->data_id, "%s", data_id);
+    snprintf(n->action, sizeof n->action, "%s", action);
+    pthread_cond_signal(&queue_cond);
+    return true;
+}
+
+static bool enqueue_payment(const payment *p, const char *action, sig_kind sig, long after_ms)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%" PRId64, p->id);
+    return enqueue(p->notification_url, id, action, sig, after_ms);
+}
+
+/* ---- webhooks ------------------------------------------------------------ */
+
+/* hex(HMAC-SHA256(secret, manifest)) into out[65]. */
+static void hmac_hex(const char *secret, const char *msg, char out[65])
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac,
+         &len);
+    for (unsigned i = 0; i < len && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    out[64] = '\0';
+}
+
+static void record_delivery(const notification *n, const char *request_id, long status,
+                            const char *outcome)
+{
+    json_t *d =
+        json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:I,s:s}", "url", n->url, "data_id", n->data_id,
+                  "action", n->action, "attempt", n->attempt + 1, "signature", sig_names[n->sig],
+                  "request_id", request_id, "status", (json_int_t)status, "outcome", outcome);
+    pthread_mutex_lock(&lock);
+    if (d != NULL) {
+        if (json_array_size(deliveries) == MAX_DELIVERIES)
+            json_array_remove(deliveries, 0);
+        json_array_append_new(deliveries, d);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* Sends one notification as MercadoPago does: POST <url>?data.id=<id>&type=payment
+ * with the JSON body, x-request-id and x-signature "ts=<ms>,v1=<hex>", the
+ * HMAC over "id:<data.id lowercased>;request-id:<x-request-id>;ts:<ts>;".
+ * Returns the HTTP status, or 0 when none came. */
+static long send_notification(const notification *n, int64_t notif_id)
+{
+    char request_id[37];
+    bp_uuid(request_id);
+    int64_t now = bp_now_ms();
+    /* The documentation says ts is "the timestamp (in milliseconds)". */
+    char ts[24];
+    snprintf(ts, sizeof ts, "%" PRId64, now);
+
+    char lower_id[32];
+    size_t i = 0;
+    for (; i < sizeof lower_id - 1 && n->data_id[i] != '\0'; i++)
+        lower_id[i] = (char)(n->data_id[i] >= 'A' && n->data_id[i] <= 'Z' ? n->data_id[i] + 32
+                                                                          : n->data_id[i]);
+    lower_id[i] = '\0';
+    char manifest[160];
+    snprintf(manifest, sizeof manifest, "id:%s;request-id:%s;ts:%s;", lower_id, request_id, ts);
+    char v1[65];
+    /* A bad signature is a real HMAC under another key, so only the key check
+     * can catch it. */
+    hmac_hex(n->sig == SIG_BAD ? "not-the-webhook-secret" : webhook_secret, manifest, v1);
+
+    bp_strbuf url = {0};
+    bp_strbuf_printf(&url, "%s%sdata.id=%s&type=payment", n->url,
+                     strchr(n->url, '?') != NULL ? "&" : "?", n->data_id);
+    char *u = bp_strbuf_take(&url);
+
+    char date[40];
+    mp_date(now, date);
+    json_t *body =
+        json_pack("{s:s,s:s,s:{s:s},s:s,s:I,s:b,s:s,s:I}", "action", n->action, "api_version", "v1",
+                  "data", "id", n->data_id, "date_created", date, "id", (json_int_t)notif_id,
+                  "live_mode", 0, "type", "payment", "user_id", (json_int_t)COLLECTOR_ID);
+    char *b = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+
+    char h_rid[64], h_sig[160];
+    snprintf(h_rid, sizeof h_rid, "x-request-id: %s", request_id);
+    snprintf(h_sig, sizeof h_sig, "x-signature: ts=%s,v1=%s", ts, v1);
+    const char *headers[] = {"Content-Type: application/json", h_rid,
+                             n->sig == SIG_MISSING ? NULL : h_sig, NULL};
+    long status = 0;
+    const char *outcome = "out of memory";
+    if (u != NULL && b != NULL) {
+        bp_http_request req = {.method = "POST",
+                               .url = u,
+                               .headers = headers,
+                               .body = b,
+                               .body_len = strlen(b),
+                               .timeout_ms = WEBHOOK_TIMEOUT_MS,
+                               .max_response_bytes = 64 * 1024};
+        bp_http_response resp = {0};
+        int rv = bp_http_do(&req, &resp);
+        status = rv == 0 ? resp.status : 0;
+        outcome =
+            rv == 0 ? (status >= 200 && status < 300 ? "delivered" : "refused") : bp_strerror(rv);
+        bp_http_response_free(&resp);
+    }
+    bp_log_info("webhook %s data.id=%s attempt %d signature %s: %s (%ld)", n->action, n->data_id,
+                n->attempt + 1, sig_names[n->sig], outcome, status);
+    record_delivery(n, request_id, status, outcome);
+    free(u);
+    free(b);
+    return status;
+}
+
+/* One thread sends every notification, in due order; a failed one is queued
+ * again after the next retry delay, so one dead receiver does not hold back
+ * the others. */
+static void *webhook_worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    while (!atomic_load(&stopping)) {
+        size_t best = n_queue;
+        for (size_t i = 0; i < n_queue; i++)
+            if (best == n_queue || queue[i].due_ms < queue[best].due_ms)
+                best = i;
+        int64_t now = bp_mono_ms();
+        if (best == n_queue || queue[best].due_ms > now) {
+            /* Wait for new work or the next due time, at most 100 ms so that
+             * stopping is seen. */
+            int64_t wait = best == n_queue ? 100 : queue[best].due_ms - now;
+            if (wait > 100)
+                wait = 100;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (long)wait * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&queue_cond, &lock, &ts);
+            continue;
+        }
+        notification n = queue[best];
+        queue[best] = queue[--n_queue];
+        int64_t notif_id = next_notification_id++;
+        pthread_mutex_unlock(&lock);
+
+        long status = send_notification(&n, notif_id);
+
+        pthread_mutex_lock(&lock);
+        bool ok = status >= 200 && status < 300;
+        if (!ok && (size_t)n.attempt < n_retry_delays && n_queue < MAX_QUEUE &&
+            !atomic_load(&stopping)) {
+            n.due_ms = bp_mono_ms() + retry_delays_ms[n.attempt];
+            n.attempt++;
+            queue[n_queue++] = n;
+        } else {
+            free(n.url);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+/* ---- the real API ------------------------------------------------------ */
+
+typedef struct {
+    bp_strbuf body;
+    bool too_big;
+} conn_state;
+
+static const char *conn_body(conn_state *cs)
+{
+    return cs->body.p != NULL ? cs->body.p : "";
+}
+
+/* Remembers method, URL, the headers a test checks and the body of the last
+ * request to an endpoint. The Authorization header is only said to be there
+ * or not, so no token lands in a test log. */
+static void record_request(endpoint ep, struct MHD_Connection *conn, const char *method,
+                           const char *url, const char *body)
+{
+    json_error_t err;
+    json_t *parsed = *body != '\0' ? json_loads(body, 0, &err) : NULL;
+    const char *idk = header(conn, "X-Idempotency-Key");
+    const char *ct = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ext = qarg(conn, "external_reference");
+    json_t *r = json_pack("{s:s,s:s,s:s?,s:s?,s:b,s:s?,s:s,s:o?}", "method", method, "path", url,
+                          "idempotency_key", idk, "content_type", ct, "authorization",
+                          header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL, "external_reference",
+                          ext, "body", body, "json", parsed);
+    pthread_mutex_lock(&lock);
+    counts[ep]++;
+    json_decref(last_request[ep]);
+    last_request[ep] = r;
+    pthread_mutex_unlock(&lock);
+}
+
+static bool authorized(struct MHD_Connection *conn)
+{
+    const char *h = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    size_t a = strlen(h + 7), b = strlen(access_token);
+    return a == b && bp_ct_compare(h + 7, access_token, a) == 0;
+}
+
+static bool is_obj_or_absent(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return v == NULL || json_is_object(v) || json_is_null(v);
+}
+
+/* POST /checkout/preferences */
+static enum MHD_Result create_preference(struct MHD_Connection *conn, const char *body)
+{
+    const char *key = header(conn, "X-Idempotency-Key");
+    pthread_mutex_lock(&lock);
+    json_t *seen = json_incref(find_idem(IDEM_PREFERENCE, key));
+    pthread_mutex_unlock(&lock);
+    if (seen != NULL)
+        return reply_obj(conn, MHD_HTTP_CREATED, seen);
+
+    json_error_t err;
+    json_t *req = json_loads(body, 0, &err);
+    if (!json_is_object(req)) {
+        json_decref(req);
+        return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", "invalid json body", 0);
+    }
+    json_t *items = json_object_get(req, "items");
+    bool ok = json_is_array(items) && json_array_size(items) > 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        json_t *q = json_object_get(it, "quantity"), *p = json_object_get(it, "unit_price");
+        json_t *cur = json_object_get(it, "currency_id");
+        if (!json_is_string(json_object_get(it, "title")) || !json_is_integer(q) ||
+            json_integer_value(q) < 1 || !json_is_number(p) || json_number_value(p) <= 0 ||
+            (cur != NULL && !(json_is_string(cur) && strcmp(json_string_value(cur), "ARS") == 0))) {
+            ok = false;
+            break;
+        }
+    }
+    json_t *ext = json_object_get(req, "external_reference");
+    json_t *nurl = json_object_get(req, "notification_url");
+    if (!ok || (ext != NULL && !json_is_string(ext)) || (nurl != NULL && !json_is_string(nurl)) ||
+        !is_obj_or_absent(req, "payer") || !is_obj_or_absent(req, "back_urls")) {
+        json_decref(req);
+        return mp_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_items",
+                        "items: title, quantity >= 1, unit_price > 0 and currency_id ARS", 0);
+    }
+    json_t *to = json_object_get(req, "expiration_date_to");
+    int64_t to_ms;
+    if (to != NULL && !json_is_null(to) &&
+        !(json_is_string(to) && bp_time_parse(json_string_value(to), &to_ms) == 0)) {
+        json_decref(req);
+        return mp_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_expiration_date_to",
+                        "expiration_date_to invalid", 0);
+    }
+
+    /* The answer echoes the request and adds what MercadoPago fills in. */
+    char uuid[37], id[64], link[192];
+    bp_uuid(uuid);
+    snprintf(id, sizeof id, "%lld-%s", COLLECTOR_ID, uuid);
+    json_array_foreach(items, i, it) if (json_object_get(it, "currency_id") == NULL)
+        json_object_set_new(it, "currency_id", json_string("ARS"));
+    json_object_set_new(req, "id", json_string(id));
+    json_object_set_new(req, "collector_id", json_integer(COLLECTOR_ID));
+    json_object_set_new(req, "client_id", json_string(CLIENT_ID));
+    json_object_set_new(req, "date_created", mp_date_json(bp_now_ms()));
+    json_object_set_new(req, "operation_type", json_string("regular_payment"));
+    json_object_set_new(req, "marketplace", json_string("NONE"));
+    json_object_set_new(req, "site_id", json_string("MLA"));
+    if (json_object_get(req, "expires") == NULL)
+        json_object_set_new(req, "expires", json_false());
+    snprintf(link, sizeof link, "https://www.mercadopago.com.ar/checkout/v1/redirect?pref_id=%s",
+             id);
+    json_object_set_new(req, "init_point", json_string(link));
+    snprintf(link, sizeof link,
+             "https://sandbox.mercadopago.com.ar/checkout/v1/redirect?pref_id=%s", id);
+    json_object_set_new(req, "sandbox_init_point", json_string(link));
+
+    pthread_mutex_lock(&lock);
+    /* A concurrent twin with the same key may have won the race. */
+    seen = json_incref(find_idem(IDEM_PREFERENCE, key));
+    bool full = seen == NULL && n_prefs == MAX_PREFS;
+    char *pid = seen == NULL && !full ? strdup(id) : NULL;
+    if (pid != NULL) {
+        prefs[n_prefs++] = (preference){.id = pid, .obj = json_incref(req)};
+        remember_idem(IDEM_PREFERENCE, key, req);
+    }
+    pthread_mutex_unlock(&lock);
+    if (seen != NULL) {
+        json_decref(req);
+        return reply_obj(conn, MHD_HTTP_CREATED, seen);
+    }
+    if (pid == NULL) {
+        json_decref(req);
+        return mp_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                        "the fake holds too many preferences; POST /_fake/reset", 0);
+    }
+    bp_log_info("preference %s created", id);
+    return reply_obj(conn, MHD_HTTP_CREATED, req);
+}
+
+/* GET /checkout/preferences/{id} */
+static enum MHD_Result get_preference(struct MHD_Connection *conn, const char *id)
+{
+    pthread_mutex_lock(&lock);
+    preference *p = find_pref(id);
+    json_t *o = p != NULL ? json_deep_copy(p->obj) : NULL;
+    pthread_mutex_unlock(&lock);
+    if (o == NULL)
+        return mp_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "preference_id not found", 0);
+    return reply_obj(conn, MHD_HTTP_OK, o);
+}
+
+/* GET /v1/payments/{id} */
+static enum MHD_Result get_payment(struct MHD_Connection *conn, const char *ids)
+{
+    int64_t id;
+    json_t *o = NULL;
+    if (parse_i64(ids, &id)) {
+        pthread_mutex_lock(&lock);
+        payment *p = find_payment(id);
+        o = p != NULL ? json_deep_copy(p->obj) : NULL;
+        pthread_mutex_unlock(&lock);
+    }
+    if (o == NULL)
+        return mp_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "Payment not found", 2000);
+    return reply_obj(conn, MHD_HTTP_OK, o);
+}
+
+/* GET /v1/payments/search?external_reference=&status=&limit=&offset=&sort=&criteria= */
+static enum MHD_Result search_payments(struct MHD_Connection *conn)
+{
+    const char *ext = qarg(conn, "external_reference"), *st = qarg(conn, "status");
+    const char *ls = qarg(conn, "limit"), *os = qarg(conn, "offset");
+    const char *criteria = qarg(conn, "criteria");
+    long limit = 30, offset = 0;
+    if ((ls != NULL && !parse_long(ls, 1, 1000, &limit)) ||
+        (os != NULL && !parse_long(os, 0, 10000, &offset)))
+        return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", "invalid limit or offset", 0);
+    bool desc = criteria != NULL && strcmp(criteria, "desc") == 0;
+    json_t *results = json_array();
+    long total = 0;
+    pthread_mutex_lock(&lock);
+    for (size_t k = 0; k < n_payments; k++) {
+        /* Payments are kept in creation order, which is date_created order. */
+        payment *p = &payments[desc ? n_payments - 1 - k : k];
+        const char *pe = json_string_value(json_object_get(p->obj, "external_reference"));
+        const char *ps = json_string_value(json_object_get(p->obj, "status"));
+        if ((ext != NULL && (pe == NULL || strcmp(pe, ext) != 0)) ||
+            (st != NULL && (ps == NULL || strcmp(ps, st) != 0)))
+            continue;
+        if (total >= offset && total < offset + limit)
+            json_array_append_new(results, json_deep_copy(p->obj));
+        total++;
+    }
+    pthread_mutex_unlock(&lock);
+    return reply_obj(conn, MHD_HTTP_OK,
+                     json_pack("{s:{s:I,s:I,s:I},s:o}", "paging", "total", (json_int_t)total,
+                               "limit", (json_int_t)limit, "offset", (json_int_t)offset, "results",
+                               results));
+}
+
+/* POST /v1/payments/{id}/refunds, body empty or {"amount": n}. */
+static enum MHD_Result refund(struct MHD_Connection *conn, const char *ids, const char *body)
+{
+    const char *key = header(conn, "X-Idempotency-Key");
+    if (key == NULL || *key == '\0')
+        return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                        "Header-X-Idempotency-Key-can't-be-null", 4292);
+    json_t *req = NULL;
+    if (*body != '\0') {
+        json_error_t err;
+        req = json_loads(body, 0, &err);
+        if (!json_is_object(req)) {
+            json_decref(req);
+            return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", "invalid json body", 0);
+        }
+    }
+    json_t *amount = json_object_get(req, "amount");
+    if (amount != NULL && !json_is_number(amount)) {
+        json_decref(req);
+        return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                        "amount-attribute-must-be-numeric", 4041);
+    }
+    if (amount != NULL && json_number_value(amount) <= 0) {
+        json_decref(req);
+        return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                        "amount-attribute-must-be-positive", 4040);
+    }
+    double want = amount != NULL ? round_cents(json_number_value(amount)) : -1;
+    json_decref(req);
+
+    int64_t id;
+    if (!parse_i64(ids, &id))
+        return mp_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "Payment not found", 2000);
+
+    pthread_mutex_lock(&lock);
+    json_t *seen = json_incref(find_idem(IDEM_REFUND, key));
+    if (seen != NULL) {
+        pthread_mutex_unlock(&lock);
+        return reply_obj(conn, MHD_HTTP_CREATED, seen);
+    }
+    payment *p = find_payment(id);
+    if (p == NULL) {
+        pthread_mutex_unlock(&lock);
+        return mp_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "Payment not found", 2000);
+    }
+    const char *status = json_string_value(json_object_get(p->obj, "status"));
+    json_t *refunds = json_object_get(p->obj, "refunds");
+    if (status == NULL || strcmp(status, "approved") != 0 ||
+        json_array_size(refunds) >= MAX_REFUNDS) {
+        pthread_mutex_unlock(&lock);
+        return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                        "The-action-requested-is-not-valid-for-the-current-payment-state", 2063);
+    }
+    double paid = json_number_value(json_object_get(p->obj, "transaction_amount"));
+    double done = json_number_value(json_object_get(p->obj, "transaction_amount_refunded"));
+    long long left_c = to_cents(paid) - to_cents(done);
+    long long want_c = want < 0 ? left_c : to_cents(want);
+    if (want_c > left_c || want_c <= 0) {
+        pthread_mutex_unlock(&lock);
+        return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                        "amount exceeds the refundable balance of the payment", 0);
+    }
+    int64_t now = bp_now_ms();
+    json_t *r =
+        json_pack("{s:I,s:I,s:f,s:f,s:f,s:o,s:{s:s,s:s,s:s},s:o,s:n,s:s,s:s,s:n,s:[]}", "id",
+                  (json_int_t)next_refund_id++, "payment_id", (json_int_t)id, "amount",
+                  want_c / 100.0, "amount_refunded_to_payer", want_c / 100.0, "adjustment_amount",
+                  0.0, "metadata", json_object(), "source", "id", "1234567890", "name", "BarberPro",
+                  "type", "collector", "date_created", mp_date_json(now), "unique_sequence_number",
+                  "status", "approved", "refund_mode", "standard", "reason", "labels");
+    if (r == NULL) {
+        pthread_mutex_unlock(&lock);
+        return mp_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory", 0);
+    }
+    json_array_append(refunds, r);
+    long long done_c = to_cents(done) + want_c;
+    json_object_set_new(p->obj, "transaction_amount_refunded", json_real(done_c / 100.0));
+    bool full = done_c >= to_cents(paid);
+    /* A full refund turns the payment refunded; a partial one keeps it
+     * approved, with status_detail partially_refunded. */
+    json_object_set_new(p->obj, "status", json_string(full ? "refunded" : "approved"));
+    json_object_set_new(p->obj, "status_detail",
+                        json_string(full ? "refunded" : "partially_refunded"));
+    json_object_set_new(p->obj, "date_last_updated", mp_date_json(now));
+    remember_idem(IDEM_REFUND, key, r);
+    enqueue_payment(p, "payment.updated", SIG_OK, 0);
+    pthread_mutex_unlock(&lock);
+    bp_log_info("payment %" PRId64 " refunded %lld.%02lld%s", id, want_c / 100, want_c % 100,
+                full ? " (full)" : "");
+    return reply_obj(conn, MHD_HTTP_CREATED, r);
+}
+
+/* ---- control endpoints -------------------------------------------------- */
+
+static const char *const statuses[] = {"pending",    "approved",     "authorized",
+                                       "in_process", "in_mediation", "rejected",
+                                       "cancelled",  "refunded",     "charged_back"};
+/* A plausible status_detail for each status, in the same order. */
+static const char *const status_details[] = {"pending_waiting_payment",
+                                             "accredited",
+                                             "pending_capture",
+                                             "pending_contingency",
+                                             "in_process",
+                                             "cc_rejected_other_reason",
+                                             "by_collector",
+                                             "refunded",
+                                             "settled"};
+
+static int status_index(const char *s)
+{
+    for (size_t i = 0; s != NULL && i < BP_COUNTOF(statuses); i++)
+        if (strcmp(s, statuses[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Sets status, status_detail and the dates that go with them (lock held). */
+static void set_status(payment *p, int si, const char *detail, int64_t now)
+{
+    json_object_set_new(p->obj, "status", json_string(statuses[si]));
+    json_object_set_new(p->obj, "status_detail",
+                        json_string(detail != NULL ? detail : status_details[si]));
+    json_object_set_new(p->obj, "date_last_updated", mp_date_json(now));
+    if (strcmp(statuses[si], "approved") == 0 &&
+        json_is_null(json_object_get(p->obj, "date_approved")))
+        json_object_set_new(p->obj, "date_approved", mp_date_json(now));
+}
+
+static bool notify_wanted(struct MHD_Connection *conn)
+{
+    const char *n = qarg(conn, "notify");
+    return n == NULL || strcmp(n, "0") != 0;
+}
+
+/* POST /_fake/pay?preference_id=&status=approved[&status_detail=][&notify=0]:
+ * the buyer pays in the checkout. */
+static enum MHD_Result fake_pay(struct MHD_Connection *conn)
+{
+    const char *pref_id = qarg(conn, "preference_id");
+    const char *st = qarg(conn, "status");
+    int si = status_index(st != NULL ? st : "approved");
+    if (si < 0)
+        return reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"unknown status\"}");
+    int64_t now = bp_now_ms();
+    pthread_mutex_lock(&lock);
+    preference *pr = find_pref(pref_id);
+    if (pr == NULL || n_payments == MAX_PAYMENTS) {
+        pthread_mutex_unlock(&lock);
+        return reply_json(conn, pr == NULL ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INSUFFICIENT_STORAGE,
+                          pr == NULL ? "{\"error\":\"no such preference\"}"
+                                     : "{\"error\":\"too many payments; reset\"}");
+    }
+    double amount = 0;
+    size_t i;
+    json_t *it, *items = json_object_get(pr->obj, "items");
+    json_array_foreach(items, i, it) amount +=
+        (double)json_integer_value(json_object_get(it, "quantity")) *
+        json_number_value(json_object_get(it, "unit_price"));
+    amount = round_cents(amount);
+    const char *title = json_string_value(json_object_get(json_array_get(items, 0), "title"));
+    json_t *ext = json_object_get(pr->obj, "external_reference");
+    json_t *payer_in = json_object_get(pr->obj, "payer");
+    json_t *email = json_object_get(payer_in, "email");
+    const char *nurl = json_string_value(json_object_get(pr->obj, "notification_url"));
+    int64_t id = next_payment_id++;
+    json_t *o = json_pack(
+        "{s:I,s:o,s:n,s:o,s:o,s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:o,s:f,s:f,s:{s:f,s:f,s:f},s:i,"
+        "s:s,s:b,s:b,s:I,s:{s:s,s:s?,s:O?},s:{},s:{s:s,s:s},s:[],s:s?,s:s}",
+        "id", (json_int_t)id, "date_created", mp_date_json(now), "date_approved",
+        "date_last_updated", mp_date_json(now), "money_release_date", mp_date_json(now),
+        "operation_type", "regular_payment", "payment_method_id", "account_money",
+        "payment_type_id", "account_money", "status", "pending", "status_detail",
+        "pending_waiting_payment", "currency_id", "ARS", "description", title, "external_reference",
+        json_is_string(ext) ? json_incref(ext) : json_null(), "transaction_amount", amount,
+        "transaction_amount_refunded", 0.0, "transaction_details", "net_received_amount", amount,
+        "total_paid_amount", amount, "installment_amount", amount, "installments", 1, "site_id",
+        "MLA", "live_mode", 0, "captured", 1, "collector_id", (json_int_t)COLLECTOR_ID, "payer",
+        "type", "customer", "id", "999000111", "email", json_is_string(email) ? email : NULL,
+        "metadata", "order", "type", "mercadopago", "id", pr->id, "refunds", "notification_url",
+        nurl, "preference_id", pr->id);
+    if (o == NULL) {
+        pthread_mutex_unlock(&lock);
+        return reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "{\"error\":\"out of memory\"}");
+    }
+    char *nu = nurl != NULL ? strdup(nurl) : NULL;
+    payment *p = &payments[n_payments++];
+    *p = (payment){.id = id, .obj = o, .notification_url = nu};
+    set_status(p, si, qarg(conn, "status_detail"), now);
+    bool queued = notify_wanted(conn) && enqueue_payment(p, "payment.created", SIG_OK, 0);
+    pthread_mutex_unlock(&lock);
+    bp_log_info("payment %" PRId64 " %s for preference %s", id, statuses[si], pref_id);
+    char out[160];
+    snprintf(out, sizeof out, "{\"payment_id\":%" PRId64 ",\"status\":\"%s\",\"notified\":%s}", id,
+             statuses[si], queued ? "true" : "false");
+    return reply_json(conn, MHD_HTTP_OK, out);
+}
+
+/* POST /_fake/status?payment_id=&status=[&status_detail=][&notify=0] */
+static enum MHD_Result fake_status(struct MHD_Connection *conn)
+{
+    int64_t id;
+    int si = status_index(qarg(conn, "status"));
+    if (!parse_i64(qarg(conn, "payment_id"), &id) || si < 0)
+        return reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"payment_id and status\"}");
+    pthread_mutex_lock(&lock);
+    payment *p = find_payment(id);
+    bool queued = false;
+    if (p != NULL) {
+        set_status(p, si, qarg(conn, "status_detail"), bp_now_ms());
+        queued = notify_wanted(conn) && enqueue_payment(p, "payment.updated", SIG_OK, 0);
+    }
+    pthread_mutex_unlock(&lock);
+    if (p == NULL)
+        return reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"no such payment\"}");
+    return reply_json(conn, MHD_HTTP_OK, queued ? "{\"notified\":true}" : "{\"notified\":false}");
+}
+
+/* POST /_fake/notify?payment_id=[&action=payment.updated][&signature=ok|bad|missing]
+ *                   [&delay_ms=N][&url=...][&data_id=...]
+ * Sends a notification again, late (to overtake it with another), forged, or
+ * for an id MercadoPago does not know (data_id with url). */
+static enum MHD_Result fake_notify(struct MHD_Connection *conn)
+{
+    const char *pid = qarg(conn, "payment_id"), *data_id = qarg(conn, "data_id");
+    const char *action = qarg(conn, "action"), *sig = qarg(conn, "signature");
+    const char *url = qarg(conn, "url"), *ds = qarg(conn, "delay_ms");
+    long after = 0;
+    int sk = 0;
+    if (sig != NULL) {
+        sk = -1;
+        for (size_t i = 0; i < BP_COUNTOF(sig_names); i++)
+            if (strcmp(sig, sig_names[i]) == 0)
+                sk = (int)i;
+    }
+    int64_t id = 0;
+    if (sk < 0 || (ds != NULL && !parse_long(ds, 0, 60000, &after)) ||
+        (pid == NULL && data_id == NULL) || (pid != NULL && !parse_i64(pid, &id)) ||
+        (data_id != NULL && strlen(data_id) > 30))
+        return reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                          "{\"error\":\"payment_id or data_id; signature=ok|bad|missing; "
+                          "delay_ms=0..60000\"}");
+    if (action == NULL || strlen(action) > 30)
+        action = "payment.updated";
+    pthread_mutex_lock(&lock);
+    payment *p = pid != NULL ? find_payment(id) : NULL;
+    const char *to = url != NULL ? url : p != NULL ? p->notification_url : NULL;
+    char idbuf[32];
+    snprintf(idbuf, sizeof idbuf, "%s", data_id != NULL ? data_id : pid);
+    bool queued = to != NULL && enqueue(to, idbuf, action, (sig_kind)sk, after);
+    pthread_mutex_unlock(&lock);
+    if (!queued)
+        return reply_json(conn, MHD_HTTP_NOT_FOUND,
+                          "{\"error\":\"no such payment, no notification_url, or queue full\"}");
+    return reply_json(conn, MHD_HTTP_OK, "{\"notified\":true}");
+}
+
+/* POST /_fake/mode?mode=ok|error|hang|garbage[&delay_ms=N] */
+static enum MHD_Result set_mode(struct MHD_Connection *conn)
+{
+    const char *ms = qarg(conn, "mode"), *ds = qarg(conn, "delay_ms");
+    long d = 0;
+    int found = -1;
+    for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
+        if (strcmp(ms, mode_names[i]) == 0)
+            found = (int)i;
+    if (found < 0 || (ds != NULL && !parse_long(ds, 0, 60000, &d)))
+        return reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                          "{\"error\":\"mode=ok|error|hang|garbage, delay_ms=0..60000\"}");
+    pthread_mutex_lock(&lock);
+    mode = (fake_mode)found;
+    delay_ms = d;
+    pthread_mutex_unlock(&lock);
+    return reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+}
+
+/* GET /_fake/last?endpoint=preferences|payment|search|refunds */
+static enum MHD_Result fake_last(struct MHD_Connection *conn)
+{
+    const char *e = qarg(conn, "endpoint");
+    int ep = -1;
+    for (size_t i = 0; e != NULL && i < EP_COUNT; i++)
+        if (strcmp(e, endpoint_names[i]) == 0)
+            ep = (int)i;
+    if (ep < 0)
+        return reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                          "{\"error\":\"endpoint=preferences|payment|search|refunds\"}");
+    pthread_mutex_lock(&lock);
+    json_t *o = json_pack("{s:I,s:O?}", "count", (json_int_t)counts[ep], "last", last_request[ep]);
+    pthread_mutex_unlock(&lock);
+    return reply_obj(conn, MHD_HTTP_OK, o);
+}
+
+/* GET /_fake/webhooks: every send attempt, oldest first. */
+static enum MHD_Result fake_webhooks(struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&lock);
+    json_t *o = json_pack("{s:O,s:I}", "deliveries", deliveries, "queued", (json_int_t)n_queue);
+    /* A deep copy, so the worker may append while this is serialised. */
+    json_t *copy = json_deep_copy(o);
+    json_decref(o);
+    pthread_mutex_unlock(&lock);
+    return reply_obj(conn, MHD_HTTP_OK, copy);
+}
+
+/* Frees the state; lock held. */
+static void clear_state(void)
+{
+    for (size_t i = 0; i < n_prefs; i++) {
+        free(prefs[i].id);
+        json_decref(prefs[i].obj);
+    }
+    for (size_t i = 0; i < n_payments; i++) {
+        free(payments[i].notification_url);
+        json_decref(payments[i].obj);
+    }
+    for (size_t i = 0; i < n_idem; i++) {
+        free(idem[i].key);
+        json_decref(idem[i].answer);
+    }
+    for (size_t i = 0; i < n_queue; i++)
+        free(queue[i].url);
+    for (size_t i = 0; i < EP_COUNT; i++) {
+        json_decref(last_request[i]);
+        last_request[i] = NULL;
+        counts[i] = 0;
+    }
+    n_prefs = n_payments = n_idem = n_queue = 0;
+    json_array_clear(deliveries);
+}
+
+static enum MHD_Result reset(struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&lock);
+    clear_state();
+    mode = MODE_OK;
+    delay_ms = 0;
+    pthread_mutex_unlock(&lock);
+    atomic_store(&api_requests, 0);
+    return reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+}
+
+/* ---- routing --------------------------------------------------------------- */
+
+/* The id between prefix and suffix of url, or NULL; into out. */
+static const char *path_id(const char *url, const char *prefix, const char *suffix, char *out,
+                           size_t len)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix), ul = strlen(url);
+    if (ul <= pl + sl || strncmp(url, prefix, pl) != 0 || strcmp(url + ul - sl, suffix) != 0)
+        return NULL;
+    size_t n = ul - pl - sl;
+    if (n >= len || memchr(url + pl, '/', n) != NULL)
+        return NULL;
+    memcpy(out, url + pl, n);
+    out[n] = '\0';
+    return out;
+}
+
+static enum MHD_Result api(struct MHD_Connection *conn, const char *method, const char *url,
+                           const char *body, bool *matched)
+{
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    char id[128];
+    endpoint ep;
+    const char *pid = NULL;
+    if (post && strcmp(url, "/checkout/preferences") == 0)
+        ep = EP_PREFERENCES;
+    else if (get && (pid = path_id(url, "/checkout/preferences/", "", id, sizeof id)) != NULL)
+        ep = EP_PREFERENCES;
+    else if (get && strcmp(url, "/v1/payments/search") == 0)
+        ep = EP_SEARCH;
+    else if (post && (pid = path_id(url, "/v1/payments/", "/refunds", id, sizeof id)) != NULL)
+        ep = EP_REFUNDS;
+    else if (get && (pid = path_id(url, "/v1/payments/", "", id, sizeof id)) != NULL)
+        ep = EP_PAYMENT;
+    else {
+        *matched = false;
+        return MHD_NO;
+    }
+    *matched = true;
+    atomic_fetch_add(&api_requests, 1);
+    record_request(ep, conn, method, url, body);
+
+    pthread_mutex_lock(&lock);
+    fake_mode m = mode;
+    long d = delay_ms;
+    pthread_mutex_unlock(&lock);
+    nap(d);
+    switch (m) {
+    case MODE_ERROR:
+        return mp_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                        "Internal server error", 0);
+    case MODE_HANG:
+        nap(HANG_MAX_MS);
+        return MHD_NO; /* closes the connection without an answer */
+    case MODE_GARBAGE:
+        return reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
+    case MODE_OK:
+        break;
+    }
+    if (!authorized(conn))
+        return mp_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid access token", 401);
+
+    switch (ep) {
+    case EP_PREFERENCES:
+        return pid != NULL ? get_preference(conn, pid) : create_preference(conn, body);
+    case EP_SEARCH:
+        return search_payments(conn);
+    case EP_REFUNDS:
+        return refund(conn, pid, body);
+    case EP_PAYMENT:
+    default:
+        return get_payment(conn, pid);
+    }
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    conn_state *cs = *con_cls;
+    /* First call: headers only. */
+    if (cs == NULL) {
+        cs = calloc(1, sizeof *cs);
+        if (cs == NULL)
+            return MHD_NO;
+        *con_cls = cs;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        if (cs->body.len + *upload_data_size > MAX_BODY)
+            cs->too_big = true;
+        else
+            bp_strbuf_append(&cs->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (cs->too_big || cs->body.failed)
+        return mp_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "bad_request", "body too large", 0);
+
+    bool matched = false;
+    enum MHD_Result rv = api(conn, method, url, conn_body(cs), &matched);
+    if (matched)
+        return rv;
+
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    if (get && strcmp(url, "/_fake/health") == 0)
+        return reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+    if (get && strcmp(url, "/_fake/requests") == 0) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"requests\":%" PRIuFAST64 "}",
+                 (uint_fast64_t)atomic_load(&api_requests));
+        return reply_json(conn, MHD_HTTP_OK, body);
+    }
+    if (get && strcmp(url, "/_fake/last") == 0)
+        return fake_last(conn);
+    if (get && strcmp(url, "/_fake/webhooks") == 0)
+        return fake_webhooks(conn);
+    if (post && strcmp(url, "/_fake/pay") == 0)
+        return fake_pay(conn);
+    if (post && strcmp(url, "/_fake/status") == 0)
+        return fake_status(conn);
+    if (post && strcmp(url, "/_fake/notify") == 0)
+        return fake_notify(conn);
+    if (post && strcmp(url, "/_fake/mode") == 0)
+        return set_mode(conn);
+    if (post && strcmp(url, "/_fake/reset") == 0)
+        return reset(conn);
+    return mp_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "resource not found", 0);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    conn_state *cs = *con_cls;
+    if (cs != NULL) {
+        bp_strbuf_reset(&cs->body);
+        free(cs);
+        *con_cls = NULL;
+    }
+}
+
+/* ---- start-up -------------------------------------------------------------- */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: fake-mercadopago [--port N] [--access-token T] "
+                    "[--webhook-secret S] [--retry-delays-ms 200,500,1000]\n");
+    exit(2);
+}
+
+/* "200,500,1000" (at most MAX_RETRIES, each 0..60000; "" for no retry). */
+static bool parse_delays(const char *s)
+{
+    size_t n = 0;
+    while (*s != '\0') {
+        char part[16];
+        size_t len = strcspn(s, ",");
+        long v;
+        if (n == MAX_RETRIES || len == 0 || len >= sizeof part)
+            return false;
+        memcpy(part, s, len);
+        part[len] = '\0';
+        if (!parse_long(part, 0, 60000, &v))
+            return false;
+        retry_delays_ms[n++] = v;
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    n_retry_delays = n;
+    return true;
+}
+
+static long parse_args(int argc, char **argv)
+{
+    const char *port_s = getenv("FAKE_MERCADOPAGO_PORT");
+    const char *delays = getenv("FAKE_MERCADOPAGO_RETRY_DELAYS_MS");
+    const char *e;
+    if ((e = getenv("FAKE_MERCADOPAGO_ACCESS_TOKEN")) != NULL && *e != '\0')
+        access_token = e;
+    if ((e = getenv("FAKE_MERCADOPAGO_WEBHOOK_SECRET")) != NULL && *e != '\0')
+        webhook_secret = e;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 >= argc)
+            usage();
+        if (strcmp(argv[i], "--port") == 0)
+            port_s = argv[++i];
+        else if (strcmp(argv[i], "--access-token") == 0)
+            access_token = argv[++i];
+        else if (strcmp(argv[i], "--webhook-secret") == 0)
+            webhook_secret = argv[++i];
+        else if (strcmp(argv[i], "--retry-delays-ms") == 0)
+            delays = argv[++i];
+        else
+            usage();
+    }
+    long port = 0;
+    if (port_s != NULL && !parse_long(port_s, 0, 65535, &port)) {
+        fprintf(stderr, "fake-mercadopago: bad port %s\n", port_s);
+        exit(2);
+    }
+    if (delays != NULL && !parse_delays(delays)) {
+        fprintf(stderr, "fake-mercadopago: bad retry delays %s\n", delays);
+        exit(2);
+    }
+    if (*access_token == '\0' || *webhook_secret == '\0')
+        usage();
+    return port;
+}
+
+int main(int argc, char **argv)
+{
+    bp_log_init("fake-mercadopago");
+    long port = parse_args(argc, argv);
+    deliveries = json_array();
+    if (deliveries == NULL)
+        return 1;
+
+    /* Signals are taken with sigwait in this thread only; the other threads
+     * inherit the blocked mask. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    pthread_t worker;
+    if (pthread_create(&worker, NULL, webhook_worker, NULL) != 0) {
+        bp_log_error("cannot start the webhook thread");
+        return 1;
+    }
+
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    /* A thread per connection: a hanging answer holds only its own. */
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    int rc = 0;
+    if (d == NULL) {
+        bp_log_error("cannot listen on 127.0.0.1:%ld", port);
+        rc = 1;
+    } else {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        unsigned bound = info != NULL ? info->port : (unsigned)port;
+        printf("listening on %u\n", bound);
+        fflush(stdout);
+        bp_log_info("mercadopago stand-in listening on 127.0.0.1:%u (webhook retries: %zu)", bound,
+                    n_retry_delays);
+        int sig = 0;
+        while (sigwait(&stop_signals, &sig) != 0)
+            ;
+        bp_log_info("stopping on signal %d", sig);
+    }
+    atomic_store(&stopping, true);
+    pthread_cond_signal(&queue_cond);
+    if (d != NULL)
+        MHD_stop_daemon(d);
+    pthread_join(worker, NULL);
+    pthread_mutex_lock(&lock);
+    clear_state();
+    json_decref(deliveries);
+    deliveries = NULL;
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
