@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "bp.h"
+#include "events.pb-c.h"
 #include "harness.h"
 
 #define DEPOSIT (BPT_COLOR_PRICE / 5) /* Color asks 20 % */
@@ -586,4 +587,93 @@ Test(holidays, close_the_shop_unless_the_owner_opens_the_day, .timeout = 60)
               r ? r->body : "");
     bpt_response_free(r);
     cr_assert_eq(slots_on(&f, day), 0, "a closed holiday still offers slots");
+}
+
+/* ---- events -------------------------------------------------------------------------- */
+
+/* The events the outbox holds for booking id, in order, as "topic>consumer"
+ * joined by spaces; every payload must decode as a BookingEvent about id
+ * with status want_status for topic want_topic (checked for that topic). */
+static void outbox_of(const char *id, const char *want_topic, const char *want_status, char *out,
+                      size_t len)
+{
+    const char *url = getenv("DATABASE_URL");
+    cr_assert_not_null(url, "DATABASE_URL is not set");
+    PGconn *c = PQconnectdb(url);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    const char *params[] = {id};
+    PGresult *r = PQexecParams(c,
+                               "SELECT topic, consumer, payload FROM booking.outbox"
+                               " WHERE key = $1 ORDER BY id, consumer",
+                               1, NULL, params, NULL, NULL, 1);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *topic = PQgetvalue(r, i, 0);
+        used += (size_t)snprintf(out + used, len - used, "%s%s>%s", i ? " " : "", topic,
+                                 PQgetvalue(r, i, 1));
+        cr_assert_lt(used, len);
+        Bp__Events__BookingEvent *ev = bp__events__booking_event__unpack(
+            NULL, (size_t)PQgetlength(r, i, 2), (const uint8_t *)PQgetvalue(r, i, 2));
+        cr_assert_not_null(ev, "the %s payload does not decode", topic);
+        cr_expect_str_eq(ev->booking_id, id);
+        if (strcmp(topic, want_topic) == 0)
+            cr_expect_str_eq(ev->status, want_status, "%s", topic);
+        bp__events__booking_event__free_unpacked(ev, NULL);
+    }
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* How many booking.created rows the outbox holds (tests run one at a time). */
+static long created_events(void)
+{
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, "SELECT count(*) FROM booking.outbox WHERE topic = 'booking.created'");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+Test(events, every_change_of_a_booking_is_in_the_outbox_for_its_consumers, .timeout = 60)
+{
+    bpt_shop f;
+    new_shop(&f);
+    long day = a_workday();
+    char id[64], events[512];
+    booked(&f, f.client.token, f.corte_id, day, "10:00", "confirmed", id);
+    /* Written with the booking itself, in one statement. */
+    outbox_of(id, "booking.created", "confirmed", events, sizeof events);
+    cr_assert_str_eq(events, "booking.created>notification booking.created>payment");
+
+    char start[32];
+    bpt_ba_at(day, "11:00", start);
+    json_t *body = json_pack("{s:s}", "starts_at", start);
+    bpt_response *r = bpt_booking_act(f.client.token, id, "reschedule", body);
+    json_decref(body);
+    cr_assert(r != NULL && r->status == 200, "reschedule: %ld %s", r ? r->status : 0L,
+              r ? r->body : "");
+    bpt_response_free(r);
+    expect_cancelled(cancel(f.client.token, id, "No llego"), "client", 0);
+    outbox_of(id, "booking.cancelled", "cancelled", events, sizeof events);
+    cr_assert_str_eq(events, "booking.created>notification booking.created>payment "
+                             "booking.rescheduled>notification "
+                             "booking.cancelled>notification booking.cancelled>payment");
+
+    /* A refused booking writes no event: the statement that would have
+     * written it failed as a whole. */
+    bpt_user other;
+    new_client(&other);
+    r = bpt_book(other.token, &f, f.corte_id, start);
+    cr_assert(r != NULL && r->status == 201, "the freed slot: %ld", r ? r->status : 0L);
+    bpt_response_free(r);
+    long before = created_events();
+    r = bpt_book(f.client.token, &f, f.corte_id, start);
+    cr_assert(r != NULL && r->status == 409, "a taken slot: %ld", r ? r->status : 0L);
+    bpt_response_free(r);
+    cr_assert_eq(created_events(), before, "a refused booking left an event");
 }
