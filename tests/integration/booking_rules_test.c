@@ -190,14 +190,22 @@ static int lists(const char *token, const char *path, const char *id, size_t *n_
     return found;
 }
 
-/* refunded_at (text, "" when NULL) and refunded_cents of a booking, read
- * from the database: the API does not show them. */
-static void refund_record(const char *id, char at[64], long long *cents)
+/* A connection to the suite's database (DATABASE_URL), for what the API
+ * does not show; the caller PQfinish'es it. */
+static PGconn *suite_db(void)
 {
     const char *url = getenv("DATABASE_URL");
     cr_assert_not_null(url, "DATABASE_URL is not set");
     PGconn *c = PQconnectdb(url);
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    return c;
+}
+
+/* refunded_at (text, "" when NULL) and refunded_cents of a booking, read
+ * from the database: the API does not show them. */
+static void refund_record(const char *id, char at[64], long long *cents)
+{
+    PGconn *c = suite_db();
     const char *params[] = {id};
     PGresult *r = PQexecParams(c,
                                "SELECT coalesce(refunded_at::text, ''),"
@@ -597,10 +605,7 @@ Test(holidays, close_the_shop_unless_the_owner_opens_the_day, .timeout = 60)
 static void outbox_of(const char *id, const char *want_topic, const char *want_status, char *out,
                       size_t len)
 {
-    const char *url = getenv("DATABASE_URL");
-    cr_assert_not_null(url, "DATABASE_URL is not set");
-    PGconn *c = PQconnectdb(url);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGconn *c = suite_db();
     const char *params[] = {id};
     PGresult *r = PQexecParams(c,
                                "SELECT topic, consumer, payload FROM booking.outbox"
@@ -629,8 +634,7 @@ static void outbox_of(const char *id, const char *want_topic, const char *want_s
 /* How many booking.created rows the outbox holds (tests run one at a time). */
 static long created_events(void)
 {
-    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGconn *c = suite_db();
     PGresult *r = PQexec(c, "SELECT count(*) FROM booking.outbox WHERE topic = 'booking.created'");
     cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
     long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
