@@ -129,7 +129,7 @@ endef
 $(eval $(call variant,rel,$(BUILD)/bin,))
 $(eval $(call variant,san,$(BUILD)/test/bin,$(SAN_CFLAGS)))
 
-$(BUILD)/bin/fake-%: $(BUILD)/rel/tests/fakes/%.o $(BUILD)/rel/libbp.a
+$(BUILD)/bin/fake-%: $(BUILD)/rel/tests/fakes/%.o $(BUILD)/rel/tests/support/fake_server.o $(BUILD)/rel/libbp.a
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) -o $@ $^ $(LIBS_TEST)

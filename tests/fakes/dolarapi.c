@@ -6,9 +6,7 @@
  * The port also comes from FAKE_DOLARAPI_PORT. Prints "listening on <port>"
  * on stdout once it accepts connections; stops on SIGTERM or SIGINT. */
 #include <errno.h>
-#include <inttypes.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -17,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "bp.h"
+#include "fake_server.h"
 #include "log.h"
 
 #define QUOTE_PATH "/v1/dolares/oficial"
@@ -36,34 +34,6 @@ static double compra = 1405.0, venta = 1455.0;
 static fake_mode mode = MODE_OK;
 static long delay_ms = 0;
 static atomic_uint_fast64_t quote_requests;
-static atomic_bool stopping;
-
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
-                             const char *body)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
-        return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    enum MHD_Result rv = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return rv;
-}
-
-static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, const char *body)
-{
-    return reply(conn, status, "application/json; charset=utf-8", body);
-}
-
-/* Sleeps ms in small steps so that SIGTERM is not held up by a slow answer. */
-static void nap(long ms)
-{
-    for (long slept = 0; slept < ms && !atomic_load(&stopping); slept += 20) {
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
 
 static enum MHD_Result quote(struct MHD_Connection *conn)
 {
@@ -74,20 +44,20 @@ static enum MHD_Result quote(struct MHD_Connection *conn)
     long d = delay_ms;
     pthread_mutex_unlock(&lock);
 
-    nap(d);
+    fake_nap(d);
     switch (m) {
     case MODE_ERROR:
-        return reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                          "{\"message\":\"Internal Server Error\"}");
+        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "{\"message\":\"Internal Server Error\"}");
     case MODE_HANG:
-        nap(HANG_MAX_MS);
+        fake_nap(HANG_MAX_MS);
         return MHD_NO; /* closes the connection without an answer */
     case MODE_GARBAGE:
-        return reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
+        return fake_reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
     case MODE_INVALID:
-        return reply_json(conn, MHD_HTTP_OK,
-                          "{\"moneda\":\"USD\",\"casa\":\"oficial\",\"nombre\":\"Oficial\","
-                          "\"compra\":null,\"venta\":-1,\"fechaActualizacion\":\"nunca\"}");
+        return fake_reply_json(conn, MHD_HTTP_OK,
+                               "{\"moneda\":\"USD\",\"casa\":\"oficial\",\"nombre\":\"Oficial\","
+                               "\"compra\":null,\"venta\":-1,\"fechaActualizacion\":\"nunca\"}");
     case MODE_OK:
         break;
     }
@@ -101,7 +71,7 @@ static enum MHD_Result quote(struct MHD_Connection *conn)
              "{\"moneda\":\"USD\",\"casa\":\"oficial\",\"nombre\":\"Oficial\",\"compra\":%.10g,"
              "\"venta\":%.10g,\"fechaActualizacion\":\"%s\"}",
              c, v, when);
-    return reply_json(conn, MHD_HTTP_OK, body);
+    return fake_reply_json(conn, MHD_HTTP_OK, body);
 }
 
 static bool parse_double(const char *s, double *out)
@@ -117,19 +87,6 @@ static bool parse_double(const char *s, double *out)
     return true;
 }
 
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-    if (s == NULL || *s == '\0')
-        return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 /* POST /_fake/rate?venta=N[&compra=N] */
 static enum MHD_Result set_rate(struct MHD_Connection *conn)
 {
@@ -137,12 +94,13 @@ static enum MHD_Result set_rate(struct MHD_Connection *conn)
     const char *vs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "venta");
     const char *cs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "compra");
     if (!parse_double(vs, &v) || (cs != NULL && !parse_double(cs, &c)))
-        return reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"venta (and compra) numbers\"}");
+        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                               "{\"error\":\"venta (and compra) numbers\"}");
     pthread_mutex_lock(&lock);
     venta = v;
     compra = cs != NULL ? c : v - 50.0;
     pthread_mutex_unlock(&lock);
-    return reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
 /* POST /_fake/mode?mode=ok|error|hang|garbage|invalid[&delay_ms=N] */
@@ -155,14 +113,15 @@ static enum MHD_Result set_mode(struct MHD_Connection *conn)
     for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
         if (strcmp(ms, mode_names[i]) == 0)
             found = (int)i;
-    if (found < 0 || (ds != NULL && !parse_long(ds, 0, 60000, &d)))
-        return reply_json(conn, MHD_HTTP_BAD_REQUEST,
-                          "{\"error\":\"mode=ok|error|hang|garbage|invalid, delay_ms=0..60000\"}");
+    if (found < 0 || (ds != NULL && !fake_parse_long(ds, 0, 60000, &d)))
+        return fake_reply_json(
+            conn, MHD_HTTP_BAD_REQUEST,
+            "{\"error\":\"mode=ok|error|hang|garbage|invalid, delay_ms=0..60000\"}");
     pthread_mutex_lock(&lock);
     mode = (fake_mode)found;
     delay_ms = d;
     pthread_mutex_unlock(&lock);
-    return reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
 static enum MHD_Result reset(struct MHD_Connection *conn)
@@ -174,7 +133,7 @@ static enum MHD_Result reset(struct MHD_Connection *conn)
     delay_ms = 0;
     pthread_mutex_unlock(&lock);
     atomic_store(&quote_requests, 0);
-    return reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -196,21 +155,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (get && strcmp(url, QUOTE_PATH) == 0)
         return quote(conn);
-    if (get && strcmp(url, "/_fake/health") == 0)
-        return reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
-    if (get && strcmp(url, "/_fake/requests") == 0) {
-        char body[64];
-        snprintf(body, sizeof body, "{\"requests\":%" PRIuFAST64 "}",
-                 (uint_fast64_t)atomic_load(&quote_requests));
-        return reply_json(conn, MHD_HTTP_OK, body);
-    }
+    bool handled;
+    enum MHD_Result rv = fake_common(conn, method, url, atomic_load(&quote_requests), &handled);
+    if (handled)
+        return rv;
     if (post && strcmp(url, "/_fake/rate") == 0)
         return set_rate(conn);
     if (post && strcmp(url, "/_fake/mode") == 0)
         return set_mode(conn);
     if (post && strcmp(url, "/_fake/reset") == 0)
         return reset(conn);
-    return reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"message\":\"Not Found\"}");
+    return fake_reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"message\":\"Not Found\"}");
 }
 
 static long port_from_args(int argc, char **argv)
@@ -225,7 +180,7 @@ static long port_from_args(int argc, char **argv)
         }
     }
     long port = 0;
-    if (s != NULL && !parse_long(s, 0, 65535, &port)) {
+    if (s != NULL && !fake_parse_long(s, 0, 65535, &port)) {
         fprintf(stderr, "fake-dolarapi: bad port %s\n", s);
         exit(2);
     }
@@ -236,39 +191,6 @@ int main(int argc, char **argv)
 {
     bp_log_init("fake-dolarapi");
     long port = port_from_args(argc, argv);
-
-    /* Signals are taken with sigwait in this thread only; MHD's threads
-     * inherit the blocked mask. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    /* A thread per connection: a hanging answer holds only its own. */
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
-    if (d == NULL) {
-        bp_log_error("cannot listen on 127.0.0.1:%ld", port);
-        return 1;
-    }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    unsigned bound = info != NULL ? info->port : (unsigned)port;
-    printf("listening on %u\n", bound);
-    fflush(stdout);
-    bp_log_info("dolarapi stand-in listening on 127.0.0.1:%u (GET %s)", bound, QUOTE_PATH);
-
-    int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0)
-        ;
-    atomic_store(&stopping, true);
-    MHD_stop_daemon(d);
-    bp_log_info("stopped on signal %d", sig);
-    return 0;
+    fake_signals_block();
+    return fake_serve("dolarapi", port, handle, NULL, NULL);
 }

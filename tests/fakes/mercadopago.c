@@ -19,7 +19,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -30,9 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "bp.h"
+#include "fake_server.h"
 #include "http.h"
 #include "log.h"
 #include "strbuf.h"
@@ -125,22 +124,8 @@ static uint64_t counts[EP_COUNT];
 static json_t *last_request[EP_COUNT];
 
 static atomic_uint_fast64_t api_requests;
-static atomic_bool stopping;
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-    if (s == NULL || *s == '\0')
-        return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
 
 static bool parse_i64(const char *s, int64_t *out)
 {
@@ -153,15 +138,6 @@ static bool parse_i64(const char *s, int64_t *out)
         return false;
     *out = v;
     return true;
-}
-
-/* Sleeps ms in small steps so that SIGTERM is not held up by a slow answer. */
-static void nap(long ms)
-{
-    for (long slept = 0; slept < ms && !atomic_load(&stopping); slept += 20) {
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
 }
 
 /* MercadoPago writes dates as "2026-02-17T10:59:00.000-03:00": Argentina's
@@ -206,32 +182,15 @@ static const char *header(struct MHD_Connection *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
-                             const char *body)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
-        return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    enum MHD_Result rv = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return rv;
-}
-
-static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, const char *body)
-{
-    return reply(conn, status, "application/json; charset=utf-8", body);
-}
-
 /* Takes ownership of v. */
 static enum MHD_Result reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v)
 {
     char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
     if (s == NULL)
-        return reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "{\"error\":\"out of memory\"}");
-    enum MHD_Result rv = reply_json(conn, status, s);
+        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "{\"error\":\"out of memory\"}");
+    enum MHD_Result rv = fake_reply_json(conn, status, s);
     free(s);
     return rv;
 }
@@ -418,7 +377,7 @@ static void *webhook_worker(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&lock);
-    while (!atomic_load(&stopping)) {
+    while (!atomic_load(&fake_stopping)) {
         size_t best = n_queue;
         for (size_t i = 0; i < n_queue; i++)
             if (best == n_queue || queue[i].due_ms < queue[best].due_ms)
@@ -448,7 +407,7 @@ static void *webhook_worker(void *arg)
         pthread_mutex_lock(&lock);
         bool ok = status >= 200 && status < 300;
         if (!ok && (size_t)n.attempt < n_retry_delays && n_queue < MAX_QUEUE &&
-            !atomic_load(&stopping)) {
+            !atomic_load(&fake_stopping)) {
             n.due_ms = bp_mono_ms() + retry_delays_ms[n.attempt];
             n.attempt++;
             queue[n_queue++] = n;
@@ -637,8 +596,8 @@ static enum MHD_Result search_payments(struct MHD_Connection *conn)
     const char *ls = qarg(conn, "limit"), *os = qarg(conn, "offset");
     const char *criteria = qarg(conn, "criteria");
     long limit = 30, offset = 0;
-    if ((ls != NULL && !parse_long(ls, 1, 1000, &limit)) ||
-        (os != NULL && !parse_long(os, 0, 10000, &offset)))
+    if ((ls != NULL && !fake_parse_long(ls, 1, 1000, &limit)) ||
+        (os != NULL && !fake_parse_long(os, 0, 10000, &offset)))
         return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", "invalid limit or offset", 0);
     bool desc = criteria != NULL && strcmp(criteria, "desc") == 0;
     json_t *results = json_array();
@@ -805,15 +764,16 @@ static enum MHD_Result fake_pay(struct MHD_Connection *conn)
     const char *st = qarg(conn, "status");
     int si = status_index(st != NULL ? st : "approved");
     if (si < 0)
-        return reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"unknown status\"}");
+        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"unknown status\"}");
     int64_t now = bp_now_ms();
     pthread_mutex_lock(&lock);
     preference *pr = find_pref(pref_id);
     if (pr == NULL || n_payments == MAX_PAYMENTS) {
         pthread_mutex_unlock(&lock);
-        return reply_json(conn, pr == NULL ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INSUFFICIENT_STORAGE,
-                          pr == NULL ? "{\"error\":\"no such preference\"}"
-                                     : "{\"error\":\"too many payments; reset\"}");
+        return fake_reply_json(conn,
+                               pr == NULL ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INSUFFICIENT_STORAGE,
+                               pr == NULL ? "{\"error\":\"no such preference\"}"
+                                          : "{\"error\":\"too many payments; reset\"}");
     }
     double amount = 0;
     size_t i;
@@ -845,7 +805,8 @@ static enum MHD_Result fake_pay(struct MHD_Connection *conn)
         nurl, "preference_id", pr->id);
     if (o == NULL) {
         pthread_mutex_unlock(&lock);
-        return reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "{\"error\":\"out of memory\"}");
+        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "{\"error\":\"out of memory\"}");
     }
     char *nu = nurl != NULL ? strdup(nurl) : NULL;
     payment *p = &payments[n_payments++];
@@ -857,7 +818,7 @@ static enum MHD_Result fake_pay(struct MHD_Connection *conn)
     char out[160];
     snprintf(out, sizeof out, "{\"payment_id\":%" PRId64 ",\"status\":\"%s\",\"notified\":%s}", id,
              statuses[si], queued ? "true" : "false");
-    return reply_json(conn, MHD_HTTP_OK, out);
+    return fake_reply_json(conn, MHD_HTTP_OK, out);
 }
 
 /* POST /_fake/status?payment_id=&status=[&status_detail=][&notify=0] */
@@ -866,7 +827,7 @@ static enum MHD_Result fake_status(struct MHD_Connection *conn)
     int64_t id;
     int si = status_index(qarg(conn, "status"));
     if (!parse_i64(qarg(conn, "payment_id"), &id) || si < 0)
-        return reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"payment_id and status\"}");
+        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"payment_id and status\"}");
     pthread_mutex_lock(&lock);
     payment *p = find_payment(id);
     bool queued = false;
@@ -876,8 +837,9 @@ static enum MHD_Result fake_status(struct MHD_Connection *conn)
     }
     pthread_mutex_unlock(&lock);
     if (p == NULL)
-        return reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"no such payment\"}");
-    return reply_json(conn, MHD_HTTP_OK, queued ? "{\"notified\":true}" : "{\"notified\":false}");
+        return fake_reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"no such payment\"}");
+    return fake_reply_json(conn, MHD_HTTP_OK,
+                           queued ? "{\"notified\":true}" : "{\"notified\":false}");
 }
 
 /* POST /_fake/notify?payment_id=[&action=payment.updated][&signature=ok|bad|missing]
@@ -898,12 +860,12 @@ static enum MHD_Result fake_notify(struct MHD_Connection *conn)
                 sk = (int)i;
     }
     int64_t id = 0;
-    if (sk < 0 || (ds != NULL && !parse_long(ds, 0, 60000, &after)) ||
+    if (sk < 0 || (ds != NULL && !fake_parse_long(ds, 0, 60000, &after)) ||
         (pid == NULL && data_id == NULL) || (pid != NULL && !parse_i64(pid, &id)) ||
         (data_id != NULL && strlen(data_id) > 30))
-        return reply_json(conn, MHD_HTTP_BAD_REQUEST,
-                          "{\"error\":\"payment_id or data_id; signature=ok|bad|missing; "
-                          "delay_ms=0..60000\"}");
+        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                               "{\"error\":\"payment_id or data_id; signature=ok|bad|missing; "
+                               "delay_ms=0..60000\"}");
     if (action == NULL || strlen(action) > 30)
         action = "payment.updated";
     pthread_mutex_lock(&lock);
@@ -914,9 +876,10 @@ static enum MHD_Result fake_notify(struct MHD_Connection *conn)
     bool queued = to != NULL && enqueue(to, idbuf, action, (sig_kind)sk, after);
     pthread_mutex_unlock(&lock);
     if (!queued)
-        return reply_json(conn, MHD_HTTP_NOT_FOUND,
-                          "{\"error\":\"no such payment, no notification_url, or queue full\"}");
-    return reply_json(conn, MHD_HTTP_OK, "{\"notified\":true}");
+        return fake_reply_json(
+            conn, MHD_HTTP_NOT_FOUND,
+            "{\"error\":\"no such payment, no notification_url, or queue full\"}");
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"notified\":true}");
 }
 
 /* POST /_fake/mode?mode=ok|error|hang|garbage[&delay_ms=N] */
@@ -928,14 +891,14 @@ static enum MHD_Result set_mode(struct MHD_Connection *conn)
     for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
         if (strcmp(ms, mode_names[i]) == 0)
             found = (int)i;
-    if (found < 0 || (ds != NULL && !parse_long(ds, 0, 60000, &d)))
-        return reply_json(conn, MHD_HTTP_BAD_REQUEST,
-                          "{\"error\":\"mode=ok|error|hang|garbage, delay_ms=0..60000\"}");
+    if (found < 0 || (ds != NULL && !fake_parse_long(ds, 0, 60000, &d)))
+        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                               "{\"error\":\"mode=ok|error|hang|garbage, delay_ms=0..60000\"}");
     pthread_mutex_lock(&lock);
     mode = (fake_mode)found;
     delay_ms = d;
     pthread_mutex_unlock(&lock);
-    return reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
 /* GET /_fake/last?endpoint=preferences|payment|search|refunds */
@@ -947,8 +910,8 @@ static enum MHD_Result fake_last(struct MHD_Connection *conn)
         if (strcmp(e, endpoint_names[i]) == 0)
             ep = (int)i;
     if (ep < 0)
-        return reply_json(conn, MHD_HTTP_BAD_REQUEST,
-                          "{\"error\":\"endpoint=preferences|payment|search|refunds\"}");
+        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                               "{\"error\":\"endpoint=preferences|payment|search|refunds\"}");
     pthread_mutex_lock(&lock);
     json_t *o = json_pack("{s:I,s:O?}", "count", (json_int_t)counts[ep], "last", last_request[ep]);
     pthread_mutex_unlock(&lock);
@@ -1001,7 +964,7 @@ static enum MHD_Result reset(struct MHD_Connection *conn)
     delay_ms = 0;
     pthread_mutex_unlock(&lock);
     atomic_store(&api_requests, 0);
-    return reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
 /* ---- routing --------------------------------------------------------------- */
@@ -1050,16 +1013,16 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *method, cons
     fake_mode m = mode;
     long d = delay_ms;
     pthread_mutex_unlock(&lock);
-    nap(d);
+    fake_nap(d);
     switch (m) {
     case MODE_ERROR:
         return mp_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
                         "Internal server error", 0);
     case MODE_HANG:
-        nap(HANG_MAX_MS);
+        fake_nap(HANG_MAX_MS);
         return MHD_NO; /* closes the connection without an answer */
     case MODE_GARBAGE:
-        return reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
+        return fake_reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
     case MODE_OK:
         break;
     }
@@ -1111,14 +1074,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return rv;
 
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    if (get && strcmp(url, "/_fake/health") == 0)
-        return reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
-    if (get && strcmp(url, "/_fake/requests") == 0) {
-        char body[64];
-        snprintf(body, sizeof body, "{\"requests\":%" PRIuFAST64 "}",
-                 (uint_fast64_t)atomic_load(&api_requests));
-        return reply_json(conn, MHD_HTTP_OK, body);
-    }
+    bool handled;
+    rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
+    if (handled)
+        return rv;
     if (get && strcmp(url, "/_fake/last") == 0)
         return fake_last(conn);
     if (get && strcmp(url, "/_fake/webhooks") == 0)
@@ -1171,7 +1130,7 @@ static bool parse_delays(const char *s)
             return false;
         memcpy(part, s, len);
         part[len] = '\0';
-        if (!parse_long(part, 0, 60000, &v))
+        if (!fake_parse_long(part, 0, 60000, &v))
             return false;
         retry_delays_ms[n++] = v;
         s += len;
@@ -1206,7 +1165,7 @@ static long parse_args(int argc, char **argv)
             usage();
     }
     long port = 0;
-    if (port_s != NULL && !parse_long(port_s, 0, 65535, &port)) {
+    if (port_s != NULL && !fake_parse_long(port_s, 0, 65535, &port)) {
         fprintf(stderr, "fake-mercadopago: bad port %s\n", port_s);
         exit(2);
     }
@@ -1219,6 +1178,14 @@ static long parse_args(int argc, char **argv)
     return port;
 }
 
+/* Wakes the webhook thread so that it sees the stop. */
+static void wake_worker(void)
+{
+    pthread_mutex_lock(&lock);
+    pthread_cond_signal(&queue_cond);
+    pthread_mutex_unlock(&lock);
+}
+
 int main(int argc, char **argv)
 {
     bp_log_init("fake-mercadopago");
@@ -1226,51 +1193,14 @@ int main(int argc, char **argv)
     deliveries = json_array();
     if (deliveries == NULL)
         return 1;
-
-    /* Signals are taken with sigwait in this thread only; the other threads
-     * inherit the blocked mask. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    fake_signals_block();
     pthread_t worker;
     if (pthread_create(&worker, NULL, webhook_worker, NULL) != 0) {
         bp_log_error("cannot start the webhook thread");
         return 1;
     }
-
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    /* A thread per connection: a hanging answer holds only its own. */
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 256u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
-    int rc = 0;
-    if (d == NULL) {
-        bp_log_error("cannot listen on 127.0.0.1:%ld", port);
-        rc = 1;
-    } else {
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        unsigned bound = info != NULL ? info->port : (unsigned)port;
-        printf("listening on %u\n", bound);
-        fflush(stdout);
-        bp_log_info("mercadopago stand-in listening on 127.0.0.1:%u (webhook retries: %zu)", bound,
-                    n_retry_delays);
-        int sig = 0;
-        while (sigwait(&stop_signals, &sig) != 0)
-            ;
-        bp_log_info("stopping on signal %d", sig);
-    }
-    atomic_store(&stopping, true);
-    pthread_cond_signal(&queue_cond);
-    if (d != NULL)
-        MHD_stop_daemon(d);
+    bp_log_info("webhook retries: %zu", n_retry_delays);
+    int rc = fake_serve("mercadopago", port, handle, completed, wake_worker);
     pthread_join(worker, NULL);
     pthread_mutex_lock(&lock);
     clear_state();

@@ -1,0 +1,120 @@
+/* The server life and small answers every fake of tests/fakes/ shares. */
+#include "fake_server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+atomic_bool fake_stopping;
+
+static sigset_t stop_signals;
+
+enum MHD_Result fake_reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                           const char *body)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    enum MHD_Result rv = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rv;
+}
+
+enum MHD_Result fake_reply_json(struct MHD_Connection *conn, unsigned status, const char *body)
+{
+    return fake_reply(conn, status, "application/json; charset=utf-8", body);
+}
+
+void fake_nap(long ms)
+{
+    for (long slept = 0; slept < ms && !atomic_load(&fake_stopping); slept += 20) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+bool fake_parse_long(const char *s, long min, long max, long *out)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+enum MHD_Result fake_common(struct MHD_Connection *conn, const char *method, const char *url,
+                            uint64_t requests, bool *handled)
+{
+    *handled = false;
+    if (strcmp(method, "GET") != 0)
+        return MHD_NO;
+    if (strcmp(url, "/_fake/health") == 0) {
+        *handled = true;
+        return fake_reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+    }
+    if (strcmp(url, "/_fake/requests") == 0) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"requests\":%" PRIu64 "}", requests);
+        *handled = true;
+        return fake_reply_json(conn, MHD_HTTP_OK, body);
+    }
+    return MHD_NO;
+}
+
+void fake_signals_block(void)
+{
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int fake_serve(const char *name, long port, MHD_AccessHandlerCallback handler,
+               MHD_RequestCompletedCallback completed, void (*on_stop)(void))
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    /* A thread per connection: a hanging answer holds only its own. */
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    int rc = 0;
+    if (d == NULL) {
+        bp_log_error("cannot listen on 127.0.0.1:%ld", port);
+        rc = 1;
+    } else {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        unsigned bound = info != NULL ? info->port : (unsigned)port;
+        printf("listening on %u\n", bound);
+        fflush(stdout);
+        bp_log_info("%s stand-in listening on 127.0.0.1:%u", name, bound);
+        int sig = 0;
+        while (sigwait(&stop_signals, &sig) != 0)
+            ;
+        bp_log_info("stopping on signal %d", sig);
+    }
+    atomic_store(&fake_stopping, true);
+    if (on_stop != NULL)
+        on_stop();
+    if (d != NULL)
+        MHD_stop_daemon(d);
+    return rc;
+}
