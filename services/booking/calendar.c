@@ -126,8 +126,8 @@ BOOKING_HANDLER(add_holiday)
         return bp_call_fail(call, 400, "invalid_request", "source",
                             "La norma de origen no es válida: %s", why);
 
-    rv = booking_holidays_add_moved(w->db, h.day, h.original_day[0] != '\0' ? h.original_day : NULL,
-                                    h.name, h.kind, h.source, bp_call_user_id(call));
+    rv = booking_holidays_add(w->db, h.day, h.original_day[0] != '\0' ? h.original_day : NULL,
+                              h.name, h.kind, h.source, bp_call_user_id(call));
     if (rv == BP_ECONFLICT)
         return bp_call_fail(call, 409, "holiday_exists", "date", "Ya hay un feriado cargado el %s.",
                             h.day);

@@ -128,9 +128,8 @@ static bool text_ok(const char *s, size_t max)
     return len >= 1 && len <= max;
 }
 
-int booking_holidays_add_moved(bp_db *db, const char *day, const char *original_day,
-                               const char *name, const char *kind, const char *source,
-                               const char *admin_id)
+int booking_holidays_add(bp_db *db, const char *day, const char *original_day, const char *name,
+                         const char *kind, const char *source, const char *admin_id)
 {
     if (original_day != NULL && *original_day == '\0')
         original_day = NULL;
@@ -152,12 +151,6 @@ int booking_holidays_add_moved(bp_db *db, const char *day, const char *original_
         bp_log_info("holiday %s (%s, %s) added by %s", day, kind, source,
                     admin_id != NULL ? admin_id : "-");
     return rv;
-}
-
-int booking_holidays_add(bp_db *db, const char *day, const char *name, const char *kind,
-                         const char *source, const char *admin_id)
-{
-    return booking_holidays_add_moved(db, day, NULL, name, kind, source, admin_id);
 }
 
 int booking_shop_open_day(bp_db *db, const char *shop_id, const char *day, bool open)

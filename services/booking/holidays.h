@@ -39,20 +39,15 @@ int booking_holidays_closed_days(bp_db *db, const char *shop_id, int32_t first_d
 int booking_holidays_list(bp_db *db, int year, booking_holiday *out, size_t cap, size_t *n);
 
 /* Adds a holiday decreed after the migrations were written. day is
- * YYYY-MM-DD; kind one of inamovible, trasladable, puente, no_laborable;
- * name and source non-empty (at most the _MAX bytes above); admin_id the
- * adding admin's UUID or NULL. Nothing is taken over; every string is only
- * read. Returns 0, BP_ECONFLICT when the day already holds a holiday,
- * BP_EINVAL for a bad value, or BP_EIO. */
-int booking_holidays_add(bp_db *db, const char *day, const char *name, const char *kind,
-                         const char *source, const char *admin_id);
-
-/* As booking_holidays_add, for a trasladable observed on day instead of its
- * legal date original_day (NULL or "" when not moved; only a trasladable may
- * have one). */
-int booking_holidays_add_moved(bp_db *db, const char *day, const char *original_day,
-                               const char *name, const char *kind, const char *source,
-                               const char *admin_id);
+ * YYYY-MM-DD; original_day the legal date of a trasladable observed on day
+ * instead (NULL or "" when not moved; only a trasladable may have one);
+ * kind one of inamovible, trasladable, puente, no_laborable; name and
+ * source non-empty (at most the _MAX bytes above); admin_id the adding
+ * admin's UUID or NULL. Every string is only read. Returns 0, BP_ECONFLICT
+ * when the day already holds a holiday, BP_EINVAL for a bad value, or
+ * BP_EIO. */
+int booking_holidays_add(bp_db *db, const char *day, const char *original_day, const char *name,
+                         const char *kind, const char *source, const char *admin_id);
 
 /* Opens (open true) or closes again (false) shop_id on day (YYYY-MM-DD).
  * Opening a day that is no holiday is allowed and changes nothing visible;

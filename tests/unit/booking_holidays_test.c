@@ -248,10 +248,11 @@ Test(holidays, admins_add_decreed_days)
     char day[11], admin[37];
     spare_day(day);
     bp_uuid(admin);
-    cr_assert_eq(booking_holidays_add(db, day, "Día no laborable con fines turísticos", "puente",
-                                      "Resolución JGM 1/2090", admin),
+    cr_assert_eq(booking_holidays_add(db, day, NULL, "Día no laborable con fines turísticos",
+                                      "puente", "Resolución JGM 1/2090", admin),
                  0);
-    cr_assert_eq(booking_holidays_add(db, day, "Otro", "inamovible", "Ley", NULL), BP_ECONFLICT);
+    cr_assert_eq(booking_holidays_add(db, day, NULL, "Otro", "inamovible", "Ley", NULL),
+                 BP_ECONFLICT);
     int year = (int)strtol(day, NULL, 10);
     booking_holiday got[8];
     size_t n;
@@ -271,8 +272,8 @@ Test(holidays, an_optional_day_closes_nothing)
 {
     char day[11];
     spare_day(day);
-    cr_assert_eq(booking_holidays_add(db, day, "Jueves Santo", "no_laborable", "Ley 27.399", NULL),
-                 0);
+    cr_assert_eq(
+        booking_holidays_add(db, day, NULL, "Jueves Santo", "no_laborable", "Ley 27.399", NULL), 0);
     int32_t days[4];
     size_t n;
     cr_assert_eq(
@@ -284,7 +285,7 @@ Test(holidays, an_optional_day_closes_nothing)
 Test(holidays, add_refuses_bad_values)
 {
     cr_assert_eq(
-        booking_holidays_add(db, "2025-01-01", "Año Nuevo", "inamovible", "Ley 27.399", NULL),
+        booking_holidays_add(db, "2025-01-01", NULL, "Año Nuevo", "inamovible", "Ley 27.399", NULL),
         BP_ECONFLICT);
     struct {
         const char *day, *name, *kind, *source, *admin;
@@ -298,11 +299,11 @@ Test(holidays, add_refuses_bad_values)
         {NULL, "x", "puente", "Decreto", NULL},
     };
     for (size_t i = 0; i < BP_COUNTOF(bad); i++)
-        cr_assert_eq(booking_holidays_add(db, bad[i].day, bad[i].name, bad[i].kind, bad[i].source,
-                                          bad[i].admin),
+        cr_assert_eq(booking_holidays_add(db, bad[i].day, NULL, bad[i].name, bad[i].kind,
+                                          bad[i].source, bad[i].admin),
                      BP_EINVAL, "case %zu", i);
     char day[11];
     spare_day(day);
-    cr_assert_eq(booking_holidays_add_moved(db, day, "2091-01-01", "x", "puente", "Decreto", NULL),
+    cr_assert_eq(booking_holidays_add(db, day, "2091-01-01", "x", "puente", "Decreto", NULL),
                  BP_EINVAL, "only a trasladable has an original day");
 }
