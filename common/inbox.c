@@ -148,3 +148,16 @@ int bp_inbox_prune(bp_db *db, bp_kv *kv)
     }
     return 0;
 }
+
+ProtobufCMessage *bp_inbox_payload(bp_call *call, const Bp__Events__Event *ev,
+                                   const ProtobufCMessageDescriptor *d)
+{
+    ProtobufCAllocator alloc;
+    bp_arena_allocator(bp_call_arena(call), &alloc);
+    ProtobufCMessage *m = protobuf_c_message_unpack(
+        d, &alloc, ev->payload.len, ev->payload.data != NULL ? ev->payload.data : (uint8_t *)"");
+    if (m == NULL)
+        bp_log(BP_LOG_WARN, bp_call_request_id(call), "event %s (%s): its payload is not a %s",
+               ev->id, ev->topic, d->name);
+    return m;
+}

@@ -46,6 +46,13 @@ int bp_inbox_init(const char *schema);
 int bp_inbox_deliver(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp,
                      const bp_event_handler *handlers, size_t n);
 
+/* Decodes ev's payload as a message of d (the topic's, e.g.
+ * &bp__events__booking_event__descriptor) in the call's arena, for a topic
+ * handler. Returns NULL, after logging it, when the payload does not
+ * decode: such an event can never be applied and is acknowledged. */
+ProtobufCMessage *bp_inbox_payload(bp_call *call, const Bp__Events__Event *ev,
+                                   const ProtobufCMessageDescriptor *d);
+
 /* A job (see jobs.h) that deletes inbox rows received more than 30 days
  * ago, in bounded batches. Producers redeliver an event only while it is
  * unacknowledged (minutes, at worst hours), so an id that old never comes

@@ -140,6 +140,26 @@ static void *jobs_main(void *arg)
     return NULL;
 }
 
+/* The runner of this process, for bp_jobs_kick (a daemon starts one). */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static bp_jobs *running;
+
+void bp_jobs_kick(const char *name)
+{
+    pthread_mutex_lock(&running_lock);
+    bp_jobs *j = running;
+    if (j != NULL) {
+        pthread_mutex_lock(&j->lock);
+        int64_t now = bp_mono_ms();
+        for (size_t i = 0; i < j->n; i++)
+            if (strcmp(j->jobs[i].job->name, name) == 0 && j->jobs[i].due > now)
+                j->jobs[i].due = now;
+        pthread_cond_signal(&j->cond);
+        pthread_mutex_unlock(&j->lock);
+    }
+    pthread_mutex_unlock(&running_lock);
+}
+
 static void jobs_free(bp_jobs *j)
 {
     bp_db_close(j->db);
@@ -203,6 +223,10 @@ int bp_jobs_start(const bp_job *jobs, size_t n, const char *scope, bool use_kv, 
         jobs_free(j);
         return BP_ENOMEM;
     }
+    pthread_mutex_lock(&running_lock);
+    if (running == NULL)
+        running = j;
+    pthread_mutex_unlock(&running_lock);
     *out = j;
     return 0;
 }
@@ -211,6 +235,10 @@ void bp_jobs_stop(bp_jobs *j)
 {
     if (j == NULL)
         return;
+    pthread_mutex_lock(&running_lock);
+    if (running == j)
+        running = NULL;
+    pthread_mutex_unlock(&running_lock);
     pthread_mutex_lock(&j->lock);
     j->stopping = true;
     pthread_cond_signal(&j->cond);

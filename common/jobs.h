@@ -37,6 +37,13 @@ typedef struct bp_jobs bp_jobs;
  * not caught up. Returns 0 or a BP_E* code; free with bp_jobs_stop. */
 int bp_jobs_start(const bp_job *jobs, size_t n, const char *scope, bool use_kv, bp_jobs **out);
 
+/* Runs the job called name of this process's runner as soon as the job in
+ * progress (if any) ends, instead of at its next due time: for a queue a
+ * handler just added to (a webhook to process now). Cheap, safe from any
+ * thread; nothing happens when no runner has that job. Its next regular
+ * round then follows interval_ms after this one. */
+void bp_jobs_kick(const char *name);
+
 /* Lets the job in progress finish, joins the thread and frees the runner.
  * NULL is ignored. */
 void bp_jobs_stop(bp_jobs *j);

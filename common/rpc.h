@@ -113,6 +113,18 @@ int bp_call_fail(bp_call *call, int status, const char *code, const char *field,
  * request id. Returns BP_EREPLIED. */
 int bp_call_fail_internal(bp_call *call, int rv);
 
+/* The answers every service gives alike (API.md's codes, Spanish text):
+ * 400 invalid_request naming field with why; 404 not_found for what (e.g.
+ * "El turno"); 403 forbidden. Each returns BP_EREPLIED. */
+int bp_call_fail_invalid(bp_call *call, const char *field, const char *why);
+int bp_call_fail_not_found(bp_call *call, const char *what);
+int bp_call_fail_forbidden(bp_call *call);
+
+/* True when s is a canonical UUID; otherwise answers 400 invalid_request
+ * naming field (missing, or not an id) and returns false: the handler then
+ * returns BP_EREPLIED. */
+bool bp_call_check_uuid(bp_call *call, const char *field, const char *s);
+
 /* Arena helpers for building replies. */
 char *bp_call_strdup(bp_call *call, const char *s);
 char *bp_call_printf(bp_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

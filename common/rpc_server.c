@@ -193,6 +193,34 @@ int bp_call_fail_internal(bp_call *call, int rv)
                         "Error interno; probá de nuevo en unos minutos.");
 }
 
+int bp_call_fail_invalid(bp_call *call, const char *field, const char *why)
+{
+    return bp_call_fail(call, 400, "invalid_request", field, "%s", why);
+}
+
+int bp_call_fail_not_found(bp_call *call, const char *what)
+{
+    return bp_call_fail(call, 404, "not_found", NULL, "%s no existe.", what);
+}
+
+int bp_call_fail_forbidden(bp_call *call)
+{
+    return bp_call_fail(call, 403, "forbidden", NULL, "No tenés permiso para hacer esto.");
+}
+
+bool bp_call_check_uuid(bp_call *call, const char *field, const char *s)
+{
+    if (s == NULL || *s == '\0') {
+        bp_call_fail(call, 400, "invalid_request", field, "Falta el campo %s.", field);
+        return false;
+    }
+    if (!bp_uuid_valid(s)) {
+        bp_call_fail(call, 400, "invalid_request", field, "El campo %s no es un id válido.", field);
+        return false;
+    }
+    return true;
+}
+
 char *bp_call_strdup(bp_call *call, const char *s)
 {
     return bp_arena_strdup(call->arena, s);

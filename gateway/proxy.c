@@ -1,7 +1,9 @@
 /* Bus routes. The JSON body, then the query and the path parameters fill
  * the RPC's input message (descriptor-driven, bp_pbjson); the reply's
  * status is the HTTP status, its body the output message as JSON or its
- * error the API error body.
+ * error the API error body. A route whose RPC takes or returns the raw
+ * HTTP messages of bp.common (webhooks) skips the JSON on that side
+ * (gw_raw.h); the descriptors decide, never the route.
  *
  * Who checks the bearer token: the auth daemon verifies tokens itself, so
  * for its routes the token travels in the envelope (one hop). For another
@@ -19,6 +21,7 @@
 #include "log.h"
 #include "pbjson.h"
 #include "gw_proxy.h"
+#include "gw_raw.h"
 #include "gw_respond.h"
 #include "gw_server.h"
 #include "gw_services.h"
@@ -61,15 +64,55 @@ static enum MHD_Result invalid(gw_request *req, const bp_pbjson_error *err, cons
     return gw_answer_error(req, 400, "invalid_request", m, f);
 }
 
+/* The input of a raw route: the request as it came, body unparsed. Returns
+ * true, or false after answering (*rv holds the MHD result). */
+static bool build_raw_input(gw_request *req, enum MHD_Result *rv)
+{
+    gw_raw_header headers[GW_MAX_HEADERS];
+    size_t n_headers = 0;
+    /* server.c answered 431 above GW_MAX_HEADERS already. */
+    if (gw_raw_headers(req->conn, headers, BP_COUNTOF(headers), &n_headers) != 0) {
+        *rv = gw_answer_error(req, 431, NULL, NULL, NULL);
+        return false;
+    }
+    const char *query = memchr(req->target, '?', req->target_len);
+    gw_raw_request in = {
+        .method = req->method,
+        .path = req->target,
+        .path_len = query != NULL ? (size_t)(query - req->target) : req->target_len,
+        .query = req->query,
+        .headers = headers,
+        .n_headers = n_headers,
+        .params = req->match.params,
+        .n_params = req->match.n_params,
+        .body = (const uint8_t *)req->body,
+        .body_len = req->body_len,
+    };
+    int r = gw_raw_request_pack(&in, &req->proxy.input, &req->proxy.input_len);
+    if (r == BP_ETOOBIG) {
+        *rv = gw_answer_error(req, 413, NULL, NULL, NULL);
+        return false;
+    }
+    if (r != 0) {
+        bp_log(BP_LOG_ERROR, req->request_id, "building the input of %s: %s", req->proxy.rpc->name,
+               bp_strerror(r));
+        *rv = gw_answer_error(req, 500, NULL, NULL, NULL);
+        return false;
+    }
+    return true;
+}
+
 /* Builds and packs the RPC's input message into req->proxy.input. Returns
  * true, or false after answering (*rv holds the MHD result). */
 static bool build_input(gw_request *req, enum MHD_Result *rv)
 {
+    if (gw_raw_input(req->proxy.rpc))
+        return build_raw_input(req, rv);
+
     const ProtobufCMessageDescriptor *d = req->proxy.rpc->input;
     ProtobufCMessage *msg = NULL;
     bp_pbjson_error err;
     memset(&err, 0, sizeof err);
-
     if (req->body_len > 0) {
         json_error_t jerr;
         json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -277,6 +320,22 @@ static const char *usable(const char *s)
     return s != NULL && s[0] != '\0' && strlen(s) <= 1024 && gw_utf8_valid(s, strlen(s)) ? s : NULL;
 }
 
+/* A raw route's success: the HttpReply's bytes and content type as they
+ * are. */
+static enum MHD_Result answer_raw(gw_request *req, int status, const Bp__Rpc__Reply *reply,
+                                  const char *service, const char *rpc)
+{
+    gw_raw_answer a;
+    int r = gw_raw_reply_decode(reply->has_body ? reply->body.data : NULL,
+                                reply->has_body ? reply->body.len : 0, &a);
+    if (r != 0) {
+        bp_log(BP_LOG_ERROR, req->request_id, "%s.%s: unusable HttpReply: %s", service, rpc,
+               bp_strerror(r));
+        return gw_answer_error(req, r == BP_ENOMEM ? 500 : 502, NULL, NULL, NULL);
+    }
+    return gw_answer(req, status, a.body, a.body_len, a.content_type);
+}
+
 static enum MHD_Result proxy_finish(gw_request *req)
 {
     const char *service = req->proxy.authenticating ? "auth" : req->match.route->service;
@@ -312,6 +371,8 @@ static enum MHD_Result proxy_finish(gw_request *req)
     }
     if (status == 204)
         return gw_answer(req, 204, NULL, 0, NULL);
+    if (!req->proxy.authenticating && gw_raw_output(req->proxy.rpc))
+        return answer_raw(req, status, reply, service, rpc);
 
     ProtobufCMessage *out = protobuf_c_message_unpack(
         req->proxy.rpc->output, NULL, reply->has_body ? reply->body.len : 0,

@@ -1,6 +1,8 @@
 /* THE route table and the matcher. One row per endpoint; the JSON body,
  * path and query parameters of a bus route are converted generically into
- * the RPC's input message (proxy.c), so a row is all an endpoint needs. */
+ * the RPC's input message (proxy.c), or handed over as they came when the
+ * RPC takes bp.common.HttpRequest (raw.c), so a row is all an endpoint
+ * needs. */
 #include <stdio.h>
 #include <string.h>
 
@@ -77,6 +79,17 @@ static const gw_route routes[] = {
      GW_RATE_API, NULL},
     {"POST", "/api/bookings/{booking_id}/no-show", "booking", "MarkNoShow", GW_AUTH_USER,
      GW_RATE_API, NULL},
+    /* Payments (payment daemon) */
+    {"POST", "/api/payments/checkout", "payment", "Checkout", GW_AUTH_USER, GW_RATE_PAYMENTS, NULL},
+    {"POST", "/api/payments/manual", "payment", "ManualPayment", GW_AUTH_USER, GW_RATE_PAYMENTS,
+     NULL},
+    {"GET", "/api/payments", "payment", "ListPayments", GW_AUTH_USER, GW_RATE_API, NULL},
+    {"GET", "/api/payments/{payment_id}", "payment", "GetPayment", GW_AUTH_USER, GW_RATE_API, NULL},
+    {"POST", "/api/payments/{payment_id}/refund", "payment", "Refund", GW_AUTH_USER,
+     GW_RATE_PAYMENTS, NULL},
+    /* Webhooks: RPCs taking bp.common.HttpRequest get the raw request (raw.c) */
+    {"POST", "/api/webhooks/mercadopago", "payment", "MercadoPagoWebhook", GW_AUTH_PUBLIC,
+     GW_RATE_NONE, NULL},
     /* Operations (the gateway itself) */
     {"GET", "/api/health", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_health_op},
     {"GET", "/api/metrics", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_metrics_op},

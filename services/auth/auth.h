@@ -45,8 +45,9 @@ int auth_handle_me(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage 
 int auth_handle_update_me(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
 int auth_handle_put_consents(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
 int auth_handle_authenticate(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
-/* Internal: the id and role of the live account with req's email (404
- * not_found when none). Not routed by the gateway (finduser.c). */
+/* Internal: the id, role, email and name of the live account with req's
+ * email or user_id (exactly one; 400 otherwise, 404 not_found when none).
+ * Not routed by the gateway (finduser.c). */
 int auth_handle_find_user(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
 
 #endif

@@ -19,7 +19,8 @@ static const bp_handler handlers[] = {
     {"UpdateMe", auth_handle_update_me, BP_HANDLER_AUTH},
     {"PutConsents", auth_handle_put_consents, BP_HANDLER_AUTH},
     {"Authenticate", auth_handle_authenticate, 0},
-    /* Internal, for the booking daemon; no gateway route reaches it. */
+    /* Internal, for the booking and payment daemons; no gateway route
+     * reaches it. */
     {"FindUser", auth_handle_find_user, 0},
 };
 

@@ -42,8 +42,3 @@ Bp__Auth__User *auth_reply_user(bp_call *call, const auth_user *u)
         return NULL;
     return m;
 }
-
-int auth_fail_invalid(bp_call *call, const char *field, const char *why)
-{
-    return bp_call_fail(call, 400, "invalid_request", field, "%s", why);
-}

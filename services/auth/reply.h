@@ -24,7 +24,4 @@ Bp__Auth__User *auth_reply_user(bp_call *call, const auth_user *u);
  * memory or not representable. */
 char *auth_reply_time(bp_call *call, int64_t epoch_ms);
 
-/* 400 invalid_request naming field, with the Spanish reason why. */
-int auth_fail_invalid(bp_call *call, const char *field, const char *why);
-
 #endif

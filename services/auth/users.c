@@ -89,20 +89,20 @@ int auth_handle_sign_up(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMe
     int rv;
 
     if (bp_email_normalize(req->email, u.email, sizeof u.email, &why) != 0)
-        return auth_fail_invalid(call, "email", why);
+        return bp_call_fail_invalid(call, "email", why);
     if (auth_password_policy(req->password, u.email, &why) != 0)
-        return auth_fail_invalid(call, "password", why);
+        return bp_call_fail_invalid(call, "password", why);
     if (auth_name_normalize(req->name, u.name, sizeof u.name, &why) != 0)
-        return auth_fail_invalid(call, "name", why);
+        return bp_call_fail_invalid(call, "name", why);
     if (req->phone != NULL && req->phone[0] != '\0' &&
         bp_phone_normalize(req->phone, u.phone, sizeof u.phone, &why) != 0)
-        return auth_fail_invalid(call, "phone", why);
+        return bp_call_fail_invalid(call, "phone", why);
     const char *role = req->role != NULL && req->role[0] != '\0' ? req->role : "client";
     if (!auth_role_self_service(role))
-        return auth_fail_invalid(call, "role", "El rol debe ser client u owner.");
+        return bp_call_fail_invalid(call, "role", "El rol debe ser client u owner.");
     if (!req->has_accept_terms || !req->accept_terms)
-        return auth_fail_invalid(call, "accept_terms",
-                                 "Tenés que aceptar los términos y condiciones.");
+        return bp_call_fail_invalid(call, "accept_terms",
+                                    "Tenés que aceptar los términos y condiciones.");
     snprintf(u.role, sizeof u.role, "%s", role);
     bool marketing = req->has_marketing_opt_in && req->marketing_opt_in;
 
@@ -163,9 +163,9 @@ int auth_handle_login(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMess
     bool found = false;
 
     if (req->email == NULL || req->email[0] == '\0')
-        return auth_fail_invalid(call, "email", "Ingresá tu email.");
+        return bp_call_fail_invalid(call, "email", "Ingresá tu email.");
     if (req->password == NULL || req->password[0] == '\0')
-        return auth_fail_invalid(call, "password", "Ingresá tu contraseña.");
+        return bp_call_fail_invalid(call, "password", "Ingresá tu contraseña.");
 
     /* A malformed email is simply an account that does not exist: the
      * answer and its time are those of a wrong password. */
@@ -270,7 +270,7 @@ int auth_handle_update_me(bp_call *call, const ProtobufCMessage *reqm, ProtobufC
 
     if (req->name != NULL) {
         if (auth_name_normalize(req->name, name, sizeof name, &why) != 0)
-            return auth_fail_invalid(call, "name", why);
+            return bp_call_fail_invalid(call, "name", why);
         new_name = name;
     }
     if (req->phone != NULL) {
@@ -278,12 +278,12 @@ int auth_handle_update_me(bp_call *call, const ProtobufCMessage *reqm, ProtobufC
         if (req->phone[0] == '\0')
             phone[0] = '\0';
         else if (bp_phone_normalize(req->phone, phone, sizeof phone, &why) != 0)
-            return auth_fail_invalid(call, "phone", why);
+            return bp_call_fail_invalid(call, "phone", why);
         new_phone = phone;
     }
     if (req->locale != NULL) {
         if (!auth_locale_valid(req->locale))
-            return auth_fail_invalid(call, "locale", "El idioma debe ser es-AR, en-US o pt-BR.");
+            return bp_call_fail_invalid(call, "locale", "El idioma debe ser es-AR, en-US o pt-BR.");
         new_locale = req->locale;
     }
     if (new_name == NULL && new_phone == NULL && new_locale == NULL)

@@ -11,7 +11,7 @@ bool booking_is_admin(bp_call *call)
 
 int booking_require_shop_owner(bp_call *call, const char *shop_id)
 {
-    if (!booking_check_uuid(call, "shop_id", shop_id))
+    if (!bp_call_check_uuid(call, "shop_id", shop_id))
         return BP_EREPLIED;
     const char *params[] = {shop_id};
     PGresult *res = bp_db_query(bp_call_worker(call)->db,
@@ -20,18 +20,18 @@ int booking_require_shop_owner(bp_call *call, const char *shop_id)
     if (!bp_db_ok(res, bp_call_request_id(call)))
         rv = bp_call_fail_internal(call, BP_EIO);
     else if (PQntuples(res) == 0)
-        rv = booking_fail_not_found(call, "El local");
+        rv = bp_call_fail_not_found(call, "El local");
     else if (booking_is_admin(call) || strcmp(PQgetvalue(res, 0, 0), bp_call_user_id(call)) == 0)
         rv = 0;
     else
-        rv = booking_fail_forbidden(call);
+        rv = bp_call_fail_forbidden(call);
     PQclear(res);
     return rv;
 }
 
 int booking_require_provider_manager(bp_call *call, const char *provider_id, char *shop_id_out)
 {
-    if (!booking_check_uuid(call, "provider_id", provider_id))
+    if (!bp_call_check_uuid(call, "provider_id", provider_id))
         return BP_EREPLIED;
     const char *params[] = {provider_id};
     PGresult *res = bp_db_query(bp_call_worker(call)->db,
@@ -43,12 +43,12 @@ int booking_require_provider_manager(bp_call *call, const char *provider_id, cha
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         rv = bp_call_fail_internal(call, BP_EIO);
     } else if (PQntuples(res) == 0) {
-        rv = booking_fail_not_found(call, "El profesional");
+        rv = bp_call_fail_not_found(call, "El profesional");
     } else {
         const char *me = bp_call_user_id(call);
         bool allowed = booking_is_admin(call) || strcmp(PQgetvalue(res, 0, 1), me) == 0 ||
                        (*me != '\0' && strcmp(PQgetvalue(res, 0, 2), me) == 0);
-        rv = allowed ? 0 : booking_fail_forbidden(call);
+        rv = allowed ? 0 : bp_call_fail_forbidden(call);
         if (rv == 0 && shop_id_out != NULL)
             memcpy(shop_id_out, PQgetvalue(res, 0, 0), 37);
     }

@@ -38,16 +38,8 @@ void booking_config_free(booking_ctx *ctx);
 /* The daemon's context of a call. */
 const booking_ctx *booking_ctx_of(bp_call *call);
 
-/* ---- answers shared by the handlers (reply.c) ------------------------------ */
-
-/* 400 invalid_request naming field, with the Spanish reason why. */
-int booking_fail_invalid(bp_call *call, const char *field, const char *why);
-
-/* 404 not_found with a Spanish message naming what (e.g. "El turno"). */
-int booking_fail_not_found(bp_call *call, const char *what);
-
-/* 403 forbidden. */
-int booking_fail_forbidden(bp_call *call);
+/* ---- answers shared by the handlers (reply.c; the errors are rpc.h's
+ * bp_call_fail_invalid, _not_found, _forbidden and bp_call_check_uuid) --- */
 
 /* epoch_ms as RFC 3339 in zone tz (NULL: TIMEZONE), in the call's arena;
  * NULL when out of memory or not representable. */
@@ -55,11 +47,6 @@ char *booking_reply_time(bp_call *call, int64_t epoch_ms, const char *tz);
 
 /* cents in es-AR form ("$ 15.000,00"), in the call's arena. */
 char *booking_reply_money(bp_call *call, int64_t cents, const char *currency);
-
-/* True when s is a canonical UUID; otherwise answers 400 naming field and
- * returns false (the handler then returns BP_EREPLIED). A NULL or empty s
- * is "missing". */
-bool booking_check_uuid(bp_call *call, const char *field, const char *s);
 
 /* ---- who may do what (access.c) -------------------------------------------- */
 
@@ -158,6 +145,7 @@ BOOKING_HANDLER(exchange_rate);
 BOOKING_HANDLER(create_booking);
 BOOKING_HANDLER(list_bookings);
 BOOKING_HANDLER(get_booking);
+BOOKING_HANDLER(payment_context); /* internal: the booking and the caller's relation */
 BOOKING_HANDLER(cancel_booking);
 BOOKING_HANDLER(reschedule_booking);
 BOOKING_HANDLER(complete_booking);

@@ -1,5 +1,6 @@
-/* Bookings over the bus: create, list, get, cancel, reschedule, complete and
- * no-show, with the policy rules they share (deposit, refund, who may act),
+/* Bookings over the bus: create, list, get (also as the payment daemon's
+ * context), cancel, reschedule, complete and no-show, with the policy rules
+ * they share (deposit, refund, who may act),
  * the booking row's reply and event forms, and the slot context that a
  * create or a reschedule checks a start against. The exclusion constraint
  * bookings_no_overlap, not this file, is what keeps two bookings apart. */
@@ -458,9 +459,9 @@ static int parse_start(bp_call *call, const char *s, int64_t *start_s, bool *fra
 {
     int64_t ms;
     if (s == NULL || *s == '\0')
-        return booking_fail_invalid(call, "starts_at", "Falta el campo starts_at.");
+        return bp_call_fail_invalid(call, "starts_at", "Falta el campo starts_at.");
     if (bp_time_parse(s, &ms) != 0)
-        return booking_fail_invalid(call, "starts_at",
+        return bp_call_fail_invalid(call, "starts_at",
                                     "starts_at debe ser una fecha y hora RFC 3339 con zona "
                                     "horaria, por ejemplo 2026-12-04T15:30:00-03:00.");
     *fraction = ms % 1000 != 0;
@@ -534,13 +535,13 @@ BOOKING_HANDLER(create_booking)
     bool fraction;
     int rv;
 
-    if (!booking_check_uuid(call, "provider_id", in->provider_id) ||
-        !booking_check_uuid(call, "service_id", in->service_id))
+    if (!bp_call_check_uuid(call, "provider_id", in->provider_id) ||
+        !bp_call_check_uuid(call, "service_id", in->service_id))
         return BP_EREPLIED;
     if ((rv = parse_start(call, in->starts_at, &start_s, &fraction)) != 0)
         return rv;
     if (in->notes != NULL && strlen(in->notes) > NOTES_MAX)
-        return booking_fail_invalid(call, "notes", "Las notas admiten hasta 1000 caracteres.");
+        return bp_call_fail_invalid(call, "notes", "Las notas admiten hasta 1000 caracteres.");
     if (!bp_uuid_valid(me))
         return bp_call_fail(call, 401, "unauthorized", NULL, "Tenés que iniciar sesión.");
 
@@ -642,36 +643,82 @@ static const char SQL_GET_FOR_UPDATE[] =
     "SELECT " BOOKING_ROW_COLUMNS " FROM booking.bookings b" BOOKING_ROW_JOINS
     " WHERE b.id = $1 FOR UPDATE OF b";
 
+/* Reads booking_id (SQL_GET_FOR_UPDATE inside the caller's transaction when
+ * for_update, else the prepared SQL_GET) with the caller's relation to it.
+ * On 0 *res holds the row (the caller clears it), b reads from it and
+ * *actor is not BOOKING_ACTOR_NONE; otherwise *res is NULL and the answer
+ * is recorded: 400 for a malformed id, 404 also for a booking the caller
+ * may not see (someone else's booking does not exist, as far as the caller
+ * knows), 500 for a storage failure. */
+static int read_visible(bp_call *call, const char *booking_id, bool for_update, PGresult **res,
+                        booking_row *b, booking_actor *actor)
+{
+    bp_db *db = bp_call_worker(call)->db;
+    *res = NULL;
+    *actor = BOOKING_ACTOR_NONE;
+    if (!bp_call_check_uuid(call, "booking_id", booking_id))
+        return BP_EREPLIED;
+    const char *params[] = {booking_id};
+    PGresult *r = for_update ? bp_db_query(db, SQL_GET_FOR_UPDATE, 1, params)
+                             : bp_db_exec_prepared(db, BOOKING_STMT_GET, SQL_GET, 1, params);
+    if (!bp_db_ok(r, bp_call_request_id(call))) {
+        PQclear(r);
+        return bp_call_fail_internal(call, BP_EIO);
+    }
+    if (PQntuples(r) == 1) {
+        booking_row_read(r, 0, 0, b);
+        *actor = booking_actor_of(bp_call_user_id(call), bp_call_role(call), b->client_id,
+                                  b->provider_user_id, b->owner_id);
+    }
+    if (*actor == BOOKING_ACTOR_NONE) {
+        PQclear(r);
+        return bp_call_fail_not_found(call, "El turno");
+    }
+    *res = r;
+    return 0;
+}
+
+/* What GetBooking and PaymentContext share: the API form of booking_id
+ * into *booking (in the call's arena) and the caller's relation into
+ * *actor, when the caller may see it. Returns 0 or the recorded answer of
+ * read_visible (or 500 when out of memory). */
+static int reply_visible(bp_call *call, const char *booking_id, Bp__Booking__Booking **booking,
+                         booking_actor *actor)
+{
+    PGresult *res;
+    booking_row b;
+    int rv = read_visible(call, booking_id, false, &res, &b, actor);
+    if (rv != 0)
+        return rv;
+    *booking = booking_row_reply(call, &b);
+    if (*booking == NULL)
+        rv = bp_call_fail_internal(call, BP_ENOMEM);
+    PQclear(res);
+    return rv;
+}
+
 BOOKING_HANDLER(get_booking)
 {
     const Bp__Booking__BookingRequest *in = (const Bp__Booking__BookingRequest *)req;
     Bp__Booking__BookingReply *out = (Bp__Booking__BookingReply *)resp;
-    if (!booking_check_uuid(call, "booking_id", in->booking_id))
-        return BP_EREPLIED;
-    const char *params[] = {in->booking_id};
-    PGresult *res =
-        bp_db_exec_prepared(bp_call_worker(call)->db, BOOKING_STMT_GET, SQL_GET, 1, params);
-    int rv = 0;
-    if (!bp_db_ok(res, bp_call_request_id(call))) {
-        rv = bp_call_fail_internal(call, BP_EIO);
-        goto out;
-    }
-    booking_row b;
-    if (PQntuples(res) == 1)
-        booking_row_read(res, 0, 0, &b);
-    /* Someone else's booking does not exist, as far as the caller knows. */
-    if (PQntuples(res) != 1 ||
-        booking_actor_of(bp_call_user_id(call), bp_call_role(call), b.client_id, b.provider_user_id,
-                         b.owner_id) == BOOKING_ACTOR_NONE) {
-        rv = booking_fail_not_found(call, "El turno");
-        goto out;
-    }
-    out->booking = booking_row_reply(call, &b);
-    if (out->booking == NULL)
-        rv = bp_call_fail_internal(call, BP_ENOMEM);
-out:
-    PQclear(res);
-    return rv;
+    booking_actor actor;
+    return reply_visible(call, in->booking_id, &out->booking, &actor);
+}
+
+/* Internal, for the payment daemon: the booking exactly as GetBooking
+ * answers it, with who the caller is to it, so that the payment daemon
+ * decides who may pay, record or refund without a second read. */
+BOOKING_HANDLER(payment_context)
+{
+    const Bp__Booking__BookingRequest *in = (const Bp__Booking__BookingRequest *)req;
+    Bp__Booking__PaymentContextReply *out = (Bp__Booking__PaymentContextReply *)resp;
+    booking_actor actor;
+    int rv = reply_visible(call, in->booking_id, &out->booking, &actor);
+    if (rv != 0)
+        return rv;
+    /* Static storage, which the reply may point to. */
+    out->actor = (char *)booking_actor_name(actor);
+    return 0;
 }
 
 /* The scope of a list, by the role the caller asks to see it as. */
@@ -708,18 +755,18 @@ BOOKING_HANDLER(list_bookings)
         if (strcmp(LIST_SCOPES[i][0], role) == 0)
             scope = LIST_SCOPES[i][1];
     if (scope == NULL)
-        return booking_fail_invalid(call, "role", "role debe ser client, provider u owner.");
+        return bp_call_fail_invalid(call, "role", "role debe ser client, provider u owner.");
     int64_t ms;
     const char *from = NULL, *to = NULL, *status = NULL;
     if (in->from != NULL && *in->from != '\0') {
         if (bp_time_parse(in->from, &ms) != 0)
-            return booking_fail_invalid(call, "from",
+            return bp_call_fail_invalid(call, "from",
                                         "from debe ser una fecha y hora RFC 3339 con zona.");
         from = in->from;
     }
     if (in->to != NULL && *in->to != '\0') {
         if (bp_time_parse(in->to, &ms) != 0)
-            return booking_fail_invalid(call, "to",
+            return bp_call_fail_invalid(call, "to",
                                         "to debe ser una fecha y hora RFC 3339 con zona.");
         to = in->to;
     }
@@ -728,19 +775,19 @@ BOOKING_HANDLER(list_bookings)
             if (strcmp(STATUSES[i], in->status) == 0)
                 status = STATUSES[i];
         if (status == NULL)
-            return booking_fail_invalid(call, "status",
+            return bp_call_fail_invalid(call, "status",
                                         "status debe ser pending_payment, confirmed, completed, "
                                         "no_show, cancelled o expired.");
     }
     int limit = LIST_LIMIT_DEFAULT;
     if (in->has_limit) {
         if (in->limit < 1 || in->limit > LIST_LIMIT_MAX)
-            return booking_fail_invalid(call, "limit", "limit debe estar entre 1 y 100.");
+            return bp_call_fail_invalid(call, "limit", "limit debe estar entre 1 y 100.");
         limit = in->limit;
     }
     char c_start[24] = "", c_id[37] = "";
     if (in->cursor != NULL && *in->cursor != '\0' && !cursor_parse(in->cursor, c_start, c_id))
-        return booking_fail_invalid(call, "cursor", "El cursor no es válido.");
+        return bp_call_fail_invalid(call, "cursor", "El cursor no es válido.");
     const char *me = bp_call_user_id(call);
     if (!bp_uuid_valid(me))
         return bp_call_fail(call, 401, "unauthorized", NULL, "Tenés que iniciar sesión.");
@@ -797,29 +844,15 @@ static int lock_booking(bp_call *call, const char *booking_id, PGresult **res, b
 {
     bp_db *db = bp_call_worker(call)->db;
     *res = NULL;
-    if (!booking_check_uuid(call, "booking_id", booking_id))
+    /* Checked before the transaction too, so that a malformed id opens none. */
+    if (!bp_call_check_uuid(call, "booking_id", booking_id))
         return BP_EREPLIED;
     if (bp_db_begin(db) != 0)
         return bp_call_fail_internal(call, BP_EIO);
-    const char *params[] = {booking_id};
-    PGresult *r = bp_db_query(db, SQL_GET_FOR_UPDATE, 1, params);
-    if (!bp_db_ok(r, bp_call_request_id(call))) {
-        PQclear(r);
+    int rv = read_visible(call, booking_id, true, res, b, actor);
+    if (rv != 0)
         bp_db_rollback(db);
-        return bp_call_fail_internal(call, BP_EIO);
-    }
-    if (PQntuples(r) == 1) {
-        booking_row_read(r, 0, 0, b);
-        *actor = booking_actor_of(bp_call_user_id(call), bp_call_role(call), b->client_id,
-                                  b->provider_user_id, b->owner_id);
-    }
-    if (PQntuples(r) != 1 || *actor == BOOKING_ACTOR_NONE) {
-        PQclear(r);
-        bp_db_rollback(db);
-        return booking_fail_not_found(call, "El turno");
-    }
-    *res = r;
-    return 0;
+    return rv;
 }
 
 /* Runs an UPDATE ... RETURNING BOOKING_ROW_COLUMNS of the locked booking,
@@ -876,7 +909,7 @@ BOOKING_HANDLER(cancel_booking)
 {
     const Bp__Booking__CancelBookingRequest *in = (const Bp__Booking__CancelBookingRequest *)req;
     if (in->reason != NULL && strlen(in->reason) > REASON_MAX)
-        return booking_fail_invalid(call, "reason", "El motivo admite hasta 500 caracteres.");
+        return bp_call_fail_invalid(call, "reason", "El motivo admite hasta 500 caracteres.");
     PGresult *res;
     booking_row b;
     booking_actor actor = BOOKING_ACTOR_NONE;
@@ -917,7 +950,7 @@ BOOKING_HANDLER(reschedule_booking)
     int64_t start_s;
     bool fraction;
     int rv;
-    if (!booking_check_uuid(call, "booking_id", in->booking_id))
+    if (!bp_call_check_uuid(call, "booking_id", in->booking_id))
         return BP_EREPLIED;
     if ((rv = parse_start(call, in->starts_at, &start_s, &fraction)) != 0)
         return rv;
@@ -994,7 +1027,7 @@ static int close_booking(bp_call *call, const char *booking_id, const char *sql,
     bool shop_side = strcmp(b.provider_user_id, me) == 0 || strcmp(b.owner_id, me) == 0 ||
                      booking_is_admin(call);
     if (!shop_side)
-        rv = booking_fail_forbidden(call);
+        rv = bp_call_fail_forbidden(call);
     else if (strcmp(b.status, "confirmed") != 0)
         rv = fail_invalid_state(call, "Solo se puede cerrar un turno confirmado.");
     else if (bp_now_ms() < b.starts_ms)

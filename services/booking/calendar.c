@@ -53,7 +53,7 @@ BOOKING_HANDLER(list_holidays)
 
     if (r->has_year) {
         if (r->year < HOLIDAY_YEAR_MIN || r->year > HOLIDAY_YEAR_MAX)
-            return booking_fail_invalid(call, "year", "El año debe estar entre 2000 y 2100.");
+            return bp_call_fail_invalid(call, "year", "El año debe estar entre 2000 y 2100.");
         year = r->year;
     } else {
         bp_civil_from_days(booking_local_day(booking_ctx_of(call)->timezone, bp_now_ms()), &year,
@@ -81,12 +81,12 @@ static int check_date(bp_call *call, const char *field, const char *in, char out
     int32_t day;
     int y, m, d;
     if (in == NULL || bp_date_parse(in, &day) != 0)
-        return booking_fail_invalid(call, field,
+        return bp_call_fail_invalid(call, field,
                                     "La fecha no es válida; usá el formato "
                                     "AAAA-MM-DD.");
     bp_civil_from_days(day, &y, &m, &d);
     if (y < HOLIDAY_YEAR_MIN || y > HOLIDAY_YEAR_MAX)
-        return booking_fail_invalid(call, field, "La fecha debe estar entre 2000 y 2100.");
+        return bp_call_fail_invalid(call, field, "La fecha debe estar entre 2000 y 2100.");
     bp_date_format(day, out);
     return 0;
 }
@@ -101,7 +101,7 @@ BOOKING_HANDLER(add_holiday)
     int rv;
 
     if (!booking_is_admin(call))
-        return booking_fail_forbidden(call);
+        return bp_call_fail_forbidden(call);
     memset(&h, 0, sizeof h);
     if ((rv = check_date(call, "date", r->date, h.day)) != 0)
         return rv;
@@ -111,12 +111,12 @@ BOOKING_HANDLER(add_holiday)
     const char *kind = r->kind != NULL ? r->kind : "";
     if (strcmp(kind, "inamovible") != 0 && strcmp(kind, "trasladable") != 0 &&
         strcmp(kind, "puente") != 0)
-        return booking_fail_invalid(call, "kind",
+        return bp_call_fail_invalid(call, "kind",
                                     "El tipo debe ser inamovible, trasladable o puente.");
     snprintf(h.kind, sizeof h.kind, "%s", kind);
     if (r->original_date != NULL && r->original_date[0] != '\0') {
         if (strcmp(kind, "trasladable") != 0)
-            return booking_fail_invalid(call, "original_date",
+            return bp_call_fail_invalid(call, "original_date",
                                         "Solo un feriado trasladable tiene fecha original.");
         if ((rv = check_date(call, "original_date", r->original_date, h.original_day)) != 0)
             return rv;
@@ -132,7 +132,7 @@ BOOKING_HANDLER(add_holiday)
         return bp_call_fail(call, 409, "holiday_exists", "date", "Ya hay un feriado cargado el %s.",
                             h.day);
     if (rv == BP_EINVAL)
-        return booking_fail_invalid(call, "name", "El nombre o la norma son demasiado largos.");
+        return bp_call_fail_invalid(call, "name", "El nombre o la norma son demasiado largos.");
     if (rv != 0)
         return bp_call_fail_internal(call, rv);
     /* Every shop may be closed that day now. */

@@ -50,17 +50,14 @@ static _Thread_local char changed_provider[37];
 
 static const Bp__Events__PaymentEvent *payment_of(bp_call *call, const Bp__Events__Event *ev)
 {
-    ProtobufCAllocator alloc;
-    bp_arena_allocator(bp_call_arena(call), &alloc);
-    const Bp__Events__PaymentEvent *p = bp__events__payment_event__unpack(
-        &alloc, ev->payload.len, ev->payload.data != NULL ? ev->payload.data : (uint8_t *)"");
-    if (p == NULL || p->booking_id == NULL || !bp_uuid_valid(p->booking_id)) {
-        /* Never applicable, however often it comes: acknowledge it. */
-        bp_log(BP_LOG_WARN, bp_call_request_id(call), "event %s (%s): no usable booking id", ev->id,
-               ev->topic);
-        return NULL;
-    }
-    return p;
+    const Bp__Events__PaymentEvent *p = (const Bp__Events__PaymentEvent *)bp_inbox_payload(
+        call, ev, &bp__events__payment_event__descriptor);
+    if (p != NULL && p->booking_id != NULL && bp_uuid_valid(p->booking_id))
+        return p;
+    /* Never applicable, however often it comes: acknowledge it. */
+    bp_log(BP_LOG_WARN, bp_call_request_id(call), "event %s (%s): no usable booking id", ev->id,
+           ev->topic);
+    return NULL;
 }
 
 /* Runs an UPDATE ... RETURNING BOOKING_ROW_COLUMNS and emits topic about the

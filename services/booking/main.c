@@ -53,21 +53,25 @@ static const bp_handler handlers[] = {
     {"MarkNoShow", booking_handle_mark_no_show, BP_HANDLER_AUTH},
     /* Only the relays of other daemons call it, over the bus. */
     {"Deliver", booking_handle_deliver, 0},
+    /* Internal, no gateway route: the payment daemon asks it at checkout,
+     * with the caller's principal, for the booking and who the caller is. */
+    {"PaymentContext", booking_handle_payment_context, BP_HANDLER_AUTH},
 };
 
 /* Who hears of a booking's life: the notification daemon of every change,
- * the payment daemon of what moves money (a deposit to charge, a refund
- * due, a hold that lapsed). A consumer that does not implement Deliver yet
- * answers an error; the relay keeps the rows and retries with backoff until
- * it does: at least once, nothing lost in between. A booking confirmed at
- * once (no deposit) announces only booking.created, with status confirmed;
+ * the payment daemon of what ends a booking's money (a refund due, a hold
+ * that lapsed). It needs no booking.created: it asks PaymentContext at
+ * checkout instead. A consumer that does not implement Deliver yet answers
+ * an error; the relay keeps the rows and retries with backoff until it
+ * does: at least once, nothing lost in between. A booking confirmed at once
+ * (no deposit) announces only booking.created, with status confirmed;
  * booking.confirmed is the later pending_payment -> confirmed change. */
 static const bp_subscription subscriptions[] = {
     {"booking.created", "notification"},   {"booking.confirmed", "notification"},
     {"booking.cancelled", "notification"}, {"booking.rescheduled", "notification"},
     {"booking.expired", "notification"},   {"booking.completed", "notification"},
-    {"booking.no_show", "notification"},   {"booking.created", "payment"},
-    {"booking.cancelled", "payment"},      {"booking.expired", "payment"},
+    {"booking.no_show", "notification"},   {"booking.cancelled", "payment"},
+    {"booking.expired", "payment"},
 };
 
 /* The expiry interval is BOOKING_EXPIRE_INTERVAL_MS, set by on_start before

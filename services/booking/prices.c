@@ -132,13 +132,13 @@ int booking_price_day(bp_call *call, const char *field, const char *in, const ch
     int32_t today = booking_local_day(tz, bp_now_ms()), d = today;
     if (in != NULL && in[0] != '\0') {
         if (bp_date_parse(in, &d) != 0)
-            return booking_fail_invalid(call, field,
+            return bp_call_fail_invalid(call, field,
                                         "La fecha no es válida; usá el formato AAAA-MM-DD.");
         if (d < today)
-            return booking_fail_invalid(call, field,
+            return bp_call_fail_invalid(call, field,
                                         "Un precio no puede regir desde una fecha pasada.");
         if (d > today + PRICES_AHEAD_MAX_DAYS)
-            return booking_fail_invalid(call, field,
+            return bp_call_fail_invalid(call, field,
                                         "Un precio puede fijarse a lo sumo con un año de "
                                         "anticipación.");
     }
@@ -151,7 +151,7 @@ BOOKING_HANDLER(list_service_prices)
 {
     const Bp__Booking__ServiceRequest *r = (const Bp__Booking__ServiceRequest *)req;
     Bp__Booking__PriceList *out = (Bp__Booking__PriceList *)resp;
-    if (!booking_check_uuid(call, "service_id", r->service_id))
+    if (!bp_call_check_uuid(call, "service_id", r->service_id))
         return BP_EREPLIED;
     const char *params[] = {r->service_id};
     PGresult *res =
@@ -169,7 +169,7 @@ BOOKING_HANDLER(list_service_prices)
         goto out;
     }
     if (PQntuples(res) == 0) {
-        rv = booking_fail_not_found(call, "El servicio");
+        rv = bp_call_fail_not_found(call, "El servicio");
         goto out;
     }
     out->service_id = bp_call_strdup(call, r->service_id);
@@ -266,9 +266,9 @@ BOOKING_HANDLER(raise_prices)
     if (rv != 0)
         return rv;
     if (!r->has_percent)
-        return booking_fail_invalid(call, "percent", "Falta el porcentaje de aumento.");
+        return bp_call_fail_invalid(call, "percent", "Falta el porcentaje de aumento.");
     if (booking_percent_to_bp(r->percent, &basis_points) != 0)
-        return booking_fail_invalid(call, "percent",
+        return bp_call_fail_invalid(call, "percent",
                                     "El porcentaje debe estar entre -90 y 1000, con hasta dos "
                                     "decimales.");
     const char *params[] = {r->shop_id};
@@ -293,7 +293,7 @@ BOOKING_HANDLER(raise_prices)
     if (rv != 0) {
         bp_db_rollback(w->db);
         if (rv == BP_ETOOBIG)
-            return booking_fail_invalid(call, "percent",
+            return bp_call_fail_invalid(call, "percent",
                                         "Con ese aumento algún precio supera el máximo permitido.");
         return bp_call_fail_internal(call, rv);
     }

@@ -144,7 +144,7 @@ static int check_services(bp_call *call, const char *shop_id, char *const *ids, 
                           char **array)
 {
     if (n > PROVIDER_SERVICES_MAX)
-        return booking_fail_invalid(call, "service_ids",
+        return bp_call_fail_invalid(call, "service_ids",
                                     "Un profesional puede tener a lo sumo 100 servicios.");
     char *lit = bp_arena_alloc(bp_call_arena(call), n * 37 + 3);
     if (lit == NULL)
@@ -180,7 +180,7 @@ static int check_services(bp_call *call, const char *shop_id, char *const *ids, 
     bool all_ours = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
     if (!all_ours)
-        return booking_fail_invalid(call, "service_ids",
+        return bp_call_fail_invalid(call, "service_ids",
                                     "Algún servicio no existe, no está activo o no es de este "
                                     "local.");
     return 0;
@@ -227,12 +227,12 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
     }
     if (email != NULL) {
         if (email[0] != '\0' && bp_email_normalize(email, f->email, sizeof f->email, &why) != 0)
-            return booking_fail_invalid(call, "email", why);
+            return bp_call_fail_invalid(call, "email", why);
         f->has_email = !create || email[0] != '\0';
     }
     if (phone != NULL) {
         if (phone[0] != '\0' && bp_phone_normalize(phone, f->phone, sizeof f->phone, &why) != 0)
-            return booking_fail_invalid(call, "phone", why);
+            return bp_call_fail_invalid(call, "phone", why);
         f->has_phone = !create || phone[0] != '\0';
     }
     return 0;
@@ -318,10 +318,10 @@ BOOKING_HANDLER(list_providers)
     bp_db *db = bp_call_worker(call)->db;
     booking_cache_entry entry;
 
-    if (!booking_check_uuid(call, "shop_id", r->shop_id))
+    if (!bp_call_check_uuid(call, "shop_id", r->shop_id))
         return BP_EREPLIED;
     bool by_service = r->service_id != NULL && r->service_id[0] != '\0';
-    if (by_service && !booking_check_uuid(call, "service_id", r->service_id))
+    if (by_service && !bp_call_check_uuid(call, "service_id", r->service_id))
         return BP_EREPLIED;
     const Bp__Booking__ProviderList *hit = (const Bp__Booking__ProviderList *)booking_cache_get(
         call, BOOKING_CACHE_PROVIDERS, r->shop_id, by_service ? r->service_id : "all",
@@ -341,7 +341,7 @@ BOOKING_HANDLER(list_providers)
     bool known = PQntuples(res) == 1;
     PQclear(res);
     if (!known)
-        return booking_fail_not_found(call, "El local");
+        return bp_call_fail_not_found(call, "El local");
 
     const char *params[] = {r->shop_id, by_service ? r->service_id : NULL};
     res = bp_db_query(db,
@@ -377,11 +377,11 @@ BOOKING_HANDLER(get_provider)
 {
     const Bp__Booking__ProviderRequest *r = (const Bp__Booking__ProviderRequest *)req;
     Bp__Booking__ProviderReply *out = (Bp__Booking__ProviderReply *)resp;
-    if (!booking_check_uuid(call, "provider_id", r->provider_id))
+    if (!bp_call_check_uuid(call, "provider_id", r->provider_id))
         return BP_EREPLIED;
     int rv = load_provider(call, r->provider_id, false, &out->provider);
     if (rv == BP_ENOTFOUND)
-        return booking_fail_not_found(call, "El profesional");
+        return bp_call_fail_not_found(call, "El profesional");
     return rv == 0 ? 0 : bp_call_fail_internal(call, rv);
 }
 
@@ -393,7 +393,7 @@ BOOKING_HANDLER(update_provider)
     provider_fields f;
     char shop_id[37], *services = NULL;
 
-    if (!booking_check_uuid(call, "provider_id", r->provider_id))
+    if (!bp_call_check_uuid(call, "provider_id", r->provider_id))
         return BP_EREPLIED;
     const char *id_param[] = {r->provider_id};
     PGresult *res = bp_db_query(w->db, "SELECT shop_id::text FROM booking.providers WHERE id = $1",
@@ -404,7 +404,7 @@ BOOKING_HANDLER(update_provider)
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        return booking_fail_not_found(call, "El profesional");
+        return bp_call_fail_not_found(call, "El profesional");
     }
     snprintf(shop_id, sizeof shop_id, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);

@@ -172,7 +172,7 @@ BOOKING_HANDLER(get_schedule)
     Bp__Booking__ScheduleReply *out = (Bp__Booking__ScheduleReply *)resp;
     booking_cache_entry entry;
 
-    if (!booking_check_uuid(call, "provider_id", r->provider_id))
+    if (!bp_call_check_uuid(call, "provider_id", r->provider_id))
         return BP_EREPLIED;
     Bp__Booking__Schedule *hit = (Bp__Booking__Schedule *)booking_cache_get(
         call, BOOKING_CACHE_SCHEDULE, r->provider_id, "weekly", &bp__booking__schedule__descriptor,
@@ -183,7 +183,7 @@ BOOKING_HANDLER(get_schedule)
     }
     int rv = load_schedule(call, r->provider_id, &out->schedule);
     if (rv == BP_ENOTFOUND)
-        return booking_fail_not_found(call, "El profesional");
+        return bp_call_fail_not_found(call, "El profesional");
     if (rv != 0)
         return bp_call_fail_internal(call, rv);
     booking_cache_put(call, &entry, (const ProtobufCMessage *)out->schedule);
@@ -241,7 +241,7 @@ BOOKING_HANDLER(put_schedule)
     if (rv != 0)
         return rv;
     if (booking_week_validate(r->weekly, r->n_weekly, hours, field, sizeof field, &why) != 0)
-        return booking_fail_invalid(call, field, why);
+        return bp_call_fail_invalid(call, field, why);
 
     if (bp_db_begin(w->db) != 0)
         return bp_call_fail_internal(call, BP_EIO);
@@ -322,13 +322,13 @@ BOOKING_HANDLER(create_time_off)
         (rv = parse_time(call, "ends_at", r->ends_at, &to)) != 0)
         return rv;
     if (to <= from)
-        return booking_fail_invalid(call, "ends_at", "El fin debe ser posterior al inicio.");
+        return bp_call_fail_invalid(call, "ends_at", "El fin debe ser posterior al inicio.");
     if (to - from > TIME_OFF_MAX_MS)
-        return booking_fail_invalid(call, "ends_at",
+        return bp_call_fail_invalid(call, "ends_at",
                                     "Una ausencia puede durar a lo sumo 366 días.");
     const char *reason = r->reason != NULL && r->reason[0] != '\0' ? r->reason : NULL;
     if (reason != NULL && utf8_length(reason) > TIME_OFF_REASON_MAX)
-        return booking_fail_invalid(call, "reason",
+        return bp_call_fail_invalid(call, "reason",
                                     "El motivo puede tener a lo sumo 500 caracteres.");
 
     bp_uuid(id);
@@ -379,7 +379,7 @@ BOOKING_HANDLER(list_time_off)
     if (has_to && (rv = parse_time(call, "to", r->to, &to)) != 0)
         return rv;
     if (has_to && to <= from)
-        return booking_fail_invalid(call, "to", "El fin del rango debe ser posterior al inicio.");
+        return bp_call_fail_invalid(call, "to", "El fin del rango debe ser posterior al inicio.");
     snprintf(from_s, sizeof from_s, "%lld", (long long)from);
     snprintf(to_s, sizeof to_s, "%lld", (long long)to);
 
@@ -421,7 +421,7 @@ BOOKING_HANDLER(delete_time_off)
     int rv = booking_require_provider_manager(call, r->provider_id, NULL);
     if (rv != 0)
         return rv;
-    if (!booking_check_uuid(call, "time_off_id", r->time_off_id))
+    if (!bp_call_check_uuid(call, "time_off_id", r->time_off_id))
         return BP_EREPLIED;
     const char *params[] = {r->provider_id, r->time_off_id};
     PGresult *res = bp_db_query(
@@ -433,7 +433,7 @@ BOOKING_HANDLER(delete_time_off)
     bool gone = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
     if (!gone)
-        return booking_fail_not_found(call, "La ausencia");
+        return bp_call_fail_not_found(call, "La ausencia");
     booking_cache_drop(w->kv, BOOKING_CACHE_AVAIL, r->provider_id);
     bp_call_set_status(call, 204);
     return 0;

@@ -42,27 +42,27 @@ static int check_fields(bp_call *call, bool create, const char *name, bool has_d
         f->has_name = true;
     }
     if (create && !has_duration)
-        return booking_fail_invalid(call, "duration_minutes", "Falta la duración del servicio.");
+        return bp_call_fail_invalid(call, "duration_minutes", "Falta la duración del servicio.");
     if (has_duration) {
         if (duration < SERVICE_DURATION_MIN || duration > SERVICE_DURATION_MAX)
-            return booking_fail_invalid(call, "duration_minutes",
+            return bp_call_fail_invalid(call, "duration_minutes",
                                         "La duración debe estar entre 5 y 600 minutos.");
         snprintf(f->duration, sizeof f->duration, "%d", duration);
         f->has_duration = true;
     }
     if (create && !has_price)
-        return booking_fail_invalid(call, "price_cents", "Falta el precio del servicio.");
+        return bp_call_fail_invalid(call, "price_cents", "Falta el precio del servicio.");
     if (has_price) {
         if (price < 0)
-            return booking_fail_invalid(call, "price_cents", "El precio no puede ser negativo.");
+            return bp_call_fail_invalid(call, "price_cents", "El precio no puede ser negativo.");
         if (price > BOOKING_PRICE_MAX)
-            return booking_fail_invalid(call, "price_cents", "El precio es demasiado alto.");
+            return bp_call_fail_invalid(call, "price_cents", "El precio es demasiado alto.");
         f->price_cents = price;
         f->has_price = true;
     }
     if (has_buffer) {
         if (buffer < 0 || buffer > SERVICE_BUFFER_MAX)
-            return booking_fail_invalid(call, "buffer_minutes",
+            return bp_call_fail_invalid(call, "buffer_minutes",
                                         "El margen entre turnos debe estar entre 0 y 240 "
                                         "minutos.");
         snprintf(f->buffer, sizeof f->buffer, "%d", buffer);
@@ -70,7 +70,7 @@ static int check_fields(bp_call *call, bool create, const char *name, bool has_d
     }
     if (has_deposit) {
         if (deposit < 0 || deposit > 100)
-            return booking_fail_invalid(call, "deposit_percent",
+            return bp_call_fail_invalid(call, "deposit_percent",
                                         "La seña debe estar entre 0 y 100 %.");
         snprintf(f->deposit, sizeof f->deposit, "%d", deposit);
         f->has_deposit = true;
@@ -92,7 +92,7 @@ static int shop_zone(bp_call *call, const char *shop_id, char tz[BP_TZ_NAME_MAX 
     if (!bp_db_ok(res, bp_call_request_id(call)))
         rv = bp_call_fail_internal(call, BP_EIO);
     else if (PQntuples(res) == 0)
-        rv = booking_fail_not_found(call, "El local");
+        rv = bp_call_fail_not_found(call, "El local");
     else
         snprintf(tz, BP_TZ_NAME_MAX + 1, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -180,7 +180,7 @@ BOOKING_HANDLER(list_services)
     booking_cache_entry entry;
     char field[32];
 
-    if (!booking_check_uuid(call, "shop_id", r->shop_id))
+    if (!bp_call_check_uuid(call, "shop_id", r->shop_id))
         return BP_EREPLIED;
     snprintf(field, sizeof field, "all:%lld",
              (long long)(bp_now_ms() / 1000 / SERVICES_CACHE_BUCKET_S));
@@ -204,7 +204,7 @@ BOOKING_HANDLER(list_services)
     bool known = PQntuples(res) == 1;
     PQclear(res);
     if (!known)
-        return booking_fail_not_found(call, "El local");
+        return bp_call_fail_not_found(call, "El local");
 
     const char *params[] = {NULL, r->shop_id};
 
@@ -231,7 +231,7 @@ BOOKING_HANDLER(update_service)
     char shop_id[37], tz[BP_TZ_NAME_MAX + 1], day[11] = "";
     bool is_today = false;
 
-    if (!booking_check_uuid(call, "service_id", r->service_id))
+    if (!bp_call_check_uuid(call, "service_id", r->service_id))
         return BP_EREPLIED;
     const char *id_param[] = {r->service_id};
     PGresult *res = bp_db_query(w->db,
@@ -244,7 +244,7 @@ BOOKING_HANDLER(update_service)
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        return booking_fail_not_found(call, "El servicio");
+        return bp_call_fail_not_found(call, "El servicio");
     }
     snprintf(shop_id, sizeof shop_id, "%s", PQgetvalue(res, 0, 0));
     snprintf(tz, sizeof tz, "%s", PQgetvalue(res, 0, 1));
@@ -259,7 +259,7 @@ BOOKING_HANDLER(update_service)
     if (rv != 0)
         return rv;
     if (!f.has_price && r->effective_from != NULL && r->effective_from[0] != '\0')
-        return booking_fail_invalid(call, "effective_from",
+        return bp_call_fail_invalid(call, "effective_from",
                                     "La fecha de vigencia va junto con un precio nuevo "
                                     "(price_cents).");
     if (f.has_price && (rv = booking_price_day(call, "effective_from", r->effective_from, tz, day,

@@ -131,7 +131,7 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
     if (sent(phone)) {
         /* An empty phone on an update removes it. */
         if (phone[0] != '\0' && bp_phone_normalize(phone, f->phone, sizeof f->phone, &why) != 0)
-            return booking_fail_invalid(call, "phone", why);
+            return bp_call_fail_invalid(call, "phone", why);
         f->has_phone = !create || phone[0] != '\0';
     }
     if (sent(timezone) || create) {
@@ -139,7 +139,7 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
             sent(timezone) && timezone[0] != '\0' ? timezone : booking_ctx_of(call)->timezone;
         const bp_tz *zone;
         if (strlen(tz) > BP_TZ_NAME_MAX || bp_tz_load(tz, &zone) != 0)
-            return booking_fail_invalid(call, "timezone",
+            return bp_call_fail_invalid(call, "timezone",
                                         "La zona horaria no existe; usá un nombre IANA, por "
                                         "ejemplo America/Argentina/Buenos_Aires.");
         /* Every local date is computed by PostgreSQL too (prices.c): a zone
@@ -153,7 +153,7 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
         if (broken)
             return bp_call_fail_internal(call, BP_EIO);
         if (!known)
-            return booking_fail_invalid(call, "timezone",
+            return bp_call_fail_invalid(call, "timezone",
                                         "La zona horaria no existe; usá un nombre IANA, por "
                                         "ejemplo America/Argentina/Buenos_Aires.");
         snprintf(f->timezone, sizeof f->timezone, "%s", tz);
@@ -161,7 +161,7 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
     }
     if (has_step) {
         if (!booking_slot_step_valid(step))
-            return booking_fail_invalid(call, "slot_step_minutes",
+            return bp_call_fail_invalid(call, "slot_step_minutes",
                                         "El intervalo de turnos debe dividir la hora: 5, 6, 10, "
                                         "12, 15, 20, 30, 60 o 120 minutos.");
         snprintf(f->step, sizeof f->step, "%d", step);
@@ -169,7 +169,7 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
     }
     if (has_cancel) {
         if (cancel < 0 || cancel > SHOP_CANCEL_HOURS_MAX)
-            return booking_fail_invalid(call, "cancellation_hours",
+            return bp_call_fail_invalid(call, "cancellation_hours",
                                         "La anticipación para cancelar debe estar entre 0 y 720 "
                                         "horas.");
         snprintf(f->cancel, sizeof f->cancel, "%d", cancel);
@@ -177,7 +177,7 @@ static int check_fields(bp_call *call, bool create, const char *name, const char
     }
     if (has_no_show) {
         if (no_show < 1 || no_show > 100)
-            return booking_fail_invalid(call, "no_show_deposit_percent",
+            return bp_call_fail_invalid(call, "no_show_deposit_percent",
                                         "La seña por ausencias debe estar entre 1 y 100 %.");
         snprintf(f->no_show, sizeof f->no_show, "%d", no_show);
         f->has_no_show = true;
@@ -192,7 +192,7 @@ static int reply_shop(bp_call *call, PGresult *res, Bp__Booking__ShopReply *resp
     if (!bp_db_ok(res, bp_call_request_id(call)))
         rv = bp_call_fail_internal(call, BP_EIO);
     else if (PQntuples(res) == 0)
-        rv = booking_fail_not_found(call, "El local");
+        rv = bp_call_fail_not_found(call, "El local");
     else if ((resp->shop = shop_from_row(call, res, 0)) == NULL)
         rv = bp_call_fail_internal(call, BP_ENOMEM);
     PQclear(res);
@@ -209,7 +209,7 @@ BOOKING_HANDLER(create_shop)
     char id[37];
 
     if (strcmp(role, "owner") != 0 && strcmp(role, "admin") != 0)
-        return booking_fail_forbidden(call);
+        return bp_call_fail_forbidden(call);
     int rv = check_fields(call, true, r->name, r->address, r->city, r->phone, r->timezone,
                           r->has_slot_step_minutes, r->slot_step_minutes, r->has_cancellation_hours,
                           r->cancellation_hours, r->has_no_show_deposit_percent,
@@ -255,17 +255,17 @@ BOOKING_HANDLER(list_shops)
 
     bool by_city = r->city != NULL && r->city[0] != '\0';
     if (by_city && bp_text_normalize(r->city, SHOP_CITY_MAX, city, sizeof city, &why) != 0)
-        return booking_fail_invalid(call, "city", "La ciudad no es válida.");
+        return bp_call_fail_invalid(call, "city", "La ciudad no es válida.");
     if (r->has_limit) {
         if (r->limit < 1 || r->limit > SHOPS_PAGE_MAX)
-            return booking_fail_invalid(call, "limit", "El límite debe estar entre 1 y 100.");
+            return bp_call_fail_invalid(call, "limit", "El límite debe estar entre 1 y 100.");
         page = r->limit;
     }
     bool after = r->cursor != NULL && r->cursor[0] != '\0';
     /* The cursor is the last id of the previous page; clients treat it as
      * opaque. */
     if (after && !bp_uuid_valid(r->cursor))
-        return booking_fail_invalid(call, "cursor", "El cursor no es válido.");
+        return bp_call_fail_invalid(call, "cursor", "El cursor no es válido.");
     snprintf(limit, sizeof limit, "%d", page + 1);
 
     const char *params[] = {by_city ? city : NULL, after ? r->cursor : NULL, limit};
@@ -303,7 +303,7 @@ BOOKING_HANDLER(list_shops)
 BOOKING_HANDLER(get_shop)
 {
     const Bp__Booking__ShopRequest *r = (const Bp__Booking__ShopRequest *)req;
-    if (!booking_check_uuid(call, "shop_id", r->shop_id))
+    if (!bp_call_check_uuid(call, "shop_id", r->shop_id))
         return BP_EREPLIED;
     const char *params[] = {r->shop_id};
     PGresult *res =
@@ -384,18 +384,18 @@ static int set_open_day(bp_call *call, const Bp__Booking__OpenDayRequest *r,
     if (rv != 0)
         return rv;
     if (r->date == NULL || bp_date_parse(r->date, &day) != 0)
-        return booking_fail_invalid(call, "date",
+        return bp_call_fail_invalid(call, "date",
                                     "La fecha no es válida; usá el formato "
                                     "AAAA-MM-DD.");
     int y, m, d;
     bp_civil_from_days(day, &y, &m, &d);
     if (y < 2000 || y > 2100)
-        return booking_fail_invalid(call, "date", "La fecha debe estar entre 2000 y 2100.");
+        return bp_call_fail_invalid(call, "date", "La fecha debe estar entre 2000 y 2100.");
     bp_date_format(day, date);
 
     rv = booking_shop_open_day(w->db, r->shop_id, date, open);
     if (rv == BP_ENOTFOUND)
-        return booking_fail_not_found(call, "El local");
+        return bp_call_fail_not_found(call, "El local");
     if (rv != 0)
         return bp_call_fail_internal(call, rv);
     booking_cache_drop_shop(w->db, w->kv, r->shop_id);

@@ -80,7 +80,7 @@ static int check_date(bp_call *call, const bp_tz *tz, int32_t day, int64_t now_s
     const booking_ctx *app = booking_ctx_of(call);
     int32_t today = bp_tz_local_day(tz, now_s);
     if (day < today)
-        return booking_fail_invalid(call, "date", "La fecha no puede ser anterior a hoy.");
+        return bp_call_fail_invalid(call, "date", "La fecha no puede ser anterior a hoy.");
     if (day > today + app->horizon_days)
         return bp_call_fail(call, 400, "invalid_request", "date",
                             "Solo se puede consultar hasta %d días desde hoy.", app->horizon_days);
@@ -133,13 +133,13 @@ BOOKING_HANDLER(availability)
     int32_t first_day;
     int rv;
 
-    if (!booking_check_uuid(call, "provider_id", in->provider_id) ||
-        !booking_check_uuid(call, "service_id", in->service_id))
+    if (!bp_call_check_uuid(call, "provider_id", in->provider_id) ||
+        !bp_call_check_uuid(call, "service_id", in->service_id))
         return BP_EREPLIED;
     if (in->date == NULL || *in->date == '\0')
-        return booking_fail_invalid(call, "date", "Falta el campo date (AAAA-MM-DD).");
+        return bp_call_fail_invalid(call, "date", "Falta el campo date (AAAA-MM-DD).");
     if (bp_date_parse(in->date, &first_day) != 0)
-        return booking_fail_invalid(call, "date", "date debe ser una fecha AAAA-MM-DD válida.");
+        return bp_call_fail_invalid(call, "date", "date debe ser una fecha AAAA-MM-DD válida.");
     int days = in->has_days ? in->days : 1;
     if (days < 1 || days > app->horizon_days)
         return bp_call_fail(call, 400, "invalid_request", "days", "days debe estar entre 1 y %d.",
@@ -185,11 +185,11 @@ BOOKING_HANDLER(availability)
         goto out;
     }
     if (PQntuples(res) == 0) {
-        rv = booking_fail_not_found(call, "El profesional");
+        rv = bp_call_fail_not_found(call, "El profesional");
         goto out;
     }
     if (PQgetvalue(res, 0, 9)[0] != 't') {
-        rv = booking_fail_not_found(call, "El servicio");
+        rv = bp_call_fail_not_found(call, "El servicio");
         goto out;
     }
     if (PQgetvalue(res, 0, 5)[0] != 't') {

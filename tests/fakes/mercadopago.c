@@ -19,8 +19,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,6 +30,7 @@
 
 #include "bp.h"
 #include "fake_server.h"
+#include "hmac.h"
 #include "http.h"
 #include "log.h"
 #include "strbuf.h"
@@ -272,18 +271,6 @@ static bool enqueue_payment(const payment *p, const char *action, sig_kind sig, 
 
 /* ---- webhooks ------------------------------------------------------------ */
 
-/* hex(HMAC-SHA256(secret, manifest)) into out[65]. */
-static void hmac_hex(const char *secret, const char *msg, char out[65])
-{
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac,
-         &len);
-    for (unsigned i = 0; i < len && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", mac[i]);
-    out[64] = '\0';
-}
-
 static void record_delivery(const notification *n, const char *request_id, long status,
                             const char *outcome)
 {
@@ -324,7 +311,8 @@ static long send_notification(const notification *n, int64_t notif_id)
     char v1[65];
     /* A bad signature is a real HMAC under another key, so only the key check
      * can catch it. */
-    hmac_hex(n->sig == SIG_BAD ? "not-the-webhook-secret" : webhook_secret, manifest, v1);
+    const char *key = n->sig == SIG_BAD ? "not-the-webhook-secret" : webhook_secret;
+    bp_hmac_sha256_hex(key, strlen(key), manifest, strlen(manifest), v1);
 
     bp_strbuf url = {0};
     bp_strbuf_printf(&url, "%s%sdata.id=%s&type=payment", n->url,

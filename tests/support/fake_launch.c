@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "http.h"
+
 /* Most arguments a fake is started with, the program and the NULL too. */
 #define FAKE_ARGS_MAX 16
 
@@ -104,4 +106,34 @@ int bpt_fake_stop(pid_t pid)
     if (waitpid(pid, &st, 0) != pid)
         return -1;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+long bpt_fake_call(const char *base, const char *method, const char *path, const char *body,
+                   const char *const *headers, json_t **out)
+{
+    const char *all[16] = {"Content-Type: application/json"};
+    size_t n = 1;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL && n + 1 < 16; i++)
+        all[n++] = headers[i];
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    bp_http_request req = {.method = method,
+                           .url = url,
+                           .headers = all,
+                           .body = body,
+                           .body_len = body != NULL ? strlen(body) : 0,
+                           .timeout_ms = 10000,
+                           .max_response_bytes = 1 << 20};
+    bp_http_response resp;
+    if (out != NULL)
+        *out = NULL;
+    if (bp_http_do(&req, &resp) != 0)
+        return -1;
+    long status = resp.status;
+    if (out != NULL) {
+        json_error_t err;
+        *out = json_loadb(resp.body, resp.len, 0, &err);
+    }
+    bp_http_response_free(&resp);
+    return status;
 }

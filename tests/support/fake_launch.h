@@ -3,6 +3,7 @@
 #ifndef BPT_FAKE_LAUNCH_H
 #define BPT_FAKE_LAUNCH_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -18,5 +19,13 @@ int bpt_fake_start(const char *name, const char *const *extra_args, pid_t *pid, 
 /* Sends SIGTERM to a fake and reaps it. Returns 0 when it exited with
  * status 0, else -1. */
 int bpt_fake_stop(pid_t pid);
+
+/* One request to a fake at base (a control endpoint or its API): method,
+ * path with its query, an optional JSON body (Content-Type set) and extra
+ * header lines (NULL-terminated, may be NULL). Returns the HTTP status, or
+ * -1 when the fake did not answer within 10 s; when out is not NULL it
+ * receives the parsed body (NULL when not JSON; the caller decrefs). */
+long bpt_fake_call(const char *base, const char *method, const char *path, const char *body,
+                   const char *const *headers, json_t **out);
 
 #endif

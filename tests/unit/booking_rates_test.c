@@ -49,27 +49,17 @@ static void start_fake(void)
 /* POSTs a control request; returns the HTTP status. */
 static long fake_control(const char *path_and_query)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s%s", fake_base, path_and_query);
-    bp_http_request req = {
-        .method = "POST", .url = url, .timeout_ms = 2000, .max_response_bytes = 4096};
-    bp_http_response resp;
-    cr_assert_eq(bp_http_do(&req, &resp), 0, "the fake did not answer %s", path_and_query);
-    long status = resp.status;
-    bp_http_response_free(&resp);
+    long status = bpt_fake_call(fake_base, "POST", path_and_query, NULL, NULL, NULL);
+    cr_assert_neq(status, -1, "the fake did not answer %s", path_and_query);
     return status;
 }
 
 static long fake_requests(void)
 {
-    char url[128];
-    snprintf(url, sizeof url, "%s/_fake/requests", fake_base);
-    bp_http_request req = {.url = url, .timeout_ms = 2000, .max_response_bytes = 4096};
-    bp_http_response resp;
-    cr_assert_eq(bp_http_do(&req, &resp), 0);
-    long n = -1;
-    cr_assert_eq(sscanf(resp.body, "{\"requests\":%ld}", &n), 1, "%s", resp.body);
-    bp_http_response_free(&resp);
+    json_t *doc;
+    cr_assert_eq(bpt_fake_call(fake_base, "GET", "/_fake/requests", NULL, NULL, &doc), 200);
+    long n = (long)json_integer_value(json_object_get(doc, "requests"));
+    json_decref(doc);
     return n;
 }
 

@@ -43,10 +43,9 @@ static void start_fake(void)
 static long call(const char *method, const char *path, const char *token, const char *key,
                  const char *body, json_t **out)
 {
-    char url[512], auth[128], idem[128];
-    snprintf(url, sizeof url, "%s%s", fake_base, path);
-    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
-    size_t h = 1;
+    char auth[128], idem[128];
+    const char *headers[3] = {NULL, NULL, NULL};
+    size_t h = 0;
     if (token != NULL) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         headers[h++] = auth;
@@ -55,22 +54,10 @@ static long call(const char *method, const char *path, const char *token, const 
         snprintf(idem, sizeof idem, "X-Idempotency-Key: %s", key);
         headers[h++] = idem;
     }
-    bp_http_request req = {.method = method,
-                           .url = url,
-                           .headers = headers,
-                           .body = body,
-                           .body_len = body != NULL ? strlen(body) : 0,
-                           .timeout_ms = 5000,
-                           .max_response_bytes = 1 << 20};
-    bp_http_response resp;
-    cr_assert_eq(bp_http_do(&req, &resp), 0, "the fake did not answer %s %s", method, path);
-    long status = resp.status;
-    if (out != NULL) {
-        json_error_t err;
-        *out = json_loads(resp.body, 0, &err);
-        cr_assert_not_null(*out, "%s %s: not JSON: %s", method, path, resp.body);
-    }
-    bp_http_response_free(&resp);
+    long status = bpt_fake_call(fake_base, method, path, body, headers, out);
+    cr_assert_neq(status, -1, "the fake did not answer %s %s", method, path);
+    if (out != NULL)
+        cr_assert_not_null(*out, "%s %s: not JSON", method, path);
     return status;
 }
 

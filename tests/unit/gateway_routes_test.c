@@ -199,6 +199,14 @@ Test(gateway_routes, the_endpoints_of_api_md)
         {"GET", "/api/auth/me", "auth", "Me", GW_AUTH_USER, GW_RATE_API},
         {"PATCH", "/api/users/me", "auth", "UpdateMe", GW_AUTH_USER, GW_RATE_API},
         {"PUT", "/api/users/me/consents", "auth", "PutConsents", GW_AUTH_USER, GW_RATE_API},
+        {"POST", "/api/payments/checkout", "payment", "Checkout", GW_AUTH_USER, GW_RATE_PAYMENTS},
+        {"POST", "/api/payments/manual", "payment", "ManualPayment", GW_AUTH_USER,
+         GW_RATE_PAYMENTS},
+        {"GET", "/api/payments", "payment", "ListPayments", GW_AUTH_USER, GW_RATE_API},
+        {"GET", "/api/payments/7", "payment", "GetPayment", GW_AUTH_USER, GW_RATE_API},
+        {"POST", "/api/payments/7/refund", "payment", "Refund", GW_AUTH_USER, GW_RATE_PAYMENTS},
+        {"POST", "/api/webhooks/mercadopago", "payment", "MercadoPagoWebhook", GW_AUTH_PUBLIC,
+         GW_RATE_NONE},
         {"GET", "/api/health", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE},
         {"GET", "/api/metrics", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE},
     };
@@ -223,6 +231,12 @@ Test(gateway_routes, the_endpoints_of_api_md)
     cr_expect_str_eq(m.allow, "POST, OPTIONS");
     cr_expect_eq(gw_route_match("GET", "/api/auth/me/", 13, &m), GW_MATCH_OK);
     cr_expect_eq(gw_route_match("GET", "/api/nothing", 12, &m), GW_MATCH_NOT_FOUND);
+    /* The literal payment rows win over {payment_id}. */
+    cr_expect_eq(gw_route_match("POST", "/api/payments/manual", 20, &m), GW_MATCH_OK);
+    cr_expect_str_eq(m.route->rpc, "ManualPayment");
+    cr_expect_eq(m.n_params, 0);
+    cr_expect_eq(gw_route_match("GET", "/api/webhooks/mercadopago", 25, &m), GW_MATCH_METHOD);
+    cr_expect_str_eq(m.allow, "POST, OPTIONS");
 }
 
 Test(gateway_routes, bad_patterns_are_refused)

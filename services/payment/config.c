@@ -1,0 +1,130 @@
+/* The payment daemon's settings, read once at start, and the calls it makes
+ * to the booking daemon. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "payment.h"
+#include "tz.h"
+
+payment_ctx payment_config;
+
+/* A URL setting without its trailing slashes, or exit 2. */
+static void url_setting(const char *name, const char *def, char *out, size_t len)
+{
+    const char *v = bp_config_str(name, def);
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+        bp_config_fail(name, "must be an http:// or https:// URL");
+    if ((size_t)snprintf(out, len, "%s", v) >= len)
+        bp_config_fail(name, "is too long");
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == '/')
+        out[--n] = '\0';
+}
+
+static const char *secret(const char *name)
+{
+    const char *v = bp_config_str(name, "");
+    return *v != '\0' ? v : NULL;
+}
+
+static int dial(const char *service, bp_client **out)
+{
+    char url[512];
+    bp_config_rpc_url(service, url, sizeof url);
+    int rv = bp_client_open(service, url, out);
+    if (rv != 0)
+        bp_log_error("cannot dial the %s daemon at %s", service, url);
+    return rv;
+}
+
+int payment_config_load(payment_ctx *ctx)
+{
+    url_setting("MERCADOPAGO_API_URL", "https://api.mercadopago.com", ctx->api_url,
+                sizeof ctx->api_url);
+    url_setting("PUBLIC_BASE_URL", "http://127.0.0.1:3000", ctx->public_base_url,
+                sizeof ctx->public_base_url);
+    ctx->access_token = secret("MERCADOPAGO_ACCESS_TOKEN");
+    ctx->webhook_secret = secret("MERCADOPAGO_WEBHOOK_SECRET");
+    const char *tz = bp_config_str("TIMEZONE", "America/Argentina/Buenos_Aires");
+    const bp_tz *zone;
+    if (bp_tz_load(tz, &zone) != 0)
+        bp_config_fail("TIMEZONE", "is not a known IANA time zone");
+    snprintf(ctx->timezone, sizeof ctx->timezone, "%s", tz);
+    ctx->timeout_ms = (int)bp_config_int("MERCADOPAGO_TIMEOUT_MS", 10000, 100, 120000);
+    ctx->reconcile_interval_ms =
+        (int)bp_config_int("PAYMENT_RECONCILE_INTERVAL_MS", 60000, 100, 60000);
+    ctx->backoff_ms = (int)bp_config_int("PAYMENT_RETRY_BACKOFF_MS", 1000, 10, 3600000);
+    ctx->backoff_max_ms =
+        (int)bp_config_int("PAYMENT_RETRY_BACKOFF_MAX_MS", 300000, ctx->backoff_ms, 86400000);
+
+    /* Secrets are named, never shown. */
+    if (ctx->access_token == NULL)
+        bp_log_warn("MERCADOPAGO_ACCESS_TOKEN is not set: checkouts and refunds answer 503");
+    if (ctx->webhook_secret == NULL)
+        bp_log_warn("MERCADOPAGO_WEBHOOK_SECRET is not set: every webhook is refused (401)");
+    if (bp_config_is_production() && (ctx->access_token == NULL || ctx->webhook_secret == NULL ||
+                                      strncmp(ctx->access_token, "TEST-", 5) == 0))
+        bp_config_fail("MERCADOPAGO_ACCESS_TOKEN",
+                       "production needs a live access token and MERCADOPAGO_WEBHOOK_SECRET");
+    bp_log_info("MercadoPago API at %s; reconciliation every %d ms", ctx->api_url,
+                ctx->reconcile_interval_ms);
+
+    int rv = dial("booking", &ctx->booking);
+    if (rv == 0)
+        rv = dial("auth", &ctx->auth);
+    return rv;
+}
+
+void payment_config_free(payment_ctx *ctx)
+{
+    bp_client_close(ctx->booking);
+    bp_client_close(ctx->auth);
+    ctx->booking = ctx->auth = NULL;
+}
+
+int payment_booking_context(bp_call *call, const char *booking_id, const char *what,
+                            Bp__Booking__PaymentContextReply **out)
+{
+    *out = NULL;
+    if (!bp_call_check_uuid(call, "booking_id", booking_id))
+        return BP_EREPLIED;
+    Bp__Booking__BookingRequest in = BP__BOOKING__BOOKING_REQUEST__INIT;
+    in.booking_id = (char *)booking_id;
+    bp_rpc_args args = {
+        .method = "PaymentContext",
+        .request_id = bp_call_request_id(call),
+        .user_id = bp_call_user_id(call),
+        .role = bp_call_role(call),
+    };
+    ProtobufCMessage *got = NULL;
+    int status = 0;
+    char code[64] = "";
+    int rv = bp_client_call_msg(payment_config.booking, &args, (const ProtobufCMessage *)&in,
+                                &bp__booking__payment_context_reply__descriptor, &got, &status,
+                                code, sizeof code);
+    if (rv != 0) {
+        bp_log(BP_LOG_WARN, bp_call_request_id(call), "booking.PaymentContext: %s",
+               bp_strerror(rv));
+        return bp_call_fail_internal(call, BP_EUNAVAIL);
+    }
+    if (status == 404)
+        return bp_call_fail_not_found(call, what);
+    if (status == 400)
+        return bp_call_fail_invalid(call, "booking_id", "El campo booking_id no es un id válido.");
+    if (status >= 300 || got == NULL) {
+        if (got != NULL)
+            protobuf_c_message_free_unpacked(got, NULL);
+        bp_log(BP_LOG_WARN, bp_call_request_id(call), "booking.PaymentContext answered %d %s",
+               status, code);
+        return bp_call_fail_internal(call, BP_EUNAVAIL);
+    }
+    *out = (Bp__Booking__PaymentContextReply *)got;
+    if ((*out)->booking == NULL || (*out)->actor == NULL) {
+        protobuf_c_message_free_unpacked(got, NULL);
+        *out = NULL;
+        return bp_call_fail_internal(call, BP_EPROTO);
+    }
+    return 0;
+}
