@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <nng/nng.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -133,6 +134,9 @@ static int serve(const bp_daemon *d)
     bp_jobs_stop(jobs);
     if (d->on_stop != NULL)
         d->on_stop();
+    /* Every socket is closed: let nng finish reaping what they left (a
+     * request cut short by the stop still holds its message until then). */
+    nng_fini();
     bp_log_info("%s stopped", svc->name);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* barberpro-gateway: the HTTP front of BarberPro. Reads its configuration,
  * dials the daemons, serves until SIGTERM or SIGINT, then stops gracefully. */
+#include <nng/nng.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
     bp_log_info("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     gw_server_stop(srv);
     gw_services_close();
+    nng_fini(); /* every socket is closed: nng reaps what they left */
     bp_log_info("stopped");
     return 0;
 }

@@ -27,7 +27,7 @@ static const char SQL_PAID[] = "SELECT 1 FROM payment.payments WHERE booking_id 
 /* Conflicts with either unique index (the key, the one open payment) insert
  * nothing; the caller then reads the row that won. */
 static const char SQL_INSERT[] =
-    "INSERT INTO payment.payments (id, booking_id, client_id, shop_id, provider, method,"
+    "INSERT INTO payment.payments AS p (id, booking_id, client_id, shop_id, provider, method,"
     " amount_cents, currency, description, expires_at, created_by, idempotency_key,"
     " next_check_at)"
     " VALUES ($1, $2, $3, $4, 'mercadopago', 'mercadopago', $5::int8, $6, $7,"
@@ -93,8 +93,8 @@ static int answer_with_preference(bp_call *call, Bp__Payment__PaymentReply *out,
     };
     payer_of(call, &in.payer_email, &in.payer_name);
     char pref_id[128], init_point[512];
-    int rv =
-        mp_create_preference(&payment_config, bp_call_request_id(call), &in, pref_id, init_point);
+    payment_ctx mp = payment_ctx_for(call);
+    int rv = mp_create_preference(&mp, bp_call_request_id(call), &in, pref_id, init_point);
     if (rv == BP_ENOMEM)
         return bp_call_fail_internal(call, rv);
     if (rv != 0)
@@ -140,6 +140,9 @@ static int payable(bp_call *call, const Bp__Booking__Booking *b, bool full, int6
 {
     bool pending = b->status != NULL && strcmp(b->status, "pending_payment") == 0;
     bool confirmed = b->status != NULL && strcmp(b->status, "confirmed") == 0;
+    if (!full && b->deposit_cents <= 0 && (pending || confirmed))
+        return bp_call_fail(call, 409, "nothing_to_pay", NULL,
+                            "Este turno no requiere seña: ya está confirmado.");
     const char *until = pending ? b->hold_expires_at : b->starts_at;
     if (!(pending || (confirmed && full)) || until == NULL ||
         bp_time_parse(until, expires_ms) != 0 || *expires_ms <= bp_now_ms())
@@ -158,9 +161,9 @@ PAYMENT_HANDLER(checkout)
 {
     const Bp__Payment__CheckoutRequest *in = (const Bp__Payment__CheckoutRequest *)req;
     Bp__Payment__PaymentReply *out = (Bp__Payment__PaymentReply *)resp;
-    const char *key = bp_call_idempotency_key(call);
+    const char *key = payment_idempotency_key(call);
     const char *me = bp_call_user_id(call);
-    if (key == NULL || *key == '\0')
+    if (key == NULL)
         return bp_call_fail_invalid(call, "Idempotency-Key",
                                     "Falta el encabezado Idempotency-Key: con él, reintentar el "
                                     "pago nunca cobra dos veces.");

@@ -128,3 +128,19 @@ int payment_booking_context(bp_call *call, const char *booking_id, const char *w
     }
     return 0;
 }
+
+/* Time kept for what follows the MercadoPago call: storing its outcome and
+ * the answer's way back. */
+#define ANSWER_MARGIN_MS 300
+
+payment_ctx payment_ctx_for(bp_call *call)
+{
+    payment_ctx c = payment_config;
+    int64_t deadline = bp_call_deadline_ms(call);
+    if (deadline > 0) {
+        int64_t left = deadline - bp_now_ms() - ANSWER_MARGIN_MS;
+        if (left < c.timeout_ms)
+            c.timeout_ms = left > 100 ? (int)left : 100;
+    }
+    return c;
+}

@@ -18,7 +18,8 @@ static const char SQL_KEPT[] =
 static const char SQL_BY_KEY[] = PAYMENT_SQL_BY_KEY;
 
 static const char SQL_INSERT[] =
-    "INSERT INTO payment.payments (id, booking_id, client_id, shop_id, provider, method, status,"
+    "INSERT INTO payment.payments AS p (id, booking_id, client_id, shop_id, provider, method, "
+    "status,"
     " amount_cents, currency, description, note, created_by, idempotency_key, approved_at)"
     " VALUES ($1, $2, $3, $4, 'manual', $5, 'approved', $6::int8, 'ARS', $7, $8, $9, $10, now())"
     " ON CONFLICT DO NOTHING RETURNING " PAYMENT_COLUMNS;
@@ -93,7 +94,7 @@ PAYMENT_HANDLER(manual_payment)
     const Bp__Payment__ManualPaymentRequest *in = (const Bp__Payment__ManualPaymentRequest *)req;
     Bp__Payment__PaymentReply *out = (Bp__Payment__PaymentReply *)resp;
     bp_db *db = bp_call_worker(call)->db;
-    const char *me = bp_call_user_id(call), *key = bp_call_idempotency_key(call);
+    const char *me = bp_call_user_id(call), *key = payment_idempotency_key(call);
     if (check_input(call, in) != 0)
         return BP_EREPLIED;
     const char *by_key[] = {me, key};

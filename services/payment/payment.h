@@ -50,6 +50,11 @@ extern payment_ctx payment_config;
 int payment_config_load(payment_ctx *ctx);
 void payment_config_free(payment_ctx *ctx);
 
+/* The settings for a MercadoPago call made while answering call: its
+ * timeout cut so that the answer still beats the call's deadline (a 503
+ * the client can act on, not the gateway's 504). */
+payment_ctx payment_ctx_for(bp_call *call);
+
 /* ---- the booking, as the booking daemon tells it ------------------------- */
 
 /* Asks booking.PaymentContext for booking_id on behalf of the caller.
@@ -149,6 +154,9 @@ Bp__Payment__Payment *payment_reply(bp_call *call, bp_db *db, const payment_row 
 /* Answers {payment} for the row of res (status 200 unless set). */
 int payment_answer(bp_call *call, Bp__Payment__PaymentReply *out, const payment_row *p);
 
+/* The client's Idempotency-Key, or NULL when it sent none. */
+const char *payment_idempotency_key(bp_call *call);
+
 /* 503 unavailable: MercadoPago did not answer as it should. */
 int payment_fail_mercadopago(bp_call *call);
 
@@ -180,10 +188,11 @@ int payment_refund_queue(bp_db *db, const payment_row *p, int64_t amount_cents, 
                          const char *requested_by, const char *key, char id_out[37],
                          payment_change *change);
 
-/* Asks MercadoPago for the pending refund id now (outside any transaction)
- * and records the outcome. Returns 0 when it is done, BP_EUNAVAIL when it
- * stays queued, BP_EINVAL when MercadoPago refused it for good, BP_EIO. */
-int payment_refund_send(bp_db *db, const char *rid, const char *refund_id);
+/* Asks MercadoPago (with the settings of ctx) for the pending refund id now,
+ * outside any transaction, and records the outcome. Returns 0 when it is
+ * done, BP_EUNAVAIL when it stays queued, BP_EINVAL when MercadoPago
+ * refused it for good, BP_EIO. */
+int payment_refund_send(const payment_ctx *ctx, bp_db *db, const char *rid, const char *refund_id);
 
 /* Job names, for bp_jobs_kick. */
 #define PAYMENT_JOB_NOTIFICATIONS "notifications"

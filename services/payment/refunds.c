@@ -150,10 +150,10 @@ static int record_done(bp_db *db, const char *rid, const char *refund_id, const 
     return payment_end(db, rv, &change);
 }
 
-int payment_refund_send(bp_db *db, const char *rid, const char *refund_id)
+int payment_refund_send(const payment_ctx *ctx, bp_db *db, const char *rid, const char *refund_id)
 {
     char lease[24];
-    snprintf(lease, sizeof lease, "%d", 2 * payment_config.timeout_ms + 30000);
+    snprintf(lease, sizeof lease, "%d", 2 * ctx->timeout_ms + 30000);
     const char *claim[] = {refund_id, lease};
     PGresult *res = bp_db_query(db, SQL_CLAIM, 2, claim);
     if (!bp_db_ok(res, rid)) {
@@ -178,7 +178,7 @@ int payment_refund_send(bp_db *db, const char *rid, const char *refund_id)
     if (mp_payment_id <= 0)
         snprintf(why, sizeof why, "MercadoPago no informó el pago que hay que devolver");
     else
-        rv = mp_refund(&payment_config, rid, mp_payment_id, refund_id, amount == total ? 0 : amount,
+        rv = mp_refund(ctx, rid, mp_payment_id, refund_id, amount == total ? 0 : amount,
                        &mp_refund_id, why, sizeof why);
     if (rv == 0) {
         bp_log(BP_LOG_INFO, rid, "refund %s of payment %s done by MercadoPago", refund_id,
@@ -212,7 +212,7 @@ int payment_process_refunds(bp_db *db, bp_kv *kv)
     }
     int rv = 0;
     for (int i = 0; i < PQntuples(res) && rv != BP_EIO; i++) {
-        int r = payment_refund_send(db, NULL, PQgetvalue(res, i, 0));
+        int r = payment_refund_send(&payment_config, db, NULL, PQgetvalue(res, i, 0));
         rv = r == BP_EIO ? r : 0;
     }
     PQclear(res);
@@ -228,7 +228,7 @@ static int queue_checked(bp_call *call, const Bp__Payment__RefundRequest *in, co
                          char refund_id[37], payment_change *change)
 {
     bp_db *db = bp_call_worker(call)->db;
-    const char *key = bp_call_idempotency_key(call);
+    const char *key = payment_idempotency_key(call);
     if (key != NULL) {
         const char *k[] = {p->id, key};
         PGresult *res = bp_db_query(db, SQL_BY_REQUEST_KEY, 2, k);
@@ -313,7 +313,8 @@ PAYMENT_HANDLER(refund)
     change.refund_queued = false;
     if ((rv = payment_end(db, 0, &change)) != 0)
         return bp_call_fail_internal(call, rv);
-    if (send && payment_refund_send(db, rid, refund_id) == BP_EUNAVAIL)
+    payment_ctx mp = payment_ctx_for(call);
+    if (send && payment_refund_send(&mp, db, rid, refund_id) == BP_EUNAVAIL)
         bp_log(BP_LOG_WARN, rid, "refund %s stays queued", refund_id);
     res = payment_select(db, in->payment_id, false, &rv);
     if (res == NULL)

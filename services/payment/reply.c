@@ -94,3 +94,9 @@ int payment_fail_mercadopago(bp_call *call)
     return bp_call_fail(call, 503, "unavailable", NULL,
                         "MercadoPago no responde en este momento; probá de nuevo en unos minutos.");
 }
+
+const char *payment_idempotency_key(bp_call *call)
+{
+    const char *k = bp_call_idempotency_key(call);
+    return *k != '\0' ? k : NULL;
+}

@@ -65,6 +65,15 @@ static const char *const paths[] = {
     "/api/bookings/00000000-0000-4000-8000-000000000000/cancel",
     "/api/bookings/nope/reschedule",
     "/api/bookings/00000000-0000-4000-8000-000000000000/no-show",
+    /* the payment daemon, and MercadoPago's webhook without a signature */
+    "/api/payments/checkout",
+    "/api/payments/manual",
+    "/api/payments?booking_id=zz",
+    "/api/payments/00000000-0000-4000-8000-000000000000",
+    "/api/payments/not-a-uuid/refund",
+    "/api/payments/00000000-0000-4000-8000-000000000000/refund",
+    "/api/webhooks/mercadopago?data.id=123&type=payment",
+    "/api/webhooks/mercadopago?data.id=%00&type=x&id=1&topic=merchant_order",
 };
 
 static const char *const content_types[] = {"Content-Type: application/json",
@@ -98,6 +107,19 @@ static const char *const bodies[] = {
     "{\"percent\": 1e308, \"effective_from\": \"2026-02-29\"}",
     "{\"service_ids\": [\"a\", \"b\", 5, null, {}], \"email\": \"x@\"}",
     "{\"starts_at\": \"-0001-01-01T00:00:00Z\", \"date\": \"0000-00-00\", \"year\": 1e20}",
+    "{\"booking_id\": \"00000000-0000-4000-8000-000000000000\", \"amount_cents\": -5, "
+    "\"method\": \"bitcoin\", \"currency\": \"USD\", \"full\": \"yes\"}",
+    "{\"action\": \"payment.updated\", \"data\": {\"id\": [1]}, \"type\": \"payment\"}",
+};
+
+/* Headers of the payment routes and the webhook, good and bad. */
+static const char *const extras[] = {
+    "Idempotency-Key: 0a8d2c1e-garbage",
+    "Idempotency-Key: ",
+    "x-signature: ts=1,v1=00",
+    "x-signature: v1=,ts=,,,=",
+    "x-request-id: \x01\x02",
+    NULL,
 };
 
 /* Builds one request body: a fixed one, deep nesting, or a long string. */
@@ -138,12 +160,15 @@ Test(garbage, every_request_gets_a_clean_answer, .timeout = 240)
     for (int i = 0; i < ROUNDS; i++) {
         const char *method = methods[rnd(BP_TEST_COUNT(methods))];
         const char *path = paths[rnd(BP_TEST_COUNT(paths))];
-        const char *headers[4] = {NULL, NULL, NULL, NULL};
+        const char *headers[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
         size_t nh = 0;
         headers[nh++] = content_types[rnd(BP_TEST_COUNT(content_types))];
         const char *auth = auths[rnd(BP_TEST_COUNT(auths))];
         if (auth != NULL)
             headers[nh++] = auth;
+        const char *extra = extras[rnd(BP_TEST_COUNT(extras))];
+        if (extra != NULL)
+            headers[nh++] = extra;
         size_t len = 0;
         char *body = rnd(5) == 0 ? NULL : make_body(&len);
 
