@@ -114,12 +114,8 @@ static const char *const bodies[] = {
 
 /* Headers of the payment routes and the webhook, good and bad. */
 static const char *const extras[] = {
-    "Idempotency-Key: 0a8d2c1e-garbage",
-    "Idempotency-Key: ",
-    "x-signature: ts=1,v1=00",
-    "x-signature: v1=,ts=,,,=",
-    "x-request-id: \x01\x02",
-    NULL,
+    "Idempotency-Key: 0a8d2c1e-garbage", "Idempotency-Key: ",      "x-signature: ts=1,v1=00",
+    "x-signature: v1=,ts=,,,=",          "x-request-id: \x01\x02", NULL,
 };
 
 /* Builds one request body: a fixed one, deep nesting, or a long string. */
