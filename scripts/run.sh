@@ -186,6 +186,20 @@ if [[ -z ${EXCHANGE_RATE_URL:-} ]]; then
         "fake-dolarapi at $EXCHANGE_RATE_URL (a fixed rate, not the real one)"
 fi
 check_stop
+if [[ -z ${MERCADOPAGO_ACCESS_TOKEN:-} ]]; then
+    # The stand-in signs its webhooks with this secret and accepts this token.
+    export FAKE_MERCADOPAGO_ACCESS_TOKEN=TEST-fake-access-token
+    export FAKE_MERCADOPAGO_WEBHOOK_SECRET=fake-webhook-secret
+    start_fake mercadopago
+    export MERCADOPAGO_API_URL=http://127.0.0.1:$BP_FAKE_PORT
+    export MERCADOPAGO_ACCESS_TOKEN=$FAKE_MERCADOPAGO_ACCESS_TOKEN
+    export MERCADOPAGO_WEBHOOK_SECRET=$FAKE_MERCADOPAGO_WEBHOOK_SECRET
+    export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}
+    bp_log "MERCADOPAGO_ACCESS_TOKEN is not set: payments go to the local MercadoPago stand-in" \
+        "fake-mercadopago at $MERCADOPAGO_API_URL (no real money; a checkout is paid with" \
+        "POST $MERCADOPAGO_API_URL/_fake/pay?preference_id=<pref_id of the checkout_url>)"
+fi
+check_stop
 
 # ---- the processes -----------------------------------------------------------
 start_process() {

@@ -192,12 +192,42 @@ start_fake() {
     bp_log "fake-$name did not start (log: $LOGS/fake-$name.log)"
     return 1
 }
-fake_port=$(bp_free_port)
+# other_port <taken>...: a free port that is none of the ports given (a
+# chosen port is free until its server starts, so two picks could collide).
+other_port() {
+    local port taken
+    while :; do
+        port=$(bp_free_port)
+        for taken in "$@"; do
+            [[ $port == "$taken" ]] && continue 2
+        done
+        printf '%s\n' "$port"
+        return 0
+    done
+}
+fake_port=$(other_port "$PORT")
 if start_fake dolarapi "$fake_port"; then
     export EXCHANGE_RATE_URL=http://127.0.0.1:$fake_port/v1/dolares/oficial
 else
     suite_ok=0
 fi
+# MercadoPago (the payment daemon): its API, and webhooks sent back to the
+# gateway under test. The retry knobs are short so that the fault tests see a
+# queued call succeed within seconds; the reconciliation runs every 500 ms so
+# that a lost webhook is made up for while a test waits.
+mp_port=$(other_port "$PORT" "$fake_port")
+if start_fake mercadopago "$mp_port"; then
+    export MERCADOPAGO_API_URL=http://127.0.0.1:$mp_port
+else
+    suite_ok=0
+fi
+export MERCADOPAGO_ACCESS_TOKEN=TEST-fake-access-token
+export MERCADOPAGO_WEBHOOK_SECRET=fake-webhook-secret
+export PUBLIC_BASE_URL=http://127.0.0.1:$PORT
+export PAYMENT_RECONCILE_INTERVAL_MS=500
+export MERCADOPAGO_TIMEOUT_MS=1500
+export PAYMENT_RETRY_BACKOFF_MS=200
+export PAYMENT_RETRY_BACKOFF_MAX_MS=2000
 
 for name in "${BP_SERVICES[@]}"; do
     if ! "$TEST_BIN/barberpro-$name" migrate </dev/null >>"$LOGS/migrate-$name.log" 2>&1; then

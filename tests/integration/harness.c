@@ -2,12 +2,14 @@
  * for bodies, nng for raw bus messages, fork/exec to bring daemons back. */
 #include "harness.h"
 
+#include "bp.h"
 #include "events.pb-c.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
@@ -146,8 +148,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-bpt_response *bpt_http(const char *method, const char *path, const char *const *headers,
-                       const void *body, size_t body_len)
+/* bpt_http to any server: base is the URL that path is appended to. */
+static bpt_response *http_at(const char *base, const char *method, const char *path,
+                             const char *const *headers, const void *body, size_t body_len)
 {
     pthread_once(&curl_once, curl_start);
     CURL *h = curl_easy_init();
@@ -161,7 +164,7 @@ bpt_response *bpt_http(const char *method, const char *path, const char *const *
         goto fail;
     fetch_state st = {.r = r, .cap = 1};
 
-    snprintf(url, sizeof url, "%s%s", bpt_base_url(), path);
+    snprintf(url, sizeof url, "%s%s", base, path);
     int has_expect = 0;
     for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
         list = curl_slist_append(list, headers[i]);
@@ -218,6 +221,12 @@ fail:
         curl_easy_cleanup(h);
     bpt_response_free(r);
     return NULL;
+}
+
+bpt_response *bpt_http(const char *method, const char *path, const char *const *headers,
+                       const void *body, size_t body_len)
+{
+    return http_at(bpt_base_url(), method, path, headers, body, body_len);
 }
 
 bpt_response *bpt_http_json(const char *method, const char *path, const char *token,
@@ -677,6 +686,411 @@ int bpt_deliver_payment(const char *topic, const char *event_id, const char *boo
     *status = (int)reply->status;
     bp__rpc__reply__free_unpacked(reply, NULL);
     return 0;
+}
+
+/* ---- payments ------------------------------------------------------------------ */
+
+bpt_response *bpt_checkout(const char *token, const char *booking_id, const char *idem_key)
+{
+    json_t *body = json_pack("{s:s}", "booking_id", booking_id);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL)
+        return NULL;
+    char auth[2200], key[300];
+    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
+    size_t nh = 1;
+    if (token != NULL) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers[nh++] = auth;
+    }
+    if (idem_key != NULL) {
+        snprintf(key, sizeof key, "Idempotency-Key: %s", idem_key);
+        headers[nh++] = key;
+    }
+    bpt_response *r = bpt_http("POST", "/api/payments/checkout", headers, text, strlen(text));
+    free(text);
+    return r;
+}
+
+bpt_response *bpt_payment_get(const char *token, const char *id)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/payments/%s", id);
+    return bpt_http_json("GET", path, token, NULL);
+}
+
+int bpt_book_deposit(const bpt_shop *f, long day, const char *hhmm, int hold_seconds, char id[64])
+{
+    char start[32];
+    bpt_ba_at(day, hhmm, start);
+    bpt_response *r = bpt_book(f->client.token, f, f->color_id, start);
+    const char *st = r != NULL && r->status == 201 ? bpt_json_str(r->json, "booking.status") : NULL;
+    const char *bid = r != NULL ? bpt_json_str(r->json, "booking.id") : NULL;
+    if (st == NULL || strcmp(st, "pending_payment") != 0 || bid == NULL) {
+        fprintf(stderr, "harness: booking Color at %s answered %ld: %s\n", start,
+                r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return -1;
+    }
+    snprintf(id, 64, "%s", bid);
+    bpt_response_free(r);
+    return bpt_booking_hold(id, hold_seconds);
+}
+
+int bpt_checkout_open(const char *token, const char *booking_id, char payment_id[64],
+                      char *checkout_url, size_t url_len)
+{
+    char key[37];
+    bp_uuid(key);
+    bpt_response *r = bpt_checkout(token, booking_id, key);
+    const char *id = r != NULL && r->status == 201 ? bpt_json_str(r->json, "payment.id") : NULL;
+    const char *url = r != NULL ? bpt_json_str(r->json, "payment.checkout_url") : NULL;
+    if (id == NULL || url == NULL || strlen(url) >= url_len) {
+        fprintf(stderr, "harness: checkout of %s answered %ld: %s\n", booking_id,
+                r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return -1;
+    }
+    snprintf(payment_id, 64, "%s", id);
+    snprintf(checkout_url, url_len, "%s", url);
+    bpt_response_free(r);
+    return 0;
+}
+
+/* Polls GET path until the string at field is want. */
+static int wait_field(const char *path, const char *token, const char *field, const char *want,
+                      int timeout_ms)
+{
+    double deadline = bpt_now_ms() + timeout_ms;
+    for (;;) {
+        bpt_response *r = bpt_http_json("GET", path, token, NULL);
+        const char *got = r != NULL && r->status == 200 ? bpt_json_str(r->json, field) : NULL;
+        if (got != NULL && strcmp(got, want) == 0) {
+            bpt_response_free(r);
+            return 0;
+        }
+        if (bpt_now_ms() >= deadline) {
+            fprintf(stderr, "harness: %s of %s not %s within %d ms; last answer %ld: %s\n", field,
+                    path, want, timeout_ms, r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+            bpt_response_free(r);
+            return -1;
+        }
+        bpt_response_free(r);
+        bpt_sleep_ms(100);
+    }
+}
+
+int bpt_wait_payment_status(const char *token, const char *id, const char *status, int timeout_ms)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/payments/%s", id);
+    return wait_field(path, token, "payment.status", status, timeout_ms);
+}
+
+int bpt_wait_booking_status(const char *token, const char *id, const char *status, int timeout_ms)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/bookings/%s", id);
+    return wait_field(path, token, "booking.status", status, timeout_ms);
+}
+
+/* ---- the suite's database ------------------------------------------------------ */
+
+/* A new connection to DATABASE_URL, or NULL (printed). */
+static PGconn *suite_db(void)
+{
+    const char *url = getenv("DATABASE_URL");
+    if (url == NULL) {
+        fprintf(stderr, "harness: DATABASE_URL is not set\n");
+        return NULL;
+    }
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "harness: cannot connect to the database: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+long bpt_db_long(const char *sql, int n, const char *const *params)
+{
+    PGconn *c = suite_db();
+    if (c == NULL)
+        return -1;
+    long v = -1;
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && PQnfields(r) > 0) {
+        char *end = NULL;
+        v = strtol(PQgetvalue(r, 0, 0), &end, 10);
+        if (end == NULL || *end != '\0')
+            v = -1;
+    }
+    if (v < 0)
+        fprintf(stderr, "harness: %s: %s\n", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+int bpt_booking_hold(const char *booking_id, int seconds)
+{
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", seconds);
+    const char *params[] = {booking_id, secs};
+    long n = bpt_db_long("WITH moved AS (UPDATE booking.bookings"
+                         " SET hold_expires_at = now() + make_interval(secs => $2::int)"
+                         " WHERE id = $1::uuid AND status = 'pending_payment' RETURNING 1)"
+                         " SELECT count(*) FROM moved",
+                         2, params);
+    if (n != 1) {
+        fprintf(stderr, "harness: booking %s is not pending_payment: its hold was not moved\n",
+                booking_id);
+        return -1;
+    }
+    return 0;
+}
+
+long bpt_payment_events(const char *topic, const char *booking_id)
+{
+    PGconn *c = suite_db();
+    if (c == NULL)
+        return -1;
+    const char *params[] = {topic};
+    /* One row per event (the outbox has one per consumer), payload binary. */
+    PGresult *r = PQexecParams(c,
+                               "SELECT DISTINCT ON (event_id) event_id, payload"
+                               " FROM payment.outbox WHERE topic = $1 ORDER BY event_id",
+                               1, NULL, params, NULL, NULL, 1);
+    long n = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        n = 0;
+        for (int i = 0; i < PQntuples(r); i++) {
+            Bp__Events__PaymentEvent *ev = bp__events__payment_event__unpack(
+                NULL, (size_t)PQgetlength(r, i, 1), (const uint8_t *)PQgetvalue(r, i, 1));
+            if (ev == NULL) {
+                fprintf(stderr, "harness: a %s payload in payment.outbox does not decode\n", topic);
+                continue;
+            }
+            if (ev->booking_id != NULL && strcmp(ev->booking_id, booking_id) == 0)
+                n++;
+            bp__events__payment_event__free_unpacked(ev, NULL);
+        }
+    } else {
+        fprintf(stderr, "harness: reading payment.outbox: %s\n", PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+long bpt_booking_events(const char *topic, const char *booking_id)
+{
+    const char *params[] = {topic, booking_id};
+    return bpt_db_long("SELECT count(DISTINCT event_id) FROM booking.outbox"
+                       " WHERE topic = $1 AND key = $2",
+                       2, params);
+}
+
+/* ---- the MercadoPago stand-in ---------------------------------------------------- */
+
+const char *bpt_mp_url(void)
+{
+    return env_or("MERCADOPAGO_API_URL", "http://127.0.0.1:8089");
+}
+
+bpt_response *bpt_mp_http(const char *method, const char *path)
+{
+    char auth[512];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s",
+             env_or("MERCADOPAGO_ACCESS_TOKEN", "TEST-fake-access-token"));
+    const char *headers[] = {auth, NULL};
+    return http_at(bpt_mp_url(), method, path, headers, NULL, 0);
+}
+
+/* method of a control endpoint; the parsed 2xx body, or NULL. */
+__attribute__((format(printf, 2, 0))) static json_t *mp_control(const char *method, const char *fmt,
+                                                                va_list ap)
+{
+    char path[1024];
+    int n = vsnprintf(path, sizeof path, fmt, ap);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        fprintf(stderr, "harness: stand-in path too long\n");
+        return NULL;
+    }
+    bpt_response *r = bpt_mp_http(method, path);
+    if (r == NULL || r->status < 200 || r->status > 299 || r->json == NULL) {
+        fprintf(stderr, "harness: %s %s%s answered %ld: %s\n", method, bpt_mp_url(), path,
+                r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return NULL;
+    }
+    json_t *out = json_incref(r->json);
+    bpt_response_free(r);
+    return out;
+}
+
+json_t *bpt_mp_post(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *out = mp_control("POST", fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+json_t *bpt_mp_get(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *out = mp_control("GET", fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+int bpt_mp_mode(const char *mode)
+{
+    json_t *o = bpt_mp_post("/_fake/mode?mode=%s", mode);
+    json_decref(o);
+    return o != NULL ? 0 : -1;
+}
+
+int bpt_mp_pref_id(const char *checkout_url, char *out, size_t len)
+{
+    const char *p = checkout_url != NULL ? strstr(checkout_url, "pref_id=") : NULL;
+    if (p == NULL) {
+        fprintf(stderr, "harness: no pref_id in the checkout_url %s\n",
+                checkout_url != NULL ? checkout_url : "(none)");
+        return -1;
+    }
+    p += strlen("pref_id=");
+    size_t n = strcspn(p, "&#");
+    if (n == 0 || n >= len)
+        return -1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+int64_t bpt_mp_pay(const char *checkout_url, const char *status, int notify)
+{
+    char pref[128];
+    if (bpt_mp_pref_id(checkout_url, pref, sizeof pref) != 0)
+        return -1;
+    json_t *o = bpt_mp_post("/_fake/pay?preference_id=%s&status=%s%s", pref, status,
+                            notify ? "" : "&notify=0");
+    json_t *id = json_object_get(o, "payment_id");
+    int64_t v = json_is_integer(id) ? (int64_t)json_integer_value(id) : -1;
+    json_decref(o);
+    return v;
+}
+
+long bpt_mp_last(const char *endpoint, json_t **last)
+{
+    if (last != NULL)
+        *last = NULL;
+    json_t *o = bpt_mp_get("/_fake/last?endpoint=%s", endpoint);
+    json_t *count = json_object_get(o, "count");
+    long n = json_is_integer(count) ? (long)json_integer_value(count) : -1;
+    if (last != NULL && n >= 0)
+        *last = json_incref(json_object_get(o, "last"));
+    json_decref(o);
+    return n;
+}
+
+int bpt_mp_deliveries(int64_t mp_id, const char *signature, long status)
+{
+    json_t *o = bpt_mp_get("/_fake/webhooks");
+    json_t *list = json_object_get(o, "deliveries");
+    if (!json_is_array(list)) {
+        json_decref(o);
+        return -1;
+    }
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)mp_id);
+    int n = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(list, i, d)
+    {
+        const char *did = bpt_json_str(d, "data_id"), *sig = bpt_json_str(d, "signature");
+        long st = (long)json_integer_value(json_object_get(d, "status"));
+        if (did != NULL && strcmp(did, id) == 0 &&
+            (signature == NULL || (sig != NULL && strcmp(sig, signature) == 0)) &&
+            (status == 0 || st == status))
+            n++;
+    }
+    json_decref(o);
+    return n;
+}
+
+int bpt_mp_wait_deliveries(int64_t mp_id, const char *signature, long status, int n, int timeout_ms)
+{
+    double deadline = bpt_now_ms() + timeout_ms;
+    for (;;) {
+        int got = bpt_mp_deliveries(mp_id, signature, status);
+        if (got >= n)
+            return 0;
+        if (bpt_now_ms() >= deadline) {
+            json_t *o = bpt_mp_get("/_fake/webhooks");
+            char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+            fprintf(stderr,
+                    "harness: %d of %d webhooks about %lld (signature %s, status %ld) within %d "
+                    "ms; the stand-in's deliveries: %s\n",
+                    got, n, (long long)mp_id, signature != NULL ? signature : "any", status,
+                    timeout_ms, text != NULL ? text : "?");
+            free(text);
+            json_decref(o);
+            return -1;
+        }
+        bpt_sleep_ms(100);
+    }
+}
+
+/* ---- metrics ------------------------------------------------------------------------ */
+
+/* True when the label list [labels, end) holds want (name="value") whole. */
+static int has_label(const char *labels, const char *end, const char *want)
+{
+    size_t n = strlen(want);
+    for (const char *p = labels; p + n <= end; p++)
+        if (strncmp(p, want, n) == 0 && (p == labels || p[-1] == ',' || p[-1] == '{') &&
+            (p[n] == ',' || p[n] == '}'))
+            return 1;
+    return 0;
+}
+
+double bpt_metric_sum(const char *text, const char *name, const char *const *labels)
+{
+    double sum = 0;
+    int found = 0;
+    size_t want = strlen(name);
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+        const char *end = eol != NULL ? eol : line + strlen(line);
+        size_t name_len = strcspn(line, "{ \n");
+        if (*line != '#' && name_len >= want && line + name_len <= end &&
+            strncmp(line + name_len - want, name, want) == 0 &&
+            (name_len == want || line[name_len - want - 1] == '_')) {
+            const char *lb = line + name_len;
+            const char *rb = *lb == '{' ? memchr(lb, '}', (size_t)(end - lb)) : lb;
+            int all = rb != NULL;
+            for (size_t i = 0; all && labels != NULL && labels[i] != NULL; i++)
+                all = *lb == '{' && has_label(lb, rb + 1, labels[i]);
+            if (all) {
+                const char *v = *rb == '}' ? rb + 1 : rb;
+                char *vend = NULL;
+                double d = strtod(v, &vend);
+                if (vend != v) {
+                    sum += d;
+                    found = 1;
+                }
+            }
+        }
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    return found ? sum : -1;
 }
 
 /* ---- daemons -------------------------------------------------------------------- */

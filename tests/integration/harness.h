@@ -3,8 +3,8 @@
  * messages to a daemon's bus socket. scripts/test.sh starts the suite and
  * passes where it is through the environment (BP_TEST_BASE_URL,
  * BP_TEST_RUN_DIR, BP_TEST_BIN_DIR, BP_TEST_LOG_DIR, BP_TEST_PID_DIR,
- * BP_TEST_PID_<SVC>). Functions return 0 or -1 and print why on stderr;
- * they never assert, so tests say what they expect. */
+ * BP_TEST_PID_<SVC>, DATABASE_URL, MERCADOPAGO_API_URL). Functions return 0 or -1 and print why on
+ * stderr; they never assert, so tests say what they expect. */
 #ifndef BPT_HARNESS_H
 #define BPT_HARNESS_H
 
@@ -180,6 +180,105 @@ int bpt_offers(const bpt_shop *f, const char *service_id, long day, const char *
  * 0, or an nng error code / -1 when no reply came. */
 int bpt_deliver_payment(const char *topic, const char *event_id, const char *booking_id,
                         int64_t amount_cents, int64_t refunded_cents, int *status);
+
+/* ---- payments ------------------------------------------------------------ */
+
+/* POST /api/payments/checkout {"booking_id": booking_id} as token, with the
+ * header Idempotency-Key: idem_key unless idem_key is NULL. */
+bpt_response *bpt_checkout(const char *token, const char *booking_id, const char *idem_key);
+
+/* GET /api/payments/{id}. */
+bpt_response *bpt_payment_get(const char *token, const char *id);
+
+/* Polls GET /api/payments/{id} as token until payment.status is status.
+ * Returns 0, or -1 after timeout_ms (the last answer printed). */
+int bpt_wait_payment_status(const char *token, const char *id, const char *status, int timeout_ms);
+
+/* Polls GET /api/bookings/{id} as token until booking.status is status.
+ * Returns 0, or -1 after timeout_ms (the last answer printed). */
+int bpt_wait_booking_status(const char *token, const char *id, const char *status, int timeout_ms);
+
+/* Books f's "Color" (20 % deposit) for f's client at hhmm of day, expects a
+ * 201 pending_payment booking, holds it hold_seconds (bpt_booking_hold) and
+ * copies its id to id. Returns 0, or -1 (the reason printed). */
+int bpt_book_deposit(const bpt_shop *f, long day, const char *hhmm, int hold_seconds, char id[64]);
+
+/* Checks booking_id out as token with a fresh Idempotency-Key, expects 201
+ * with payment.id and payment.checkout_url, and copies them to payment_id
+ * and checkout_url (url_len bytes). Returns 0, or -1 (the reason printed). */
+int bpt_checkout_open(const char *token, const char *booking_id, char payment_id[64],
+                      char *checkout_url, size_t url_len);
+
+/* Moves the hold of a pending_payment booking to seconds from now, in the
+ * database: the suite's holds last BOOKING_HOLD_SECONDS (4 s, for the expiry
+ * tests), less than a payment test needs. Call it before the checkout, which
+ * copies the hold's end into the payment's expires_at. Returns 0, or -1 when
+ * no such pending booking was changed. */
+int bpt_booking_hold(const char *booking_id, int seconds);
+
+/* ---- the MercadoPago stand-in (tests/fakes/mercadopago.c) ------------------ */
+
+/* Its base URL: MERCADOPAGO_API_URL, as scripts/test.sh gave the suite. */
+const char *bpt_mp_url(void);
+
+/* method path on the stand-in, with Authorization: Bearer
+ * MERCADOPAGO_ACCESS_TOKEN so that its real API answers too. Same ownership
+ * as bpt_http. */
+bpt_response *bpt_mp_http(const char *method, const char *path);
+
+/* POST / GET of a control endpoint, the path (with its query) given as a
+ * printf format. Returns the parsed body of a 2xx answer, which the caller
+ * frees with json_decref, or NULL (the answer printed). */
+json_t *bpt_mp_post(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+json_t *bpt_mp_get(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* POST /_fake/mode?mode=mode (ok, error, hang, garbage). Returns 0 or -1. */
+int bpt_mp_mode(const char *mode);
+
+/* Copies the pref_id of a checkout_url (the preference's init_point) to
+ * out. Returns 0, or -1 when the URL carries none. */
+int bpt_mp_pref_id(const char *checkout_url, char *out, size_t len);
+
+/* The buyer pays the checkout at checkout_url: POST /_fake/pay with the
+ * status given, notify=0 when notify is 0 (no webhook). Returns the id
+ * MercadoPago gave the payment, or -1. */
+int64_t bpt_mp_pay(const char *checkout_url, const char *status, int notify);
+
+/* GET /_fake/last?endpoint=endpoint: the calls the stand-in served there
+ * since its start or last reset, and the last one into *last (the caller
+ * json_decref's it) when last is not NULL. Returns the count, or -1. */
+long bpt_mp_last(const char *endpoint, json_t **last);
+
+/* How many webhook attempts the stand-in made about payment mp_id with that
+ * signature kind ("ok", "bad", "missing"; NULL: any) that got that HTTP
+ * status (0: any), among its last 256. -1 when /_fake/webhooks failed. */
+int bpt_mp_deliveries(int64_t mp_id, const char *signature, long status);
+
+/* Polls bpt_mp_deliveries until it reaches n. Returns 0, or -1 after
+ * timeout_ms (the deliveries printed). */
+int bpt_mp_wait_deliveries(int64_t mp_id, const char *signature, long status, int n,
+                           int timeout_ms);
+
+/* ---- the suite's database (DATABASE_URL) ----------------------------------- */
+
+/* Runs sql with n text params and returns the integer in its first row and
+ * column (a count), or -1 when it failed (printed). */
+long bpt_db_long(const char *sql, int n, const char *const *params);
+
+/* How many distinct events of topic about booking_id the payment daemon's
+ * outbox (payment.outbox, one row per event and consumer) holds, read from
+ * each bp.events.PaymentEvent payload. -1 when the query failed. */
+long bpt_payment_events(const char *topic, const char *booking_id);
+
+/* The same for the booking daemon's outbox (its key is the booking id). */
+long bpt_booking_events(const char *topic, const char *booking_id);
+
+/* ---- metrics ---------------------------------------------------------------- */
+
+/* The sum of the samples in Prometheus text of the metric called name (or
+ * <prefix>_name) that carry every label of labels ("provider=\"manual\"",
+ * NULL-terminated; may be NULL); -1 when no sample matched. */
+double bpt_metric_sum(const char *text, const char *name, const char *const *labels);
 
 /* ---- daemons ----------------------------------------------------------- */
 
