@@ -39,9 +39,12 @@ static const char SQL_REFUND_DUE[] =
     " paid_at = now(), payment_id = $2, updated_at = now()" UPDATE_JOINS
     " RETURNING " BOOKING_ROW_COLUMNS;
 
+/* Only the refund of the payment the booking counts as its own: a second
+ * payment refunded as a duplicate leaves the booking paid. */
 static const char SQL_REFUNDED[] =
     "UPDATE booking.bookings SET refund_due = false, refunded_at = now(),"
-    " refunded_cents = $2::int8, updated_at = now() WHERE id = $1";
+    " refunded_cents = $2::int8, updated_at = now()"
+    " WHERE id = $1 AND payment_id IS NOT DISTINCT FROM $3";
 
 /* Providers whose availability a committed event changed: dropped by the
  * Deliver handler once bp_inbox_deliver has committed (a drop before the
@@ -159,8 +162,9 @@ static int on_payment_refunded(bp_call *call, bp_db *db, const Bp__Events__Event
     char cents[24];
     snprintf(cents, sizeof cents, "%lld",
              (long long)(pay->has_refunded_cents ? pay->refunded_cents : pay->amount_cents));
-    const char *params[] = {pay->booking_id, cents};
-    PGresult *res = bp_db_query(db, SQL_REFUNDED, 2, params);
+    const char *params[] = {pay->booking_id, cents,
+                            pay->payment_id != NULL && *pay->payment_id ? pay->payment_id : NULL};
+    PGresult *res = bp_db_query(db, SQL_REFUNDED, 3, params);
     int rv = bp_db_ok(res, bp_call_request_id(call)) ? 0 : BP_EIO;
     PQclear(res);
     return rv;

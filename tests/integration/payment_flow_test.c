@@ -787,3 +787,60 @@ Test(payment_flow, metrics_count_payments_and_failures)
               "no payment_failures_total{provider=\"mercadopago\"} sample");
     bpt_response_free(r);
 }
+
+/* Paid twice (the first checkout was rejected, the client checked out again,
+ * then paid both: Checkout Pro lets a rejected buyer retry on the same
+ * preference): the booking keeps one payment and the other goes back, by
+ * itself, through MercadoPago. */
+Test(payment_flow, a_booking_paid_twice_refunds_the_second_payment)
+{
+    bpt_shop f;
+    shop_setup(&f);
+    char booking[64], first[64], url1[URL_LEN], second[64], url2[URL_LEN];
+    deposit_booking(&f, "10:00", booking);
+    checkout(&f, booking, first, url1);
+    pay(url1, "rejected", 1);
+    wait_payment(f.client.token, first, "rejected");
+    checkout(&f, booking, second, url2);
+    cr_assert_str_neq(first, second, "a rejected payment is not the open one");
+
+    pay(url2, "approved", 1);
+    wait_payment(f.client.token, second, "approved");
+    wait_booking(f.client.token, booking, "confirmed");
+    pay(url1, "approved", 1); /* the retry on the first preference */
+    wait_payment(f.client.token, first, "refunded");
+
+    bpt_response *r = payment_ok(f.owner.token, first);
+    json_t *refunds = bpt_json_at(r->json, "payment.refunds");
+    cr_assert_eq(json_array_size(refunds), 1, "%s", r->body);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(refunds, 0), "amount_cents")),
+                 DEPOSIT);
+    cr_expect_str_eq(bpt_json_str(json_array_get(refunds, 0), "status"), "done");
+    bpt_response_free(r);
+    r = payment_ok(f.owner.token, second);
+    cr_expect_str_eq(bpt_json_str(r->json, "payment.status"), "approved", "%s", r->body);
+    bpt_response_free(r);
+    char *status = bpt_booking_field(f.client.token, booking, "status");
+    cr_assert_not_null(status);
+    cr_expect_str_eq(status, "confirmed", "the refund of the duplicate keeps the booking");
+    free(status);
+    /* ... paid: once the booking daemon has the refund's event, it records
+     * no refund of its own payment. */
+    const char *params[] = {booking};
+    long delivered = 0;
+    for (int waited = 0; waited < WAIT_MS && delivered < 1; waited += 50) {
+        delivered = bpt_db_long("SELECT count(*) FROM payment.outbox WHERE key = $1"
+                                " AND topic = 'payment.refunded' AND consumer = 'booking'"
+                                " AND delivered_at IS NOT NULL",
+                                1, params);
+        if (delivered < 1)
+            bpt_sleep_ms(50);
+    }
+    cr_assert_eq(delivered, 1, "the booking daemon never got payment.refunded");
+    cr_expect_eq(
+        bpt_db_long("SELECT count(*) FROM booking.bookings WHERE id = $1"
+                    " AND refunded_at IS NULL AND payment_id = (SELECT id::text"
+                    " FROM payment.payments WHERE status = 'approved' AND booking_id = $1)",
+                    1, params),
+        1, "the booking's own payment is the approved one, unrefunded");
+}
