@@ -92,11 +92,14 @@ int payment_booking_context(bp_call *call, const char *booking_id, const char *w
         return BP_EREPLIED;
     Bp__Booking__BookingRequest in = BP__BOOKING__BOOKING_REQUEST__INIT;
     in.booking_id = (char *)booking_id;
+    int64_t deadline = bp_call_deadline_ms(call), left = deadline - bp_now_ms();
     bp_rpc_args args = {
         .method = "PaymentContext",
         .request_id = bp_call_request_id(call),
         .user_id = bp_call_user_id(call),
         .role = bp_call_role(call),
+        /* Within the caller's own deadline (<= 0: the default). */
+        .timeout_ms = deadline > 0 ? (int)(left > 1 ? left : 1) : 0,
     };
     ProtobufCMessage *got = NULL;
     int status = 0;

@@ -51,7 +51,7 @@ static int look_up(bp_db *db, const char *id)
         payment_count(&c);
     }
     PQclear(res);
-    return err;
+    return err != 0 ? err : rv == BP_EUNAVAIL ? rv : 0;
 }
 
 int payment_reconcile(bp_db *db, bp_kv *kv)
@@ -62,9 +62,11 @@ int payment_reconcile(bp_db *db, bp_kv *kv)
         PQclear(res);
         return BP_EIO;
     }
+    /* Once MercadoPago fails, the rest wait for the next round (one timeout
+     * per round, not one per payment). */
     int rv = 0;
     for (int i = 0; i < PQntuples(res) && rv == 0; i++)
         rv = look_up(db, PQgetvalue(res, i, 0));
     PQclear(res);
-    return rv;
+    return rv == BP_EUNAVAIL ? 0 : rv;
 }

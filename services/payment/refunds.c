@@ -210,10 +210,15 @@ int payment_process_refunds(bp_db *db, bp_kv *kv)
         PQclear(res);
         return BP_EIO;
     }
+    /* Stops at the first refund MercadoPago does not answer: the rest wait
+     * for the next round rather than a timeout each. */
     int rv = 0;
-    for (int i = 0; i < PQntuples(res) && rv != BP_EIO; i++) {
+    for (int i = 0; i < PQntuples(res); i++) {
         int r = payment_refund_send(&payment_config, db, NULL, PQgetvalue(res, i, 0));
-        rv = r == BP_EIO ? r : 0;
+        if (r == BP_EIO)
+            rv = r;
+        if (r == BP_EIO || r == BP_EUNAVAIL)
+            break;
     }
     PQclear(res);
     return rv;

@@ -216,6 +216,20 @@ static int finish(bp_db *db, const char *id, const char *error)
     return rv;
 }
 
+/* Tries notification id again later, after the backoff of its attempts. */
+static int retry_later(bp_db *db, const char *id, int attempts, const char *why)
+{
+    char delay[24];
+    snprintf(delay, sizeof delay, "%" PRId64, payment_backoff_ms(attempts));
+    const char *params[] = {id, why, delay};
+    PGresult *res = bp_db_query(db, SQL_RETRY, 3, params);
+    int rv = bp_db_ok(res, NULL) ? 0 : BP_EIO;
+    PQclear(res);
+    return rv;
+}
+
+/* Returns 0, BP_EUNAVAIL when MercadoPago failed (the row waits for its
+ * retry), or BP_EIO. */
 static int process_one(bp_db *db, const char *id, int64_t mp_id, int attempts)
 {
     mp_payment mp;
@@ -235,13 +249,8 @@ static int process_one(bp_db *db, const char *id, int64_t mp_id, int attempts)
         bp_log_warn("MercadoPago does not know payment %" PRId64 "; notification dropped", mp_id);
         return finish(db, id, "MercadoPago no conoce el pago");
     }
-    char delay[24];
-    snprintf(delay, sizeof delay, "%" PRId64, payment_backoff_ms(attempts));
-    const char *params[] = {id, bp_strerror(rv), delay};
-    PGresult *res = bp_db_query(db, SQL_RETRY, 3, params);
-    int err = bp_db_ok(res, NULL) ? 0 : BP_EIO;
-    PQclear(res);
-    return err;
+    int err = retry_later(db, id, attempts, bp_strerror(rv));
+    return err != 0 ? err : rv == BP_ENOTFOUND ? 0 : BP_EUNAVAIL;
 }
 
 int payment_process_notifications(bp_db *db, bp_kv *kv)
@@ -255,10 +264,23 @@ int payment_process_notifications(bp_db *db, bp_kv *kv)
         PQclear(res);
         return BP_EIO;
     }
+    /* Once MercadoPago fails, the rest of the batch is not asked in vain
+     * (one timeout per round, not one per row): it waits for its retry. */
     int rv = 0;
-    for (int i = 0; i < PQntuples(res) && rv == 0; i++)
-        rv = process_one(db, PQgetvalue(res, i, 0), strtoll(PQgetvalue(res, i, 1), NULL, 10),
-                         (int)strtol(PQgetvalue(res, i, 2), NULL, 10));
+    bool down = false;
+    for (int i = 0; i < PQntuples(res) && rv == 0; i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        int attempts = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
+        if (down) {
+            rv = retry_later(db, id, attempts, "MercadoPago no respondió");
+            continue;
+        }
+        rv = process_one(db, id, strtoll(PQgetvalue(res, i, 1), NULL, 10), attempts);
+        if (rv == BP_EUNAVAIL) {
+            down = true;
+            rv = 0;
+        }
+    }
     PQclear(res);
     PGresult *pruned = bp_db_query(db, SQL_PRUNE, 0, NULL);
     if (!bp_db_ok(pruned, NULL) && rv == 0)
