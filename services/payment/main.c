@@ -46,7 +46,9 @@ static const bp_service service = {
     .descriptor = &bp__payment__payment_service__descriptor,
     .handlers = handlers,
     .n_handlers = BP_COUNTOF(handlers),
-    .workers = 8,
+    /* Reads wait on PostgreSQL and on the booking daemon (who may see a
+     * payment): more workers than cores keep the cores busy. */
+    .workers = 32,
     .use_db = true,
     .use_kv = true,
     .app = &payment_config,

@@ -78,6 +78,13 @@ int payment_booking_context(bp_call *call, const char *booking_id, const char *w
     " coalesce(p.mp_payment_id, 0), p.created_by, coalesce(p.shop_id::text, ''),"                  \
     " coalesce(p.description, '')"
 
+/* Slots of the hot statements (bp_db_exec_prepared), unique in the daemon. */
+enum {
+    PAYMENT_STMT_SELECT = 0,
+    PAYMENT_STMT_SELECT_LOCKED,
+    PAYMENT_STMT_REFUNDS,
+};
+
 /* One row of PAYMENT_COLUMNS; the strings point into the PGresult. */
 typedef struct {
     const char *id, *booking_id, *client_id, *provider, *method, *status, *status_detail;

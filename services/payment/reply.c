@@ -24,7 +24,7 @@ static const char SQL_REFUNDS[] =
 static int add_refunds(bp_call *call, bp_db *db, Bp__Payment__Payment *m, const char *id)
 {
     const char *params[] = {id};
-    PGresult *res = bp_db_query(db, SQL_REFUNDS, 1, params);
+    PGresult *res = bp_db_exec_prepared(db, PAYMENT_STMT_REFUNDS, SQL_REFUNDS, 1, params);
     if (!bp_db_ok(res, bp_call_request_id(call))) {
         PQclear(res);
         return BP_EIO;

@@ -45,11 +45,15 @@ void payment_row_read(const PGresult *res, int i, payment_row *p)
 PGresult *payment_select(bp_db *db, const char *id, bool lock, int *rv)
 {
     const char *params[] = {id};
-    PGresult *res = bp_db_query(
-        db,
-        lock ? "SELECT " PAYMENT_COLUMNS " FROM payment.payments p WHERE p.id = $1 FOR UPDATE"
-             : "SELECT " PAYMENT_COLUMNS " FROM payment.payments p WHERE p.id = $1",
-        1, params);
+    PGresult *res = lock
+                        ? bp_db_exec_prepared(db, PAYMENT_STMT_SELECT_LOCKED,
+                                              "SELECT " PAYMENT_COLUMNS
+                                              " FROM payment.payments p WHERE p.id = $1 FOR UPDATE",
+                                              1, params)
+                        : bp_db_exec_prepared(db, PAYMENT_STMT_SELECT,
+                                              "SELECT " PAYMENT_COLUMNS
+                                              " FROM payment.payments p WHERE p.id = $1",
+                                              1, params);
     if (!bp_db_ok(res, NULL)) {
         PQclear(res);
         *rv = BP_EIO;

@@ -3,7 +3,8 @@
 # suite as `make run` does (scripts/run.sh) in a temporary folder with demo
 # data and rate limits off, creates a user, and runs wrk against
 # /api/health, an authenticated GET /api/auth/me, the same while logins run
-# (bcrypt at the real cost), and build/bin/http-ceiling, the smallest
+# (bcrypt at the real cost), bookings and availability, a payment read and
+# signed MercadoPago webhooks, and build/bin/http-ceiling, the smallest
 # libmicrohttpd server, for the ceiling of this machine. Prints one table;
 # stops everything it started.
 set -euo pipefail
@@ -282,6 +283,58 @@ for c in "${CONNS[@]}"; do
     check_stop
 done
 
+# ---- payments -------------------------------------------------------------------------
+# A deposit to pay: the bench user books the demo shop's "Corte clásico"
+# (20 % deposit) and checks out against the local MercadoPago stand-in
+# (scripts/run.sh starts it when MERCADOPAGO_ACCESS_TOKEN is unset).
+demo_provider=5e0d0000-0000-4000-8000-000000000201
+demo_service=5e0d0000-0000-4000-8000-000000000101
+slot=$(curl -s "$BASE/api/providers/$demo_provider/availability?service_id=$demo_service&date=$first_day&days=7" |
+    sed -n 's/.*"starts_at":"\([^"]*\)".*/\1/p' | head -n 1)
+[[ -n $slot ]] || bp_die "no free slot of the demo shop"
+demo_booking=$(post_json /api/bookings "$token" \
+    "{\"provider_id\":\"$demo_provider\",\"service_id\":\"$demo_service\",\"starts_at\":\"$slot\"}" |
+    id_of booking)
+st=$(curl -s -o "$TMP/checkout.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $token" -H "Idempotency-Key: bench-$demo_booking" \
+    -d "{\"booking_id\":\"$demo_booking\"}" "$BASE/api/payments/checkout")
+[[ $st == 201 ]] || bp_die "checkout answered $st: $(cat "$TMP/checkout.json")"
+payment_id=$(id_of payment <"$TMP/checkout.json")
+for c in "${CONNS[@]}"; do
+    bp_log "GET /api/payments/{id}, $c connections, ${DURATION}s"
+    run_wrk "GET /api/payments/{id}" "$c" "$THREADS" "$TMP/me.lua" "$BASE/api/payments/$payment_id"
+    check_stop
+done
+# Signed webhooks, as MercadoPago sends them (the stand-in's secret), for
+# 2000 payment ids it does not know: each is recorded and acknowledged, then
+# looked up by the notifications job (a 404 there, retried, then dropped).
+"${PYTHON:-python3}" - "$TMP/webhooks.lua" <<'PY'
+import hashlib, hmac, sys
+rows = []
+for i in range(2000):
+    pid, rid, ts = str(9000000000 + i), "bench-%d" % i, "1764284400000"
+    v1 = hmac.new(b"fake-webhook-secret", ("id:%s;request-id:%s;ts:%s;" % (pid, rid, ts)).encode(),
+                  hashlib.sha256).hexdigest()
+    rows.append('{"%s","%s","ts=%s,v1=%s"}' % (pid, rid, ts, v1))
+with open(sys.argv[1], "w") as f:
+    f.write("local hooks = {%s}\n" % ",".join(rows))
+    f.write("""local n = 0
+request = function()
+  n = n + 1
+  local h = hooks[(n % #hooks) + 1]
+  return wrk.format("POST", "/api/webhooks/mercadopago?data.id=" .. h[1] .. "&type=payment",
+    {["Content-Type"] = "application/json", ["x-request-id"] = h[2], ["x-signature"] = h[3]},
+    '{"action":"payment.updated","type":"payment","data":{"id":"' .. h[1] .. '"}}')
+end
+""")
+PY
+cat "$TMP/report.lua" >>"$TMP/webhooks.lua"
+for c in "${CONNS[@]}"; do
+    bp_log "POST /api/webhooks/mercadopago (signed), $c connections, ${DURATION}s"
+    run_wrk "POST webhook (signed)" "$c" "$THREADS" "$TMP/webhooks.lua" "$BASE/api/webhooks/mercadopago"
+    check_stop
+done
+
 # The database's word: no two active bookings of one barber overlap.
 set -a
 # shellcheck disable=SC1091
@@ -310,7 +363,8 @@ for c in "${CONNS[@]}"; do
     ceil=${rps["http-ceiling (fixed body)|$c"]:-0}
     ((ceil > 0)) || continue
     for label in "GET /api/auth/me" "GET availability 60 days" "GET availability 1 day" \
-        "GET shop services (cached)" "POST /api/bookings"; do
+        "GET shop services (cached)" "POST /api/bookings" "GET /api/payments/{id}" \
+        "POST webhook (signed)"; do
         r=${rps["$label|$c"]:-0}
         echo "$label at $c connections: $((r * 100 / ceil))% of the HTTP ceiling"
     done
