@@ -49,8 +49,10 @@ static const bp_service service = {
     /* Reads wait on PostgreSQL and on the booking daemon (who may see a
      * payment): more workers than cores keep the cores busy. */
     .workers = 32,
+    /* Its idempotency lives in PostgreSQL (unique keys next to the rows
+     * they protect), so it needs no Redis connection. */
     .use_db = true,
-    .use_kv = true,
+    .use_kv = false,
     .app = &payment_config,
 };
 
