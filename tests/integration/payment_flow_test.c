@@ -433,7 +433,7 @@ Test(payment_flow, replayed_notifications_change_state_once)
 
 /* A signed notification as MercadoPago sends it, straight to the gateway;
  * secret NULL: a forged x-signature. */
-static bpt_response *post_webhook(int64_t mp_id, const char *secret)
+static bpt_response *post_webhook_of(int64_t mp_id, const char *secret, const char *type)
 {
     char request_id[37], ts[24], manifest[160], v1[65], id[32];
     bp_uuid(request_id);
@@ -447,7 +447,7 @@ static bpt_response *post_webhook(int64_t mp_id, const char *secret)
     char h_rid[64], h_sig[160], path[160], body[320];
     snprintf(h_rid, sizeof h_rid, "x-request-id: %s", request_id);
     snprintf(h_sig, sizeof h_sig, "x-signature: ts=%s,v1=%s", ts, v1);
-    snprintf(path, sizeof path, "/api/webhooks/mercadopago?data.id=%s&type=payment", id);
+    snprintf(path, sizeof path, "/api/webhooks/mercadopago?data.id=%s&type=%s", id, type);
     snprintf(body, sizeof body,
              "{\"action\":\"payment.updated\",\"api_version\":\"v1\",\"data\":{\"id\":\"%s\"},"
              "\"date_created\":\"2026-02-17T10:00:00.000-03:00\",\"id\":123456,"
@@ -455,6 +455,11 @@ static bpt_response *post_webhook(int64_t mp_id, const char *secret)
              id);
     const char *headers[] = {"Content-Type: application/json", h_rid, h_sig, NULL};
     return bpt_http("POST", path, headers, body, strlen(body));
+}
+
+static bpt_response *post_webhook(int64_t mp_id, const char *secret)
+{
+    return post_webhook_of(mp_id, secret, "payment");
 }
 
 Test(payment_flow, bad_signatures_change_nothing)
@@ -843,4 +848,46 @@ Test(payment_flow, a_booking_paid_twice_refunds_the_second_payment)
                     " FROM payment.payments WHERE status = 'approved' AND booking_id = $1)",
                     1, params),
         1, "the booking's own payment is the approved one, unrefunded");
+}
+
+/* A hold that ends unpaid: the checkout's payment is cancelled once the
+ * reconciliation finds nothing after its expiry; MercadoPago approving it
+ * afterwards (a ticket paid at the last minute) still counts, and the
+ * booking daemon gives the late payment the chair when it is still free. */
+Test(payment_flow, an_unpaid_checkout_lapses_and_a_late_payment_still_counts)
+{
+    bpt_shop f;
+    shop_setup(&f);
+    char booking[64], id[64], url[URL_LEN];
+    cr_assert_eq(bpt_book_deposit(&f, workday(), "10:00", 3, booking), 0);
+    checkout(&f, booking, id, url);
+    wait_booking(f.client.token, booking, "expired");
+    wait_payment(f.client.token, id, "cancelled");
+
+    pay(url, "approved", 1);
+    wait_payment(f.client.token, id, "approved");
+    wait_booking(f.client.token, booking, "confirmed");
+}
+
+/* A signed notification of another kind is acknowledged and ignored; one
+ * for a payment MercadoPago does not know is acknowledged too (its lookup
+ * fails, is retried, then given up), and nothing breaks. */
+Test(payment_flow, notifications_that_are_not_ours_are_acknowledged)
+{
+    bpt_response *r = post_webhook_of(987654321, "fake-webhook-secret", "merchant_order");
+    cr_assert(r != NULL && r->status == 200, "%ld %s", r ? r->status : 0L, r ? r->body : "");
+    cr_expect_str_eq(bpt_json_str(r->json, "status"), "ignored");
+    bpt_response_free(r);
+    for (int i = 0; i < 3; i++) {
+        r = post_webhook(987654321, "fake-webhook-secret");
+        cr_assert(r != NULL && r->status == 200, "%ld %s", r ? r->status : 0L, r ? r->body : "");
+        cr_expect_str_eq(bpt_json_str(r->json, "status"), "received");
+        bpt_response_free(r);
+    }
+    const char *params[] = {"987654321"};
+    cr_expect_eq(bpt_db_long("SELECT count(*) FROM payment.notifications WHERE mp_payment_id ="
+                             " $1::int8",
+                             1, params),
+                 1, "one row however often it is notified");
+    cr_assert_eq(bpt_wait_healthy(5000), 0);
 }
