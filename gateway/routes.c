@@ -90,6 +90,9 @@ static const gw_route routes[] = {
     /* Webhooks: RPCs taking bp.common.HttpRequest get the raw request (raw.c) */
     {"POST", "/api/webhooks/mercadopago", "payment", "MercadoPagoWebhook", GW_AUTH_PUBLIC,
      GW_RATE_NONE, NULL},
+    /* Notifications (notification daemon) */
+    {"GET", "/api/notifications", "notification", "ListNotifications", GW_AUTH_USER, GW_RATE_API,
+     NULL},
     /* Operations (the gateway itself) */
     {"GET", "/api/health", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_health_op},
     {"GET", "/api/metrics", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_metrics_op},

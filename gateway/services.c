@@ -15,7 +15,7 @@ static gw_service services[] = {
     {"auth", &bp__auth__auth__descriptor, NULL},
     {"booking", &bp__booking__booking_service__descriptor, NULL},
     {"payment", &bp__payment__payment_service__descriptor, NULL},
-    {"notification", &bp__notification__notification__descriptor, NULL},
+    {"notification", &bp__notification__notification_service__descriptor, NULL},
     {"backup", &bp__backup__backup__descriptor, NULL},
 };
 

@@ -1,7 +1,8 @@
 /* FindUser: a live account by email or by id, for other daemons on the bus
  * (the booking daemon links a provider by email; the payment daemon names
- * the payer by id). Internal only: no gateway route reaches it, so it may
- * answer the email and name beside the id and role. */
+ * the payer by id; the notification daemon finds where to write). Internal
+ * only: no gateway route reaches it, so it may answer the contact details
+ * (email, name, phone) and the consents that decide the channels. */
 #include <stdbool.h>
 
 #include "auth.h"
@@ -54,11 +55,20 @@ int auth_handle_find_user(bp_call *call, const ProtobufCMessage *reqm, ProtobufC
         return bp_call_fail(call, 404, "not_found", NULL, "No hay ninguna cuenta así.");
     if (rv != 0)
         return bp_call_fail_internal(call, rv);
+    auth_consents c;
+    if ((rv = auth_store_consents_get(bp_call_worker(call)->db, u.id, &c)) != 0)
+        return bp_call_fail_internal(call, rv);
     resp->user_id = bp_call_strdup(call, u.id);
     resp->role = bp_call_strdup(call, u.role);
     resp->email = bp_call_strdup(call, u.email);
     resp->name = bp_call_strdup(call, u.name);
-    if (resp->user_id == NULL || resp->role == NULL || resp->email == NULL || resp->name == NULL)
+    resp->phone = u.phone[0] != '\0' ? bp_call_strdup(call, u.phone) : NULL;
+    resp->locale = bp_call_strdup(call, u.locale);
+    resp->has_whatsapp_allowed = resp->has_marketing = true;
+    resp->whatsapp_allowed = !c.whatsapp_withdrawn;
+    resp->marketing = c.marketing;
+    if (resp->user_id == NULL || resp->role == NULL || resp->email == NULL || resp->name == NULL ||
+        resp->locale == NULL || (u.phone[0] != '\0' && resp->phone == NULL))
         return bp_call_fail_internal(call, BP_ENOMEM);
     return 0;
 }

@@ -201,8 +201,10 @@ int auth_store_consents_get(bp_db *db, const char *user_id, auth_consents *out)
             out->terms = granted;
         else if (strcmp(kind, "marketing") == 0)
             out->marketing = granted;
-        else if (strcmp(kind, "whatsapp") == 0)
+        else if (strcmp(kind, "whatsapp") == 0) {
             out->whatsapp = granted;
+            out->whatsapp_withdrawn = !granted;
+        }
         if (at > out->updated_at_ms)
             out->updated_at_ms = at;
     }

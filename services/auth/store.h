@@ -37,7 +37,8 @@ typedef struct {
 /* The current state of a user's consents: the latest row of each kind. */
 typedef struct {
     bool terms, marketing, whatsapp;
-    int64_t updated_at_ms; /* the latest change, 0 when none */
+    bool whatsapp_withdrawn; /* a WhatsApp consent was recorded and its latest is a no */
+    int64_t updated_at_ms;   /* the latest change, 0 when none */
 } auth_consents;
 
 /* Looks a live account up by normalised email or by id into *out. */

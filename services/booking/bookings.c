@@ -226,6 +226,8 @@ static int event_fill(booking_event_msg *m, const booking_row *b, const booking_
     ev->reason = *b->cancel_reason != '\0' ? (char *)b->cancel_reason : NULL;
     ev->has_refund_due = true;
     ev->refund_due = b->refund_due;
+    ev->owner_id = *b->owner_id != '\0' ? (char *)b->owner_id : NULL;
+    ev->provider_user_id = *b->provider_user_id != '\0' ? (char *)b->provider_user_id : NULL;
     if (extra != NULL) {
         if (extra->previous_starts_ms > 0 &&
             bp_time_format(extra->previous_starts_ms, b->timezone, m->prev_starts,
@@ -293,7 +295,8 @@ static const char SQL_SLOT_CTX[] =
         BOOKING_SQL_SHOP_TODAY) ","
                                 " " BOOKING_SQL_CLOSED_DAYS(
                                     "sh.id", START_DAY,
-                                    START_DAY) " FROM booking.providers p JOIN booking.shops sh ON "
+                                    START_DAY) ", sh.owner_id, coalesce(p.user_id::text, '')"
+                                               " FROM booking.providers p JOIN booking.shops sh ON "
                                                "sh.id = p.shop_id"
                                                " LEFT JOIN booking.services s ON s.id = $2::uuid "
                                                "AND s.shop_id = p.shop_id AND s.active"
@@ -392,6 +395,8 @@ int booking_slot_ctx_load(bp_db *db, const char *provider_id, const char *servic
         goto out;
     }
     ctx->n_closed = n_closed;
+    snprintf(ctx->owner_id, sizeof ctx->owner_id, "%s", PQgetvalue(res, 0, 18));
+    snprintf(ctx->provider_user_id, sizeof ctx->provider_user_id, "%s", PQgetvalue(res, 0, 19));
 out:
     PQclear(res);
     return rv;
@@ -597,8 +602,8 @@ BOOKING_HANDLER(create_booking)
         .shop_name = ctx.shop_name,
         .service_name = ctx.service_name,
         .provider_name = ctx.provider_name,
-        .owner_id = "",
-        .provider_user_id = "",
+        .owner_id = ctx.owner_id,
+        .provider_user_id = ctx.provider_user_id,
     };
     booking_event_msg m;
     bp_outbox_event ev;

@@ -126,6 +126,7 @@ int booking_emit(bp_db *db, const char *topic, const booking_row *b,
  * service, from one query. Strings are copies (the result is freed). */
 typedef struct {
     char shop_id[37];
+    char owner_id[37], provider_user_id[37]; /* "" when the provider has no account */
     char shop_name[121], service_name[121], provider_name[121];
     char timezone[BP_TZ_NAME_MAX + 1], currency[4];
     int step_min, duration_min, buffer_min, deposit_percent, no_show_deposit_percent;

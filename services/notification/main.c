@@ -1,22 +1,40 @@
-/* The notification daemon. Its domain arrives with its own issue; until then it
- * owns its schema and answers the operations calls (Health, Metrics). */
+/* barberpro-notification: the messages of a booking's life, to clients and
+ * shops. This file only wires the daemon; each concern lives in its own file
+ * (notification.h lists them). */
+#include "bp.h"
 #include "daemon.h"
-#include "notification.pb-c.h"
+#include "inbox.h"
+#include "notification.h"
 
 extern const bp_migration notification_migrations[];
 
+/* One row per RPC of proto/notification.proto. */
+static const bp_handler handlers[] = {
+    {"ListNotifications", notification_handle_list, BP_HANDLER_AUTH},
+    /* Only the relays of other daemons call it, over the bus. */
+    {"Deliver", notification_handle_deliver, 0},
+};
+
+static const bp_job jobs[] = {
+    {"inbox-prune", 3600000, true, bp_inbox_prune},
+};
+
 static const bp_service service = {
     .name = "notification",
-    .descriptor = &bp__notification__notification__descriptor,
+    .descriptor = &bp__notification__notification_service__descriptor,
+    .handlers = handlers,
+    .n_handlers = BP_COUNTOF(handlers),
     .use_db = true,
-    .use_kv = true,
-    .workers = 2,
+    .use_kv = false,
+    .workers = 4,
 };
 
 static const bp_daemon daemon_def = {
     .service = &service,
     .schema = "notification",
     .migrations = notification_migrations,
+    .jobs = jobs,
+    .n_jobs = BP_COUNTOF(jobs),
 };
 
 int main(int argc, char **argv)
