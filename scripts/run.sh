@@ -201,6 +201,32 @@ if [[ -z ${MERCADOPAGO_ACCESS_TOKEN:-} ]]; then
 fi
 check_stop
 
+if [[ -z ${WHATSAPP_TOKEN:-} ]]; then
+    start_fake whatsapp
+    export WHATSAPP_API_URL=http://127.0.0.1:$BP_FAKE_PORT/v19.0
+    export WHATSAPP_TOKEN=fake-whatsapp-token WHATSAPP_PHONE_NUMBER_ID=123456789012345
+    export WHATSAPP_APP_SECRET=fake-whatsapp-app-secret
+    bp_log "WHATSAPP_TOKEN is not set: WhatsApp messages go to the local stand-in" \
+        "fake-whatsapp at $WHATSAPP_API_URL (GET /_fake/messages lists them)"
+fi
+check_stop
+if [[ -z ${TWILIO_AUTH_TOKEN:-} ]]; then
+    start_fake twilio
+    export TWILIO_API_URL=http://127.0.0.1:$BP_FAKE_PORT
+    export TWILIO_ACCOUNT_SID=ACfake00000000000000000000000000000 TWILIO_AUTH_TOKEN=fake-twilio-token
+    export TWILIO_FROM=${TWILIO_FROM:-+15005550006}
+    bp_log "TWILIO_AUTH_TOKEN is not set: SMS go to the local stand-in fake-twilio at" \
+        "$TWILIO_API_URL (GET /_fake/messages lists them)"
+fi
+check_stop
+if [[ -z ${SENDGRID_API_KEY:-} && -z ${SMTP_HOST:-} ]]; then
+    start_fake sendgrid
+    export SENDGRID_API_URL=http://127.0.0.1:$BP_FAKE_PORT SENDGRID_API_KEY=SG.fake-key
+    bp_log "neither SENDGRID_API_KEY nor SMTP_HOST is set: email goes to the local stand-in" \
+        "fake-sendgrid at $SENDGRID_API_URL (GET /_fake/messages lists them)"
+fi
+check_stop
+
 # ---- the processes -----------------------------------------------------------
 start_process() {
     local name=$1

@@ -313,9 +313,13 @@ bp_stop_pids() {
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on now.
 bp_free_port() {
-    local port i
+    local port i lo
+    # Below the kernel's range for outgoing connections' local ports, which
+    # a port that nothing listens on may still be taken by (bind fails).
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+    ((lo > 11000)) || lo=32768
     for ((i = 0; i < 200; i++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        port=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             printf '%s\n' "$port"
             return 0

@@ -229,6 +229,41 @@ export MERCADOPAGO_TIMEOUT_MS=1500
 export PAYMENT_RETRY_BACKOFF_MS=200
 export PAYMENT_RETRY_BACKOFF_MAX_MS=2000
 
+# WhatsApp, Twilio and email (the notification daemon): the stand-ins with
+# their default credentials; short retries, so that a test sees a message
+# tried again within a second.
+wa_port=$(other_port "$PORT" "$fake_port" "$mp_port")
+if start_fake whatsapp "$wa_port"; then
+    export WHATSAPP_API_URL=http://127.0.0.1:$wa_port/v19.0
+else
+    suite_ok=0
+fi
+export WHATSAPP_TOKEN=fake-whatsapp-token
+export WHATSAPP_PHONE_NUMBER_ID=123456789012345
+export WHATSAPP_APP_SECRET=fake-whatsapp-app-secret
+export WHATSAPP_WEBHOOK_VERIFY_TOKEN=fake-verify-token
+tw_port=$(other_port "$PORT" "$fake_port" "$mp_port" "$wa_port")
+if start_fake twilio "$tw_port"; then
+    export TWILIO_API_URL=http://127.0.0.1:$tw_port
+else
+    suite_ok=0
+fi
+export TWILIO_ACCOUNT_SID=ACfake00000000000000000000000000000
+export TWILIO_AUTH_TOKEN=fake-twilio-token
+export TWILIO_FROM=+15005550006
+sg_port=$(other_port "$PORT" "$fake_port" "$mp_port" "$wa_port" "$tw_port")
+if start_fake sendgrid "$sg_port"; then
+    export SENDGRID_API_URL=http://127.0.0.1:$sg_port
+else
+    suite_ok=0
+fi
+export SENDGRID_API_KEY=SG.fake-key
+export FROM_EMAIL=turnos@barberpro.test
+export NOTIFICATION_RETRY_BACKOFF_MS=200
+export NOTIFICATION_RETRY_BACKOFF_MAX_MS=1000
+export NOTIFICATION_MAX_ATTEMPTS=3
+export NOTIFICATION_TIMEOUT_MS=1500
+
 for name in "${BP_SERVICES[@]}"; do
     if ! "$TEST_BIN/barberpro-$name" migrate </dev/null >>"$LOGS/migrate-$name.log" 2>&1; then
         bp_log "migrations of $name failed:"

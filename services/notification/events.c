@@ -24,6 +24,7 @@
 #include "bp.h"
 #include "events.pb-c.h"
 #include "inbox.h"
+#include "jobs.h"
 #include "log.h"
 #include "notification.h"
 #include "templates.h"
@@ -159,10 +160,11 @@ static int booking_about(bp_call *call, bp_db *db, const Bp__Events__Event *ev, 
                  .booking_id = m->booking_id,
                  .starts_s = seconds_of(m->starts_at),
                  .timezone = m->timezone};
-    json_t *vars = json_pack("{s:s?,s:s?,s:s?,s:s,s:I,s:I,s:s?}", "shop", m->shop_name, "service",
-                             m->service_name, "provider", m->provider_name, "timezone", m->timezone,
-                             "starts_s", (json_int_t)a->starts_s, "previous_starts_s",
-                             (json_int_t)seconds_of(m->previous_starts_at), "reason", m->reason);
+    json_t *vars = json_pack("{s:s?,s:s?,s:s?,s:s,s:I,s:I,s:s?,s:s?}", "shop", m->shop_name,
+                             "service", m->service_name, "provider", m->provider_name, "timezone",
+                             m->timezone, "starts_s", (json_int_t)a->starts_s, "previous_starts_s",
+                             (json_int_t)seconds_of(m->previous_starts_at), "reason", m->reason,
+                             "client_id", m->client_id);
     a->vars = vars != NULL ? json_dumps(vars, JSON_COMPACT) : NULL;
     json_decref(vars);
     if (a->vars == NULL)
@@ -337,5 +339,8 @@ static const bp_event_handler handlers[] = {
 
 NOTIFICATION_HANDLER(deliver)
 {
-    return bp_inbox_deliver(call, req, resp, handlers, BP_COUNTOF(handlers));
+    int rv = bp_inbox_deliver(call, req, resp, handlers, BP_COUNTOF(handlers));
+    if (rv == 0)
+        bp_jobs_kick(NOTIFICATION_JOB_SEND);
+    return rv;
 }

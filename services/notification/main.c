@@ -15,7 +15,11 @@ static const bp_handler handlers[] = {
     {"Deliver", notification_handle_deliver, 0},
 };
 
+/* The sender is also kicked the moment an event queues a message; its
+ * interval is for retries and reminders coming due. Several instances
+ * share it (rows are claimed with a lease). */
 static const bp_job jobs[] = {
+    {NOTIFICATION_JOB_SEND, 1000, false, notification_send_due},
     {"inbox-prune", 3600000, true, bp_inbox_prune},
 };
 
@@ -29,10 +33,23 @@ static const bp_service service = {
     .workers = 4,
 };
 
+static int on_start(bp_db *db)
+{
+    (void)db;
+    return notification_sender_load() == 0 ? 0 : 1;
+}
+
+static void on_stop(void)
+{
+    notification_sender_free();
+}
+
 static const bp_daemon daemon_def = {
     .service = &service,
     .schema = "notification",
     .migrations = notification_migrations,
+    .on_start = on_start,
+    .on_stop = on_stop,
     .jobs = jobs,
     .n_jobs = BP_COUNTOF(jobs),
 };

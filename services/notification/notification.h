@@ -2,15 +2,17 @@
  *   templates.c  the messages as data, their es-AR rendering, reminder times
  *   events.c     Deliver: booking and payment events become rows
  *   list.c       ListNotifications
+ *   sender.c     the job that sends what is due, channel after channel
+ *   whatsapp.c, sms.c, email.c   the channels (channels.h)
  *
  * Every message is a row of notification.notifications before anything is
  * sent: `queued` (or `scheduled` with its due time, for a reminder), then
- * the sender moves it on. The sender (channels WhatsApp, SMS, email) is
- * still to come; until it lands, rows wait queued. */
+ * the sender moves it on (sender.c says how). */
 #ifndef NOTIFICATION_H
 #define NOTIFICATION_H
 
 #include "db.h"
+#include "kv.h"
 #include "notification.pb-c.h"
 #include "rpc.h"
 
@@ -20,5 +22,14 @@
 
 NOTIFICATION_HANDLER(list);
 NOTIFICATION_HANDLER(deliver);
+
+/* The sender (sender.c): its settings and the auth client, read and dialed
+ * once at start; the job that sends what is due. */
+int notification_sender_load(void);
+void notification_sender_free(void);
+int notification_send_due(bp_db *db, bp_kv *kv);
+
+/* The sender's job name, for bp_jobs_kick. */
+#define NOTIFICATION_JOB_SEND "send"
 
 #endif

@@ -1441,3 +1441,32 @@ int bpt_rpc_call(const char *name, const char *method, const void *body, size_t 
     free(raw);
     return *reply != NULL ? 0 : -1;
 }
+
+json_t *bpt_fake_json(const char *url_var, const char *method, const char *fmt, ...)
+{
+    const char *api = getenv(url_var);
+    if (api == NULL || strncmp(api, "http://", 7) != 0) {
+        fprintf(stderr, "harness: %s is not an http:// URL\n", url_var);
+        return NULL;
+    }
+    const char *slash = strchr(api + 7, '/');
+    char base[256], path[1024];
+    snprintf(base, sizeof base, "%.*s", (int)(slash != NULL ? slash - api : (long)strlen(api)),
+             api);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return NULL;
+    bpt_response *r = http_at(base, method, path, NULL, NULL, 0);
+    if (r == NULL || r->status < 200 || r->status > 299 || r->json == NULL) {
+        fprintf(stderr, "harness: %s %s%s answered %ld: %s\n", method, base, path,
+                r != NULL ? r->status : 0L, r != NULL ? r->body : "");
+        bpt_response_free(r);
+        return NULL;
+    }
+    json_t *doc = json_incref(r->json);
+    bpt_response_free(r);
+    return doc;
+}

@@ -259,6 +259,16 @@ int bpt_mp_deliveries(int64_t mp_id, const char *signature, long status);
 int bpt_mp_wait_deliveries(int64_t mp_id, const char *signature, long status, int n,
                            int timeout_ms);
 
+/* ---- any stand-in ---------------------------------------------------------- */
+
+/* method on the stand-in whose API URL is in the environment variable
+ * url_var (e.g. "WHATSAPP_API_URL"; only its scheme, host and port are
+ * used), at the path made from fmt (a control endpoint, "/_fake/...").
+ * Returns the parsed body of a 2xx answer (the caller decrefs), or NULL
+ * with the reason printed. */
+json_t *bpt_fake_json(const char *url_var, const char *method, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- the suite's database (DATABASE_URL) ----------------------------------- */
 
 /* Runs sql with n text params and returns the integer in its first row and

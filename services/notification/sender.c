@@ -1,0 +1,289 @@
+/* The sender: a job that claims due rows (queued, or scheduled reminders
+ * whose time came) with a lease, finds the recipient's addresses and
+ * consents (auth.FindUser), renders the template and tries the channels in
+ * order, WhatsApp, SMS, email, skipping those the recipient has no address
+ * or consent for.
+ *
+ * A row's `attempts` count the tries on its current channel. A failure
+ * worth another try waits a backoff (NOTIFICATION_RETRY_BACKOFF_MS doubling
+ * to _MAX_MS, with jitter) and, after NOTIFICATION_MAX_ATTEMPTS on one
+ * channel, the row moves to the next; a channel that cannot deliver it
+ * moves it at once. With no channel left it is `failed` with the reason.
+ *
+ * Never lost, rarely doubled: the row exists before anything is sent. A
+ * sender that dies between the provider's acceptance and recording it
+ * leaves the row `sending` with an expired lease; another round claims it
+ * and sends again. That window is one HTTP answer long, so a duplicate
+ * needs a crash at that instant; nothing is ever skipped. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.pb-c.h"
+#include "bp.h"
+#include "channels.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "notification.h"
+#include "templates.h"
+
+static struct {
+    bp_client *auth;
+    int max_attempts, backoff_ms, backoff_max_ms, timeout_ms;
+} cfg;
+
+static const notification_channel *const CHANNELS[] = {&notification_whatsapp, &notification_sms,
+                                                       &notification_email};
+
+int notification_sender_load(void)
+{
+    cfg.max_attempts = (int)bp_config_int("NOTIFICATION_MAX_ATTEMPTS", 5, 1, 100);
+    cfg.backoff_ms = (int)bp_config_int("NOTIFICATION_RETRY_BACKOFF_MS", 2000, 10, 3600000);
+    cfg.backoff_max_ms =
+        (int)bp_config_int("NOTIFICATION_RETRY_BACKOFF_MAX_MS", 600000, cfg.backoff_ms, 86400000);
+    cfg.timeout_ms = (int)bp_config_int("NOTIFICATION_TIMEOUT_MS", 10000, 100, 120000);
+    notification_channels_load();
+    char url[512];
+    bp_config_rpc_url("auth", url, sizeof url);
+    int rv = bp_client_open("auth", url, &cfg.auth);
+    if (rv != 0)
+        bp_log_error("cannot dial the auth daemon at %s", url);
+    return rv;
+}
+
+void notification_sender_free(void)
+{
+    bp_client_close(cfg.auth);
+    cfg.auth = NULL;
+}
+
+void notification_count_auth_error(const char *channel)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "channel=\"%s\"", channel);
+    bp_counter_add(bp_metrics_counter("notification_provider_auth_errors_total",
+                                      "A provider refused our credentials (an alert)", labels),
+                   1);
+}
+
+static void count(const char *channel, const char *status)
+{
+    char labels[96];
+    snprintf(labels, sizeof labels, "channel=\"%s\",status=\"%s\"", channel, status);
+    bp_counter_add(
+        bp_metrics_counter("notifications_total", "Messages by channel and status reached", labels),
+        1);
+}
+
+/* ---- the recipient ------------------------------------------------------------------------ */
+
+/* Returns 0, BP_ENOTFOUND (no such live account), or BP_EUNAVAIL. */
+static int contact_of(const char *user_id, notification_contact *c)
+{
+    memset(c, 0, sizeof *c);
+    Bp__Auth__FindUserRequest in = BP__AUTH__FIND_USER_REQUEST__INIT;
+    in.user_id = (char *)user_id;
+    bp_rpc_args args = {.method = "FindUser", .timeout_ms = 2000};
+    ProtobufCMessage *got = NULL;
+    int status = 0;
+    int rv = bp_client_call_msg(cfg.auth, &args, (const ProtobufCMessage *)&in,
+                                &bp__auth__found_user__descriptor, &got, &status, NULL, 0);
+    if (rv != 0)
+        return BP_EUNAVAIL;
+    if (status == 404)
+        return BP_ENOTFOUND;
+    if (got == NULL)
+        return BP_EUNAVAIL;
+    const Bp__Auth__FoundUser *u = (const Bp__Auth__FoundUser *)got;
+    snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
+    snprintf(c->name, sizeof c->name, "%s", u->name != NULL ? u->name : "");
+    snprintf(c->email, sizeof c->email, "%s", u->email != NULL ? u->email : "");
+    snprintf(c->phone, sizeof c->phone, "%s", u->phone != NULL ? u->phone : "");
+    c->whatsapp_allowed = u->has_whatsapp_allowed && u->whatsapp_allowed;
+    protobuf_c_message_free_unpacked(got, NULL);
+    return 0;
+}
+
+/* ---- one row -------------------------------------------------------------------------------- */
+
+static const char SQL_CLAIM[] =
+    "UPDATE notification.notifications SET status = 'sending', attempts = attempts + 1,"
+    " locked_until = now() + $1::int8 * interval '1 millisecond', updated_at = now()"
+    " WHERE id IN (SELECT id FROM notification.notifications"
+    "   WHERE ((status IN ('queued', 'scheduled') AND next_attempt_at <= now())"
+    "      OR (status = 'sending' AND locked_until < now()))"
+    "   ORDER BY next_attempt_at LIMIT 20 FOR UPDATE SKIP LOCKED)"
+    " RETURNING id, user_id, audience, template, vars::text, coalesce(channel, ''), attempts";
+
+static const char SQL_DONE[] =
+    "UPDATE notification.notifications SET status = $2, channel = nullif($3, ''),"
+    " provider_message_id = $4, last_error = $5, attempts = $6::int, body = $7,"
+    " next_attempt_at = now() + $8::int8 * interval '1 millisecond',"
+    " sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END,"
+    " locked_until = NULL, updated_at = now() WHERE id = $1 AND status = 'sending'";
+
+typedef struct {
+    const char *id, *user_id, *audience, *template, *vars, *channel;
+    int attempts;
+} claimed;
+
+/* Records where row r ended this round. */
+static int record(bp_db *db, const claimed *r, const char *status, const char *channel,
+                  const char *provider_id, const char *error, int attempts, const char *body,
+                  int64_t delay_ms)
+{
+    char n[12], delay[24];
+    snprintf(n, sizeof n, "%d", attempts);
+    snprintf(delay, sizeof delay, "%lld", (long long)delay_ms);
+    const char *params[] = {r->id, status, channel, provider_id, error, n, body, delay};
+    PGresult *res = bp_db_query(db, SQL_DONE, 8, params);
+    int rv = bp_db_ok(res, NULL) ? 0 : BP_EIO;
+    PQclear(res);
+    if (rv == 0 && strcmp(status, "sent") == 0)
+        count(channel, status);
+    return rv;
+}
+
+static int64_t backoff(int attempts)
+{
+    int64_t d = cfg.backoff_ms;
+    for (int i = 1; i < attempts && d < cfg.backoff_max_ms; i++)
+        d *= 2;
+    if (d > cfg.backoff_max_ms)
+        d = cfg.backoff_max_ms;
+    int64_t spread = d / 5;
+    return spread > 0 ? d - spread + (int64_t)arc4random_uniform((uint32_t)(2 * spread + 1)) : d;
+}
+
+/* The template's variables from the row's JSON; strings borrowed from
+ * vars (and client_name from its caller). */
+static void vars_of(const json_t *vars, notification_vars *v, const char *client_name)
+{
+    memset(v, 0, sizeof *v);
+    v->shop_name = json_string_value(json_object_get(vars, "shop"));
+    v->service_name = json_string_value(json_object_get(vars, "service"));
+    v->provider_name = json_string_value(json_object_get(vars, "provider"));
+    v->timezone = json_string_value(json_object_get(vars, "timezone"));
+    v->starts_s = json_integer_value(json_object_get(vars, "starts_s"));
+    v->previous_starts_s = json_integer_value(json_object_get(vars, "previous_starts_s"));
+    v->amount_cents = json_integer_value(json_object_get(vars, "amount_cents"));
+    v->currency = json_string_value(json_object_get(vars, "currency"));
+    v->reason = json_string_value(json_object_get(vars, "reason"));
+    v->client_name = client_name;
+}
+
+/* The index of the first usable channel at or after from, or -1. */
+static int next_channel(int from, const notification_contact *c)
+{
+    for (int i = from; i < (int)BP_COUNTOF(CHANNELS); i++)
+        if (CHANNELS[i]->usable(c))
+            return i;
+    return -1;
+}
+
+static int channel_index(const char *name)
+{
+    for (int i = 0; i < (int)BP_COUNTOF(CHANNELS); i++)
+        if (strcmp(CHANNELS[i]->name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int send_row(bp_db *db, const claimed *r)
+{
+    notification_contact to;
+    int rv = contact_of(r->user_id, &to);
+    if (rv == BP_ENOTFOUND)
+        return record(db, r, "failed", r->channel, NULL, "el destinatario ya no tiene cuenta",
+                      r->attempts, NULL, 0);
+    if (rv != 0)
+        return record(db, r, "queued", r->channel, NULL, "auth no responde", r->attempts - 1, NULL,
+                      backoff(r->attempts));
+
+    json_error_t err;
+    json_t *vars = json_loads(r->vars, 0, &err);
+    /* A shop's message names the client; a client's, the client. */
+    notification_contact client;
+    const char *client_id = json_string_value(json_object_get(vars, "client_id"));
+    const char *client_name = to.name;
+    if (strcmp(r->audience, "shop") == 0)
+        client_name =
+            client_id != NULL && contact_of(client_id, &client) == 0 ? client.name : "un cliente";
+    notification_vars v;
+    vars_of(vars, &v, client_name);
+    notification_message m;
+    rv = notification_render(r->template, &v, &m);
+    json_decref(vars);
+    if (rv != 0) {
+        bp_log_error("notification %s: template %s does not render (%s)", r->id, r->template,
+                     bp_strerror(rv));
+        return record(db, r, "failed", r->channel, NULL, "el mensaje no se pudo armar", r->attempts,
+                      NULL, 0);
+    }
+
+    int at = *r->channel != '\0' ? channel_index(r->channel) : 0;
+    int i = next_channel(at < 0 ? 0 : at, &to);
+    int attempts = i == at ? r->attempts : 1;
+    char why[512] = "no tiene teléfono ni email, o no los autorizó";
+    const char *last = r->channel;
+    if (i < 0)
+        count("none", "failed");
+    while (i >= 0) {
+        char id[256] = "";
+        notification_outcome o =
+            CHANNELS[i]->send(&to, &m, cfg.timeout_ms, id, sizeof id, why, sizeof why);
+        const char *name = CHANNELS[i]->name;
+        if (o == NOTIFICATION_SENT) {
+            rv = record(db, r, "sent", name, id, NULL, attempts, m.text, 0);
+            goto out;
+        }
+        bp_log_warn("notification %s on %s: %s", r->id, name, why);
+        if (o == NOTIFICATION_RETRY && attempts < cfg.max_attempts) {
+            rv = record(db, r, "queued", name, NULL, why, attempts, NULL, backoff(attempts));
+            goto out;
+        }
+        count(name, "failed");
+        last = name;
+        i = next_channel(i + 1, &to);
+        attempts = 1;
+    }
+    rv = record(db, r, "failed", last, NULL, why, r->attempts, NULL, 0);
+out:
+    notification_message_free(&m);
+    return rv;
+}
+
+int notification_send_due(bp_db *db, bp_kv *kv)
+{
+    (void)kv;
+    char lease[24];
+    snprintf(lease, sizeof lease, "%d", 4 * cfg.timeout_ms + 30000);
+    const char *params[] = {lease};
+    PGresult *res = bp_db_query(db, SQL_CLAIM, 1, params);
+    if (!bp_db_ok(res, NULL)) {
+        PQclear(res);
+        return BP_EIO;
+    }
+    int rv = 0;
+    for (int i = 0; i < PQntuples(res) && rv == 0; i++) {
+        claimed r = {PQgetvalue(res, i, 0),
+                     PQgetvalue(res, i, 1),
+                     PQgetvalue(res, i, 2),
+                     PQgetvalue(res, i, 3),
+                     PQgetvalue(res, i, 4),
+                     PQgetvalue(res, i, 5),
+                     (int)strtol(PQgetvalue(res, i, 6), NULL, 10)};
+        rv = send_row(db, &r);
+    }
+    PQclear(res);
+    return rv;
+}
+
+void notification_channels_load(void)
+{
+    notification_whatsapp_load();
+    notification_sms_load();
+    notification_email_load();
+}

@@ -1,0 +1,1329 @@
+/* fake-twilio: a local stand-in for Twilio's Programmable Messaging API (the
+ * Message resource of the 2010-04-01 REST API, HTTP basic auth) and for the
+ * signed status callbacks Twilio posts while a message travels, with control
+ * endpoints under /_fake/ so that tests can refuse messages with a Twilio
+ * error code, choose how delivery ends, replay or forge callbacks, break the
+ * API and read what the client sent.
+ *
+ * usage: fake-twilio [--port N] [--account-sid AC...] [--auth-token T]
+ *                    [--retry-delays-ms 200,500,1000] [--callback-delay-ms 100]
+ *                    [--from-numbers +15005550006,...]
+ * Environment: FAKE_TWILIO_PORT, FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_AUTH_TOKEN,
+ * FAKE_TWILIO_RETRY_DELAYS_MS, FAKE_TWILIO_CALLBACK_DELAY_MS,
+ * FAKE_TWILIO_FROM_NUMBERS (flags win). Prints "listening on <port>" on
+ * stdout once it accepts connections; stops on SIGTERM or SIGINT.
+ *
+ * Wire facts follow Twilio's documentation: "Message resource"
+ * (twilio.com/docs/messaging/api/message-resource), "Track the message status
+ * of outbound messages", "Webhooks security" (X-Twilio-Signature), the error
+ * dictionary (twilio.com/docs/api/errors) and the magic inputs of "Test
+ * credentials" (twilio.com/docs/iam/test-credentials). */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bp.h"
+#include "fake_server.h"
+#include "http.h"
+#include "log.h"
+#include "strbuf.h"
+
+/* A hanging answer gives up after this, so a forgotten test cannot pin a
+ * connection thread for ever. */
+#define HANG_MAX_MS 120000
+/* Bounds: the fake is for tests, and a runaway client must not eat memory. */
+#define MAX_MESSAGES   1024 /* the oldest is forgotten beyond this */
+#define MAX_QUEUE      1024
+#define MAX_DELIVERIES 256
+#define MAX_RETRIES    8
+#define MAX_PARAMS     64
+#define MAX_BODY       (64 * 1024)
+#define MAX_FROMS      16
+/* Twilio refuses a body over 1600 characters (error 21617). */
+#define MAX_BODY_CHARS 1600
+/* How long the fake waits for a callback receiver to answer. */
+#define CALLBACK_TIMEOUT_MS 5000
+
+#define API_VERSION     "2010-04-01"
+#define DEFAULT_SID     "ACfake00000000000000000000000000000"
+#define DEFAULT_TOKEN   "fake-twilio-token"
+#define SERVICE_SENDER  "+15005550006" /* From given to a Messaging Service's messages */
+#define ERRORS_BASE_URL "https://www.twilio.com/docs/errors/"
+
+typedef enum { MODE_OK, MODE_ERROR, MODE_HANG, MODE_GARBAGE } fake_mode;
+static const char *const mode_names[] = {"ok", "error", "hang", "garbage"};
+
+/* How the delivery of the next messages ends. */
+typedef enum { OUT_DELIVERED, OUT_SENT, OUT_UNDELIVERED, OUT_FAILED } outcome;
+static const char *const outcome_names[] = {"delivered", "sent", "undelivered", "failed"};
+
+typedef enum { SIG_OK, SIG_BAD, SIG_MISSING } sig_kind;
+static const char *const sig_names[] = {"ok", "bad", "missing"};
+
+typedef struct {
+    char *name, *value;
+} param;
+
+typedef struct {
+    param v[MAX_PARAMS];
+    size_t n;
+} form;
+
+typedef struct {
+    char sid[40];
+    json_t *obj;           /* the Message resource as GET answers it */
+    char *status_callback; /* NULL when none */
+} message;
+
+/* A status change of a message, and the callback that announces it when the
+ * message has a StatusCallback (url not NULL). */
+typedef struct {
+    char sid[40];
+    char status[16];
+    int error_code; /* 0: none */
+    char *url;      /* NULL: only the resource changes */
+    sig_kind sig;
+    bool apply;     /* change the resource's status (first attempt only) */
+    int attempt;    /* 0 for the first send */
+    int64_t due_ms; /* bp_mono_ms() at which to send */
+} event;
+
+/* Configuration, fixed after main's argument parsing. */
+static const char *account_sid = DEFAULT_SID;
+static const char *auth_token = DEFAULT_TOKEN;
+static long retry_delays_ms[MAX_RETRIES] = {200, 500, 1000};
+static size_t n_retry_delays = 3;
+static long callback_delay_ms = 100;
+static char *from_numbers[MAX_FROMS];
+static size_t n_from_numbers;
+
+/* Everything below is guarded by lock. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static message messages[MAX_MESSAGES]; /* oldest first */
+static size_t n_messages;
+static event queue[MAX_QUEUE];
+static size_t n_queue;
+static json_t *deliveries; /* the last MAX_DELIVERIES callback attempts */
+static fake_mode mode = MODE_OK;
+static long delay_ms = 0;
+static int refuse_code = 0; /* a Twilio error code for the next refuse_left calls */
+static long refuse_left = 0;
+static outcome next_outcome = OUT_DELIVERED;
+static int outcome_error = 0; /* 0: the default of the outcome */
+static uint64_t create_count;
+static json_t *last_request;
+
+static atomic_uint_fast64_t api_requests;
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static const char *qarg(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* Takes ownership of v. */
+static enum MHD_Result reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v)
+{
+    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (s == NULL)
+        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "{\"error\":\"out of memory\"}");
+    enum MHD_Result rv = fake_reply_json(conn, status, s);
+    free(s);
+    return rv;
+}
+
+/* The HTTP status Twilio answers an error code with. */
+static unsigned code_status(int code)
+{
+    switch (code) {
+    case 20003:
+        return MHD_HTTP_UNAUTHORIZED;
+    case 20403:
+        return MHD_HTTP_FORBIDDEN;
+    case 20404:
+        return MHD_HTTP_NOT_FOUND;
+    case 20429:
+        return MHD_HTTP_TOO_MANY_REQUESTS;
+    case 20500:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    case 20503:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    default:
+        return MHD_HTTP_BAD_REQUEST;
+    }
+}
+
+/* The dictionary's title of the codes this fake uses. */
+static const char *code_message(int code)
+{
+    static const struct {
+        int code;
+        const char *message;
+    } known[] = {
+        {20003, "Authenticate"},
+        {20403, "Permission Denied"},
+        {20404, "The requested resource was not found"},
+        {20429, "Too Many Requests"},
+        {20500, "Internal Server Error"},
+        {20503, "Service Unavailable"},
+        {21211, "Invalid 'To' Phone Number"},
+        {21212, "Invalid 'From' Phone Number"},
+        {21408, "Permission to send an SMS has not been enabled for the region indicated by "
+                "the 'To' number"},
+        {21602, "Message body is required."},
+        {21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message"},
+        {21604, "A 'To' phone number is required."},
+        {21606, "The 'From' phone number provided is not a valid message-capable Twilio phone "
+                "number for this destination."},
+        {21609, "Invalid StatusCallback url"},
+        {21610, "Attempt to send to unsubscribed recipient"},
+        {21611, "This 'From' number has exceeded the maximum number of queued messages"},
+        {21612, "The 'To' phone number is not currently reachable via SMS"},
+        {21614, "'To' number is not a valid mobile number"},
+        {21617, "The concatenated message body exceeds the 1600 character limit"},
+        {21659, "Source number is not a Twilio phone number"},
+        {21701, "The Messaging Service Sid is invalid"},
+        {30003, "Unreachable destination handset"},
+        {30005, "Unknown destination handset"},
+        {30006, "Landline or unreachable carrier"},
+        {30007, "Message filtered"},
+        {30008, "Unknown error"},
+    };
+    for (size_t i = 0; i < BP_COUNTOF(known); i++)
+        if (known[i].code == code)
+            return known[i].message;
+    return "Error";
+}
+
+/* Twilio's error body: {"code","message","more_info","status"}. detail (may
+ * be NULL) is appended to the dictionary's title, as Twilio names the bad
+ * value. */
+static enum MHD_Result twilio_error(struct MHD_Connection *conn, int code, const char *detail)
+{
+    char msg[512], info[96];
+    if (detail != NULL)
+        snprintf(msg, sizeof msg, "%s: %s", code_message(code), detail);
+    else
+        snprintf(msg, sizeof msg, "%s", code_message(code));
+    snprintf(info, sizeof info, "%s%d", ERRORS_BASE_URL, code);
+    unsigned status = code_status(code);
+    return reply_obj(conn, status,
+                     json_pack("{s:i,s:s,s:s,s:i}", "code", code, "message", msg, "more_info", info,
+                               "status", (int)status));
+}
+
+/* RFC 2822 in GMT, as Twilio writes date_created: "Tue, 27 Nov 2018 16:14:39 +0000". */
+static void rfc2822(int64_t ms, char out[40])
+{
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static json_t *rfc2822_json(int64_t ms)
+{
+    char d[40];
+    rfc2822(ms, d);
+    return json_string(d);
+}
+
+/* A new 34-character SID: prefix and 32 lower-case hex digits. */
+static void new_sid(const char *prefix, char out[40])
+{
+    char uuid[37];
+    bp_uuid(uuid);
+    size_t n = (size_t)snprintf(out, 40, "%s", prefix);
+    for (size_t i = 0; uuid[i] != '\0' && n < 34; i++)
+        if (uuid[i] != '-')
+            out[n++] = uuid[i];
+    out[n] = '\0';
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes n bytes of application/x-www-form-urlencoded text ('+' is a
+ * space). Caller frees. */
+static char *form_decode(const char *s, size_t n)
+{
+    char *out = malloc(n + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            out[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void form_free(form *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->v[i].name);
+        free(f->v[i].value);
+    }
+    f->n = 0;
+}
+
+/* Parses a form body into f; false when it has too many fields or memory
+ * ran out. A repeated name keeps its first value for lookups. */
+static bool form_parse(const char *body, form *f)
+{
+    f->n = 0;
+    const char *p = body;
+    while (*p != '\0') {
+        size_t len = strcspn(p, "&");
+        if (len > 0) {
+            if (f->n == MAX_PARAMS)
+                return false;
+            const char *eq = memchr(p, '=', len);
+            size_t nl = eq != NULL ? (size_t)(eq - p) : len;
+            char *name = form_decode(p, nl);
+            char *value = eq != NULL ? form_decode(eq + 1, len - nl - 1) : strdup("");
+            if (name == NULL || value == NULL) {
+                free(name);
+                free(value);
+                return false;
+            }
+            f->v[f->n++] = (param){.name = name, .value = value};
+        }
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+    return true;
+}
+
+static const char *form_get(const form *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->v[i].name, name) == 0)
+            return f->v[i].value;
+    return NULL;
+}
+
+/* Appends s form-encoded: unreserved bytes as they are, the rest %XX. */
+static void form_encode(bp_strbuf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~')
+            bp_strbuf_append(b, (const char *)p, 1);
+        else
+            bp_strbuf_printf(b, "%%%02X", *p);
+    }
+}
+
+/* E.164: '+', a country code not starting with 0, at most 15 digits. */
+static bool is_e164(const char *s)
+{
+    size_t n = 0;
+    if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
+        return false;
+    for (const char *p = s + 1; *p != '\0'; p++, n++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return n >= 7 && n <= 15;
+}
+
+/* An alphanumeric sender ID: 1 to 11 letters, digits and spaces, at least
+ * one letter. */
+static bool is_alphanumeric_sender(const char *s)
+{
+    size_t n = strlen(s);
+    bool letter = false;
+    if (n == 0 || n > 11)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
+            letter = true;
+        else if (!(c >= '0' && c <= '9') && c != ' ')
+            return false;
+    }
+    return letter;
+}
+
+/* "^MG[0-9a-f]{32}$", the shape of a Messaging Service SID. */
+static bool is_service_sid(const char *s)
+{
+    if (strlen(s) != 34 || strncmp(s, "MG", 2) != 0)
+        return false;
+    for (size_t i = 2; i < 34; i++)
+        if (hexval(s[i]) < 0)
+            return false;
+    return true;
+}
+
+/* Whether code point c is in the GSM 03.38 default alphabet (1 septet) or
+ * its extension table (2 septets); 0 when neither. */
+static int gsm_septets(uint32_t c)
+{
+    static const uint32_t basic[] = {0x00A3, 0x00A5, 0x00E8, 0x00E9, 0x00F9, 0x00EC, 0x00F2, 0x00C7,
+                                     0x00D8, 0x00F8, 0x00C5, 0x00E5, 0x0394, 0x03A6, 0x0393, 0x039B,
+                                     0x03A9, 0x03A0, 0x03A8, 0x03A3, 0x0398, 0x039E, 0x00C6, 0x00E6,
+                                     0x00DF, 0x00C9, 0x00A4, 0x00A1, 0x00C4, 0x00D6, 0x00D1, 0x00DC,
+                                     0x00A7, 0x00BF, 0x00E4, 0x00F6, 0x00F1, 0x00FC, 0x00E0};
+    if (c == '\n' || c == '\r' ||
+        (c >= 0x20 && c < 0x7F && c != '`' && c != '[' && c != ']' && c != '\\' && c != '^' &&
+         c != '{' && c != '}' && c != '|' && c != '~'))
+        return 1;
+    if (c == '[' || c == ']' || c == '\\' || c == '^' || c == '{' || c == '}' || c == '|' ||
+        c == '~' || c == 0x20AC || c == '\f')
+        return 2;
+    for (size_t i = 0; i < BP_COUNTOF(basic); i++)
+        if (basic[i] == c)
+            return 1;
+    return 0;
+}
+
+/* Counts the characters of a UTF-8 body and its SMS segments: GSM-7 when
+ * every character has a septet encoding (160 in one segment, 153 per part
+ * of a longer one), else UCS-2 (70, else 67 per part, in UTF-16 units).
+ * Returns false for malformed UTF-8. */
+static bool sms_segments(const char *s, size_t *chars, long *segments)
+{
+    size_t n_chars = 0, septets = 0, units = 0;
+    bool gsm = true;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        uint32_t c;
+        int len = *p < 0x80         ? 1
+                  : (*p >> 5) == 6  ? 2
+                  : (*p >> 4) == 14 ? 3
+                  : (*p >> 3) == 30 ? 4
+                                    : 0;
+        if (len == 0)
+            return false;
+        c = len == 1 ? *p : *p & (0x7F >> len);
+        for (int i = 1; i < len; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (p[i] & 0x3F);
+        }
+        p += len;
+        n_chars++;
+        units += c > 0xFFFF ? 2 : 1;
+        int g = gsm_septets(c);
+        if (g == 0)
+            gsm = false;
+        septets += (size_t)g;
+    }
+    *chars = n_chars;
+    size_t total = gsm ? septets : units, single = gsm ? 160 : 70, part = gsm ? 153 : 67;
+    *segments = total == 0 ? 1 : total <= single ? 1 : (long)((total + part - 1) / part);
+    return true;
+}
+
+/* base64 of HMAC-SHA1(auth token, url + each param's name and value, the
+ * params sorted by name): Twilio's X-Twilio-Signature. */
+static int cmp_param(const void *a, const void *b)
+{
+    const param *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c != 0 ? c : strcmp(x->value, y->value);
+}
+
+static void twilio_signature(const char *key, const char *url, const param *ps, size_t n,
+                             char out[64])
+{
+    param sorted[MAX_PARAMS];
+    memcpy(sorted, ps, n * sizeof *ps);
+    qsort(sorted, n, sizeof *sorted, cmp_param);
+    bp_strbuf s = {0};
+    bp_strbuf_append(&s, url, strlen(url));
+    for (size_t i = 0; i < n; i++) {
+        bp_strbuf_append(&s, sorted[i].name, strlen(sorted[i].name));
+        bp_strbuf_append(&s, sorted[i].value, strlen(sorted[i].value));
+    }
+    char *data = bp_strbuf_take(&s);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    out[0] = '\0';
+    if (data != NULL && HMAC(EVP_sha1(), key, (int)strlen(key), (const unsigned char *)data,
+                             strlen(data), mac, &len) != NULL)
+        EVP_EncodeBlock((unsigned char *)out, mac, (int)len);
+    free(data);
+}
+
+/* ---- state (lock held) ------------------------------------------------- */
+
+static message *find_message(const char *sid)
+{
+    for (size_t i = 0; sid != NULL && i < n_messages; i++)
+        if (strcmp(messages[i].sid, sid) == 0)
+            return &messages[i];
+    return NULL;
+}
+
+/* Keeps m, forgetting the oldest message when the list is full. */
+static void keep_message(message m)
+{
+    if (n_messages == MAX_MESSAGES) {
+        json_decref(messages[0].obj);
+        free(messages[0].status_callback);
+        memmove(&messages[0], &messages[1], (MAX_MESSAGES - 1) * sizeof *messages);
+        n_messages--;
+    }
+    messages[n_messages++] = m;
+}
+
+/* Queues a status change of message sid, announced to url (may be NULL).
+ * The worker applies and sends it after after_ms. */
+static bool enqueue(const char *sid, const char *status, int error_code, const char *url,
+                    sig_kind sig, bool apply, long after_ms)
+{
+    if (n_queue == MAX_QUEUE)
+        return false;
+    char *u = url != NULL ? strdup(url) : NULL;
+    if (url != NULL && u == NULL)
+        return false;
+    event *e = &queue[n_queue++];
+    *e = (event){.error_code = error_code,
+                 .url = u,
+                 .sig = sig,
+                 .apply = apply,
+                 .due_ms = bp_mono_ms() + after_ms};
+    snprintf(e->sid, sizeof e->sid, "%s", sid);
+    snprintf(e->status, sizeof e->status, "%s", status);
+    pthread_cond_signal(&queue_cond);
+    return true;
+}
+
+/* Queues the life of a new message after "queued"/"accepted": "sent" then
+ * "delivered" or "undelivered", or "failed" straight away, one
+ * callback_delay_ms apart. */
+static void enqueue_life(const char *sid, const char *url, outcome out, int error_code)
+{
+    switch (out) {
+    case OUT_FAILED:
+        enqueue(sid, "failed", error_code != 0 ? error_code : 30008, url, SIG_OK, true,
+                callback_delay_ms);
+        break;
+    case OUT_SENT:
+        enqueue(sid, "sent", 0, url, SIG_OK, true, callback_delay_ms);
+        break;
+    case OUT_UNDELIVERED:
+    case OUT_DELIVERED:
+        enqueue(sid, "sent", 0, url, SIG_OK, true, callback_delay_ms);
+        enqueue(sid, out == OUT_DELIVERED ? "delivered" : "undelivered",
+                out == OUT_DELIVERED ? 0
+                : error_code != 0    ? error_code
+                                     : 30003,
+                url, SIG_OK, true, 2 * callback_delay_ms);
+        break;
+    }
+}
+
+/* ---- status callbacks -------------------------------------------------- */
+
+static void record_delivery(const event *e, const char *signature, long status,
+                            const char *outcome_text)
+{
+    json_t *d = json_pack("{s:s,s:s,s:s,s:i,s:i,s:s,s:s,s:I,s:s}", "url", e->url, "sid", e->sid,
+                          "status", e->status, "error_code", e->error_code, "attempt",
+                          e->attempt + 1, "signature", sig_names[e->sig], "x_twilio_signature",
+                          signature, "http_status", (json_int_t)status, "outcome", outcome_text);
+    pthread_mutex_lock(&lock);
+    if (d != NULL) {
+        if (json_array_size(deliveries) == MAX_DELIVERIES)
+            json_array_remove(deliveries, 0);
+        json_array_append_new(deliveries, d);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* Applies e to its message (first attempt) and collects the callback's
+ * parameters; false when the message is gone (a reset). lock held. */
+static bool prepare_callback(const event *e, form *f)
+{
+    message *m = find_message(e->sid);
+    if (m == NULL)
+        return false;
+    if (e->apply && e->attempt == 0) {
+        json_object_set_new(m->obj, "status", json_string(e->status));
+        char d[40];
+        rfc2822(bp_now_ms(), d);
+        json_object_set_new(m->obj, "date_updated", json_string(d));
+        if (strcmp(e->status, "sent") == 0 || strcmp(e->status, "delivered") == 0)
+            if (json_is_null(json_object_get(m->obj, "date_sent")))
+                json_object_set_new(m->obj, "date_sent", json_string(d));
+        if (json_is_null(json_object_get(m->obj, "from")))
+            json_object_set_new(m->obj, "from", json_string(SERVICE_SENDER));
+        if (e->error_code != 0) {
+            json_object_set_new(m->obj, "error_code", json_integer(e->error_code));
+            json_object_set_new(m->obj, "error_message", json_string(code_message(e->error_code)));
+        }
+    }
+    if (e->url == NULL)
+        return true;
+    const char *from = json_string_value(json_object_get(m->obj, "from"));
+    const char *to = json_string_value(json_object_get(m->obj, "to"));
+    const char *service = json_string_value(json_object_get(m->obj, "messaging_service_sid"));
+    char code[16];
+    snprintf(code, sizeof code, "%d", e->error_code);
+    const char *pairs[][2] = {
+        {"AccountSid", account_sid},
+        {"ApiVersion", API_VERSION},
+        {"From", from != NULL ? from : SERVICE_SENDER},
+        {"MessageSid", e->sid},
+        {"MessageStatus", e->status},
+        {"SmsSid", e->sid},
+        {"SmsStatus", e->status},
+        {"To", to != NULL ? to : ""},
+        {"MessagingServiceSid", service},
+        {"ErrorCode", e->error_code != 0 ? code : NULL},
+    };
+    f->n = 0;
+    for (size_t i = 0; i < BP_COUNTOF(pairs); i++) {
+        if (pairs[i][1] == NULL)
+            continue;
+        char *nm = strdup(pairs[i][0]), *v = strdup(pairs[i][1]);
+        if (nm == NULL || v == NULL) {
+            free(nm);
+            free(v);
+            continue;
+        }
+        f->v[f->n++] = (param){.name = nm, .value = v};
+    }
+    return true;
+}
+
+/* POSTs the callback form-encoded with X-Twilio-Signature. Returns the HTTP
+ * status, or 0 when none came. */
+static long send_callback(const event *e, const form *f)
+{
+    bp_strbuf body = {0};
+    for (size_t i = 0; i < f->n; i++) {
+        if (i > 0)
+            bp_strbuf_append(&body, "&", 1);
+        form_encode(&body, f->v[i].name);
+        bp_strbuf_append(&body, "=", 1);
+        form_encode(&body, f->v[i].value);
+    }
+    char *b = bp_strbuf_take(&body);
+    char sig[64];
+    /* A forged signature is a real one under another key, so only the key
+     * check can catch it. */
+    twilio_signature(e->sig == SIG_BAD ? "not-the-auth-token" : auth_token, e->url, f->v, f->n,
+                     sig);
+    char h_sig[96];
+    snprintf(h_sig, sizeof h_sig, "X-Twilio-Signature: %s", sig);
+    const char *headers[] = {"Content-Type: application/x-www-form-urlencoded",
+                             "User-Agent: TwilioProxy/1.1", e->sig == SIG_MISSING ? NULL : h_sig,
+                             NULL};
+    long status = 0;
+    const char *result = "out of memory";
+    if (b != NULL) {
+        bp_http_request req = {.method = "POST",
+                               .url = e->url,
+                               .headers = headers,
+                               .body = b,
+                               .body_len = strlen(b),
+                               .timeout_ms = CALLBACK_TIMEOUT_MS,
+                               .max_response_bytes = 64 * 1024};
+        bp_http_response resp = {0};
+        int rv = bp_http_do(&req, &resp);
+        status = rv == 0 ? resp.status : 0;
+        result =
+            rv == 0 ? (status >= 200 && status < 300 ? "delivered" : "refused") : bp_strerror(rv);
+        bp_http_response_free(&resp);
+    }
+    bp_log_info("status callback %s %s attempt %d signature %s: %s (%ld)", e->sid, e->status,
+                e->attempt + 1, sig_names[e->sig], result, status);
+    record_delivery(e, e->sig == SIG_MISSING ? "" : sig, status, result);
+    free(b);
+    return status;
+}
+
+/* One thread applies every status change and sends every callback, in due
+ * order; a refused callback is queued again after the next retry delay. */
+static void *callback_worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    while (!atomic_load(&fake_stopping)) {
+        size_t best = n_queue;
+        for (size_t i = 0; i < n_queue; i++)
+            if (best == n_queue || queue[i].due_ms < queue[best].due_ms)
+                best = i;
+        int64_t now = bp_mono_ms();
+        if (best == n_queue || queue[best].due_ms > now) {
+            /* At most 100 ms, so that stopping is seen. */
+            int64_t wait = best == n_queue ? 100 : queue[best].due_ms - now;
+            if (wait > 100)
+                wait = 100;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (long)wait * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&queue_cond, &lock, &ts);
+            continue;
+        }
+        event e = queue[best];
+        queue[best] = queue[--n_queue];
+        form f = {.n = 0};
+        bool live = prepare_callback(&e, &f);
+        if (!live || e.url == NULL) {
+            free(e.url);
+            continue;
+        }
+        pthread_mutex_unlock(&lock);
+
+        long status = send_callback(&e, &f);
+        form_free(&f);
+
+        pthread_mutex_lock(&lock);
+        bool ok = status >= 200 && status < 300;
+        if (!ok && (size_t)e.attempt < n_retry_delays && n_queue < MAX_QUEUE &&
+            !atomic_load(&fake_stopping)) {
+            e.due_ms = bp_mono_ms() + retry_delays_ms[e.attempt];
+            e.attempt++;
+            queue[n_queue++] = e;
+        } else {
+            free(e.url);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+/* ---- the real API ------------------------------------------------------ */
+
+typedef struct {
+    bp_strbuf body;
+    bool too_big;
+} conn_state;
+
+/* Basic auth with the account SID and auth token. */
+static bool authorized(struct MHD_Connection *conn)
+{
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(conn, &pass);
+    bool ok = user != NULL && pass != NULL && strlen(user) == strlen(account_sid) &&
+              bp_ct_compare(user, account_sid, strlen(user)) == 0 &&
+              strlen(pass) == strlen(auth_token) &&
+              bp_ct_compare(pass, auth_token, strlen(pass)) == 0;
+    MHD_free(user);
+    MHD_free(pass);
+    return ok;
+}
+
+/* Remembers the last create request: its fields, never the credentials. */
+static void record_request(struct MHD_Connection *conn, const char *path, const form *f)
+{
+    json_t *params = json_object();
+    for (size_t i = 0; i < f->n; i++)
+        if (json_object_get(params, f->v[i].name) == NULL)
+            json_object_set_new(params, f->v[i].name, json_string(f->v[i].value));
+    json_t *r = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:b,s:s?,s:o}", "path", path, "To",
+                          form_get(f, "To"), "From", form_get(f, "From"), "MessagingServiceSid",
+                          form_get(f, "MessagingServiceSid"), "Body", form_get(f, "Body"),
+                          "StatusCallback", form_get(f, "StatusCallback"), "content_type",
+                          header(conn, MHD_HTTP_HEADER_CONTENT_TYPE), "authorization",
+                          header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL, "user_agent",
+                          header(conn, MHD_HTTP_HEADER_USER_AGENT), "params", params);
+    pthread_mutex_lock(&lock);
+    create_count++;
+    json_decref(last_request);
+    last_request = r;
+    pthread_mutex_unlock(&lock);
+}
+
+static bool is_http_url(const char *s)
+{
+    return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+static bool from_owned(const char *from)
+{
+    if (n_from_numbers == 0)
+        return true;
+    for (size_t i = 0; i < n_from_numbers; i++)
+        if (strcmp(from_numbers[i], from) == 0)
+            return true;
+    return false;
+}
+
+/* The magic inputs of Twilio's test credentials, answered the same way
+ * here: a To or From that always fails with a given error. */
+static int magic_error(const char *to, const char *from)
+{
+    static const struct {
+        const char *number;
+        int code;
+    } magic_to[] = {{"+15005550001", 21211},
+                    {"+15005550002", 21612},
+                    {"+15005550003", 21408},
+                    {"+15005550004", 21610},
+                    {"+15005550009", 21614}},
+      magic_from[] = {{"+15005550001", 21212}, {"+15005550007", 21606}, {"+15005550008", 21611}};
+    for (size_t i = 0; from != NULL && i < BP_COUNTOF(magic_from); i++)
+        if (strcmp(from, magic_from[i].number) == 0)
+            return magic_from[i].code;
+    for (size_t i = 0; i < BP_COUNTOF(magic_to); i++)
+        if (strcmp(to, magic_to[i].number) == 0)
+            return magic_to[i].code;
+    return 0;
+}
+
+/* POST /2010-04-01/Accounts/{AccountSid}/Messages.json */
+static enum MHD_Result create_message(struct MHD_Connection *conn, const form *f)
+{
+    const char *to = form_get(f, "To"), *from = form_get(f, "From");
+    const char *service = form_get(f, "MessagingServiceSid"), *body = form_get(f, "Body");
+    const char *callback = form_get(f, "StatusCallback");
+    if (from != NULL && *from == '\0')
+        from = NULL;
+    if (service != NULL && *service == '\0')
+        service = NULL;
+    if (to == NULL || *to == '\0')
+        return twilio_error(conn, 21604, NULL);
+    if (from == NULL && service == NULL)
+        return twilio_error(conn, 21603, NULL);
+    if (body == NULL || *body == '\0')
+        return twilio_error(conn, 21602, NULL);
+    if (!is_e164(to))
+        return twilio_error(conn, 21211, to);
+    if (service != NULL && !is_service_sid(service))
+        return twilio_error(conn, 21701, service);
+    if (from != NULL && !is_e164(from) && !is_alphanumeric_sender(from))
+        return twilio_error(conn, 21212, from);
+    if (from != NULL && is_e164(from) && !from_owned(from))
+        return twilio_error(conn, 21659, from);
+    if (callback != NULL && *callback != '\0' && !is_http_url(callback))
+        return twilio_error(conn, 21609, callback);
+    size_t chars;
+    long segments;
+    if (!sms_segments(body, &chars, &segments))
+        return twilio_error(conn, 21602, "the body is not UTF-8");
+    if (chars > MAX_BODY_CHARS)
+        return twilio_error(conn, 21617, NULL);
+    int magic = magic_error(to, from);
+    if (magic != 0)
+        return twilio_error(conn, magic, magic == 21211 ? to : NULL);
+
+    char sid[40], uri[160], media[200], segs[24];
+    new_sid("SM", sid);
+    snprintf(uri, sizeof uri, "/%s/Accounts/%s/Messages/%s.json", API_VERSION, account_sid, sid);
+    snprintf(media, sizeof media, "/%s/Accounts/%s/Messages/%s/Media.json", API_VERSION,
+             account_sid, sid);
+    /* With a Messaging Service, Twilio answers "accepted" with no sender
+     * chosen yet and num_segments 0. */
+    snprintf(segs, sizeof segs, "%ld", from == NULL ? 0L : segments);
+    int64_t now = bp_now_ms();
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:o,s:n,s:o,s:s,s:n,s:n,s:s?,s:s?,s:s,s:s,s:n,s:s,s:s,s:s,s:s,s:s,s:{s:s}}",
+        "account_sid", account_sid, "api_version", API_VERSION, "body", body, "date_created",
+        rfc2822_json(now), "date_sent", "date_updated", rfc2822_json(now), "direction",
+        "outbound-api", "error_code", "error_message", "from", from, "messaging_service_sid",
+        service, "num_media", "0", "num_segments", segs, "price", "price_unit", "USD", "sid", sid,
+        "status", from == NULL ? "accepted" : "queued", "to", to, "uri", uri, "subresource_uris",
+        "media", media);
+    if (o == NULL)
+        return twilio_error(conn, 20500, NULL);
+    char *cb = callback != NULL && *callback != '\0' ? strdup(callback) : NULL;
+    json_t *answer = json_deep_copy(o);
+    pthread_mutex_lock(&lock);
+    message m = {.obj = o, .status_callback = cb};
+    snprintf(m.sid, sizeof m.sid, "%s", sid);
+    keep_message(m);
+    enqueue_life(sid, cb, next_outcome, outcome_error);
+    pthread_mutex_unlock(&lock);
+    bp_log_info("message %s to %s: %ld segment(s)%s", sid, to, segments,
+                cb != NULL ? ", with a status callback" : "");
+    return reply_obj(conn, MHD_HTTP_CREATED, answer);
+}
+
+/* GET /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json */
+static enum MHD_Result fetch_message(struct MHD_Connection *conn, const char *sid)
+{
+    pthread_mutex_lock(&lock);
+    message *m = find_message(sid);
+    json_t *o = m != NULL ? json_deep_copy(m->obj) : NULL;
+    pthread_mutex_unlock(&lock);
+    if (o == NULL)
+        return twilio_error(conn, 20404, NULL);
+    return reply_obj(conn, MHD_HTTP_OK, o);
+}
+
+/* Splits "/2010-04-01/Accounts/{sid}/Messages.json" or
+ * ".../Messages/{msid}.json": true when url has that shape, with the
+ * account into acct and the message SID (or "") into msid. */
+static bool parse_path(const char *url, char acct[64], char msid[64])
+{
+    const char *prefix = "/" API_VERSION "/Accounts/";
+    size_t pl = strlen(prefix);
+    if (strncmp(url, prefix, pl) != 0)
+        return false;
+    const char *a = url + pl, *slash = strchr(a, '/');
+    if (slash == NULL || slash == a || (size_t)(slash - a) >= 64)
+        return false;
+    memcpy(acct, a, (size_t)(slash - a));
+    acct[slash - a] = '\0';
+    if (strcmp(slash, "/Messages.json") == 0) {
+        msid[0] = '\0';
+        return true;
+    }
+    const char *m = "/Messages/";
+    size_t ml = strlen(m), rest = strlen(slash);
+    if (strncmp(slash, m, ml) != 0 || rest <= ml + 5 || strcmp(slash + rest - 5, ".json") != 0)
+        return false;
+    size_t n = rest - ml - 5;
+    if (n >= 64 || memchr(slash + ml, '/', n) != NULL)
+        return false;
+    memcpy(msid, slash + ml, n);
+    msid[n] = '\0';
+    return true;
+}
+
+static enum MHD_Result api(struct MHD_Connection *conn, const char *method, const char *url,
+                           const char *body, bool *matched)
+{
+    char acct[64], msid[64];
+    bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    if (!parse_path(url, acct, msid) || (msid[0] == '\0' ? !post : !get)) {
+        *matched = false;
+        return MHD_NO;
+    }
+    *matched = true;
+    atomic_fetch_add(&api_requests, 1);
+    form f = {.n = 0};
+    bool parsed = form_parse(body, &f);
+    if (post)
+        record_request(conn, url, &f);
+
+    pthread_mutex_lock(&lock);
+    fake_mode m = mode;
+    long d = delay_ms;
+    int refuse = 0;
+    if (refuse_left > 0) {
+        refuse = refuse_code;
+        refuse_left--;
+    }
+    pthread_mutex_unlock(&lock);
+    fake_nap(d);
+    enum MHD_Result rv;
+    if (m == MODE_ERROR) {
+        rv = twilio_error(conn, 20500, NULL);
+    } else if (m == MODE_HANG) {
+        fake_nap(HANG_MAX_MS);
+        rv = MHD_NO; /* closes the connection without an answer */
+    } else if (m == MODE_GARBAGE) {
+        rv = fake_reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
+    } else if (!authorized(conn)) {
+        rv = twilio_error(conn, 20003, NULL);
+    } else if (strcmp(acct, account_sid) != 0) {
+        rv = twilio_error(conn, 20404, NULL);
+    } else if (refuse != 0) {
+        rv = twilio_error(conn, refuse, NULL);
+    } else if (msid[0] != '\0') {
+        rv = fetch_message(conn, msid);
+    } else if (!parsed) {
+        rv = twilio_error(conn, 21602, "too many parameters");
+    } else {
+        rv = create_message(conn, &f);
+    }
+    form_free(&f);
+    return rv;
+}
+
+/* ---- control endpoints -------------------------------------------------- */
+
+/* POST /_fake/mode?mode=ok|error|hang|garbage[&delay_ms=N][&code=N[&count=N]] */
+static enum MHD_Result set_mode(struct MHD_Connection *conn)
+{
+    const char *ms = qarg(conn, "mode"), *ds = qarg(conn, "delay_ms");
+    const char *cs = qarg(conn, "code"), *ns = qarg(conn, "count");
+    long d = 0, code = 0, count = 1;
+    int found = ms == NULL && cs != NULL ? MODE_OK : -1;
+    for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
+        if (strcmp(ms, mode_names[i]) == 0)
+            found = (int)i;
+    if (found < 0 || (ds != NULL && !fake_parse_long(ds, 0, 60000, &d)) ||
+        (cs != NULL && !fake_parse_long(cs, 10000, 99999, &code)) ||
+        (ns != NULL && !fake_parse_long(ns, 1, 1000000, &count)))
+        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                               "{\"error\":\"mode=ok|error|hang|garbage, delay_ms=0..60000, "
+                               "code=<Twilio error code>, count=1..1000000\"}");
+    pthread_mutex_lock(&lock);
+    mode = (fake_mode)found;
+    delay_ms = d;
+    refuse_code = (int)code;
+    refuse_left = code != 0 ? count : 0;
+    pthread_mutex_unlock(&lock);
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+}
+
+/* POST /_fake/outcome?outcome=delivered|sent|undelivered|failed[&error_code=N] */
+static enum MHD_Result set_outcome(struct MHD_Connection *conn)
+{
+    const char *os = qarg(conn, "outcome"), *es = qarg(conn, "error_code");
+    long code = 0;
+    int found = -1;
+    for (size_t i = 0; os != NULL && i < BP_COUNTOF(outcome_names); i++)
+        if (strcmp(os, outcome_names[i]) == 0)
+            found = (int)i;
+    if (found < 0 || (es != NULL && !fake_parse_long(es, 10000, 99999, &code)))
+        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                               "{\"error\":\"outcome=delivered|sent|undelivered|failed, "
+                               "error_code=<Twilio error code>\"}");
+    pthread_mutex_lock(&lock);
+    next_outcome = (outcome)found;
+    outcome_error = (int)code;
+    pthread_mutex_unlock(&lock);
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+}
+
+/* POST /_fake/callback?sid=SM...&status=S[&error_code=N][&signature=ok|bad|missing]
+ *                     [&url=...][&delay_ms=N]
+ * Sends one more callback for a message, without changing it: a replay, a
+ * late status, or a forgery. */
+static enum MHD_Result fake_callback(struct MHD_Connection *conn)
+{
+    const char *sid = qarg(conn, "sid"), *st = qarg(conn, "status"), *es = qarg(conn, "error_code");
+    const char *sig = qarg(conn, "signature"), *url = qarg(conn, "url"),
+               *ds = qarg(conn, "delay_ms");
+    long code = 0, after = 0;
+    int sk = sig == NULL ? SIG_OK : -1;
+    for (size_t i = 0; sig != NULL && i < BP_COUNTOF(sig_names); i++)
+        if (strcmp(sig, sig_names[i]) == 0)
+            sk = (int)i;
+    if (sid == NULL || st == NULL || strlen(st) >= 16 || sk < 0 ||
+        (es != NULL && !fake_parse_long(es, 10000, 99999, &code)) ||
+        (ds != NULL && !fake_parse_long(ds, 0, 60000, &after)) ||
+        (url != NULL && !is_http_url(url)))
+        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
+                               "{\"error\":\"sid and status; error_code, signature=ok|bad|missing, "
+                               "url, delay_ms=0..60000\"}");
+    pthread_mutex_lock(&lock);
+    message *m = find_message(sid);
+    const char *to = url != NULL ? url : m != NULL ? m->status_callback : NULL;
+    bool queued =
+        m != NULL && to != NULL && enqueue(sid, st, (int)code, to, (sig_kind)sk, false, after);
+    pthread_mutex_unlock(&lock);
+    if (!queued)
+        return fake_reply_json(conn, MHD_HTTP_NOT_FOUND,
+                               "{\"error\":\"no such message, no StatusCallback, or queue full\"}");
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"queued\":true}");
+}
+
+/* GET /_fake/last */
+static enum MHD_Result fake_last(struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&lock);
+    json_t *o = json_pack("{s:I,s:O?}", "count", (json_int_t)create_count, "last", last_request);
+    json_t *copy = json_deep_copy(o);
+    json_decref(o);
+    pthread_mutex_unlock(&lock);
+    return reply_obj(conn, MHD_HTTP_OK, copy);
+}
+
+/* GET /_fake/messages: every message kept, oldest first, as fetched. */
+static enum MHD_Result fake_messages(struct MHD_Connection *conn)
+{
+    json_t *list = json_array();
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < n_messages; i++) {
+        json_t *o = json_deep_copy(messages[i].obj);
+        json_object_set_new(o, "status_callback",
+                            messages[i].status_callback != NULL
+                                ? json_string(messages[i].status_callback)
+                                : json_null());
+        json_array_append_new(list, o);
+    }
+    pthread_mutex_unlock(&lock);
+    return reply_obj(conn, MHD_HTTP_OK, json_pack("{s:o}", "messages", list));
+}
+
+/* GET /_fake/webhooks: every callback attempt, oldest first. */
+static enum MHD_Result fake_webhooks(struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&lock);
+    json_t *o = json_pack("{s:O,s:I}", "deliveries", deliveries, "queued", (json_int_t)n_queue);
+    json_t *copy = json_deep_copy(o);
+    json_decref(o);
+    pthread_mutex_unlock(&lock);
+    return reply_obj(conn, MHD_HTTP_OK, copy);
+}
+
+/* Frees the state; lock held. */
+static void clear_state(void)
+{
+    for (size_t i = 0; i < n_messages; i++) {
+        json_decref(messages[i].obj);
+        free(messages[i].status_callback);
+    }
+    for (size_t i = 0; i < n_queue; i++)
+        free(queue[i].url);
+    n_messages = n_queue = 0;
+    json_decref(last_request);
+    last_request = NULL;
+    create_count = 0;
+    json_array_clear(deliveries);
+}
+
+static enum MHD_Result reset(struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&lock);
+    clear_state();
+    mode = MODE_OK;
+    delay_ms = 0;
+    refuse_code = 0;
+    refuse_left = 0;
+    next_outcome = OUT_DELIVERED;
+    outcome_error = 0;
+    pthread_mutex_unlock(&lock);
+    atomic_store(&api_requests, 0);
+    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+}
+
+/* ---- routing --------------------------------------------------------------- */
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    conn_state *cs = *con_cls;
+    /* First call: headers only. */
+    if (cs == NULL) {
+        cs = calloc(1, sizeof *cs);
+        if (cs == NULL)
+            return MHD_NO;
+        *con_cls = cs;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        if (cs->body.len + *upload_data_size > MAX_BODY)
+            cs->too_big = true;
+        else
+            bp_strbuf_append(&cs->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (cs->too_big || cs->body.failed)
+        return fake_reply_json(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                               "{\"code\":20001,\"message\":\"Request body too large\","
+                               "\"more_info\":\"https://www.twilio.com/docs/errors/20001\","
+                               "\"status\":413}");
+
+    bool matched = false;
+    enum MHD_Result rv = api(conn, method, url, cs->body.p != NULL ? cs->body.p : "", &matched);
+    if (matched)
+        return rv;
+
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    bool handled;
+    rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
+    if (handled)
+        return rv;
+    if (get && strcmp(url, "/_fake/last") == 0)
+        return fake_last(conn);
+    if (get && strcmp(url, "/_fake/messages") == 0)
+        return fake_messages(conn);
+    if (get && strcmp(url, "/_fake/webhooks") == 0)
+        return fake_webhooks(conn);
+    if (post && strcmp(url, "/_fake/mode") == 0)
+        return set_mode(conn);
+    if (post && strcmp(url, "/_fake/outcome") == 0)
+        return set_outcome(conn);
+    if (post && strcmp(url, "/_fake/callback") == 0)
+        return fake_callback(conn);
+    if (post && strcmp(url, "/_fake/reset") == 0)
+        return reset(conn);
+    return twilio_error(conn, 20404, NULL);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    conn_state *cs = *con_cls;
+    if (cs != NULL) {
+        bp_strbuf_reset(&cs->body);
+        free(cs);
+        *con_cls = NULL;
+    }
+}
+
+/* ---- start-up -------------------------------------------------------------- */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: fake-twilio [--port N] [--account-sid AC...] [--auth-token T]\n"
+                    "                   [--retry-delays-ms 200,500,1000] [--callback-delay-ms N]\n"
+                    "                   [--from-numbers +15005550006,...]\n");
+    exit(2);
+}
+
+/* Splits a comma-separated list into at most max parts of at most part_len
+ * bytes each; calls take(part) on each. "" is an empty list. */
+static bool split_list(const char *s, size_t max, bool (*take)(const char *part, size_t i))
+{
+    size_t n = 0;
+    while (*s != '\0') {
+        char part[32];
+        size_t len = strcspn(s, ",");
+        if (n == max || len == 0 || len >= sizeof part)
+            return false;
+        memcpy(part, s, len);
+        part[len] = '\0';
+        if (!take(part, n++))
+            return false;
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    return true;
+}
+
+static bool take_delay(const char *part, size_t i)
+{
+    long v;
+    if (!fake_parse_long(part, 0, 60000, &v))
+        return false;
+    retry_delays_ms[i] = v;
+    n_retry_delays = i + 1;
+    return true;
+}
+
+static bool take_from(const char *part, size_t i)
+{
+    if (!is_e164(part))
+        return false;
+    from_numbers[i] = strdup(part);
+    n_from_numbers = i + 1;
+    return from_numbers[i] != NULL;
+}
+
+static long parse_args(int argc, char **argv)
+{
+    const char *port_s = getenv("FAKE_TWILIO_PORT");
+    const char *delays = getenv("FAKE_TWILIO_RETRY_DELAYS_MS");
+    const char *cb_delay = getenv("FAKE_TWILIO_CALLBACK_DELAY_MS");
+    const char *froms = getenv("FAKE_TWILIO_FROM_NUMBERS");
+    const char *e;
+    if ((e = getenv("FAKE_TWILIO_ACCOUNT_SID")) != NULL && *e != '\0')
+        account_sid = e;
+    if ((e = getenv("FAKE_TWILIO_AUTH_TOKEN")) != NULL && *e != '\0')
+        auth_token = e;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 >= argc)
+            usage();
+        if (strcmp(argv[i], "--port") == 0)
+            port_s = argv[++i];
+        else if (strcmp(argv[i], "--account-sid") == 0)
+            account_sid = argv[++i];
+        else if (strcmp(argv[i], "--auth-token") == 0)
+            auth_token = argv[++i];
+        else if (strcmp(argv[i], "--retry-delays-ms") == 0)
+            delays = argv[++i];
+        else if (strcmp(argv[i], "--callback-delay-ms") == 0)
+            cb_delay = argv[++i];
+        else if (strcmp(argv[i], "--from-numbers") == 0)
+            froms = argv[++i];
+        else
+            usage();
+    }
+    long port = 0;
+    if (port_s != NULL && !fake_parse_long(port_s, 0, 65535, &port)) {
+        fprintf(stderr, "fake-twilio: bad port %s\n", port_s);
+        exit(2);
+    }
+    if (delays != NULL) {
+        n_retry_delays = 0;
+        if (!split_list(delays, MAX_RETRIES, take_delay)) {
+            fprintf(stderr, "fake-twilio: bad retry delays %s\n", delays);
+            exit(2);
+        }
+    }
+    if (cb_delay != NULL && !fake_parse_long(cb_delay, 0, 60000, &callback_delay_ms)) {
+        fprintf(stderr, "fake-twilio: bad callback delay %s\n", cb_delay);
+        exit(2);
+    }
+    if (froms != NULL && !split_list(froms, MAX_FROMS, take_from)) {
+        fprintf(stderr, "fake-twilio: bad from numbers %s\n", froms);
+        exit(2);
+    }
+    if (*account_sid == '\0' || *auth_token == '\0' || strchr(account_sid, '/') != NULL)
+        usage();
+    return port;
+}
+
+/* Wakes the callback thread so that it sees the stop. */
+static void wake_worker(void)
+{
+    pthread_mutex_lock(&lock);
+    pthread_cond_signal(&queue_cond);
+    pthread_mutex_unlock(&lock);
+}
+
+int main(int argc, char **argv)
+{
+    bp_log_init("fake-twilio");
+    long port = parse_args(argc, argv);
+    deliveries = json_array();
+    if (deliveries == NULL)
+        return 1;
+    fake_signals_block();
+    pthread_t worker;
+    if (pthread_create(&worker, NULL, callback_worker, NULL) != 0) {
+        bp_log_error("cannot start the callback thread");
+        return 1;
+    }
+    int rc = fake_serve("twilio", port, handle, completed, wake_worker);
+    pthread_join(worker, NULL);
+    pthread_mutex_lock(&lock);
+    clear_state();
+    json_decref(deliveries);
+    deliveries = NULL;
+    pthread_mutex_unlock(&lock);
+    for (size_t i = 0; i < n_from_numbers; i++)
+        free(from_numbers[i]);
+    return rc;
+}

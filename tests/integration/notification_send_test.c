@@ -1,0 +1,170 @@
+/* The notification daemon's sender against the stand-ins of WhatsApp,
+ * Twilio and SendGrid: a confirmation goes on WhatsApp as a template in
+ * es_AR (the Argentine mobile's 9 removed); WhatsApp refusing the number
+ * falls back to SMS; a rate limit or a 500 is tried again on WhatsApp; a
+ * withdrawn WhatsApp consent goes by SMS; no phone goes by email. The
+ * stand-ins' state is global, so each test sets the mode it needs and
+ * leaves "ok" behind (test.sh runs one test at a time). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define WAIT_MS 10000
+
+static void wa_ok(void)
+{
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST", "/_fake/mode?mode=ok"));
+}
+
+TestSuite(notification_send, .init = wa_ok, .fini = wa_ok, .timeout = 90);
+
+/* A shop, and its client with the phone given (NULL: none). */
+static void setup(bpt_shop *f, const char *phone)
+{
+    cr_assert_eq(bpt_shop_new(f), 0);
+    if (phone != NULL) {
+        bpt_response *r =
+            bpt_http_pack("PATCH", "/api/users/me", f->client.token, "{s:s}", "phone", phone);
+        cr_assert(r != NULL && r->status == 200, "%ld %s", r ? r->status : 0L, r ? r->body : "");
+        bpt_response_free(r);
+    }
+}
+
+static void book(const bpt_shop *f, char id[64])
+{
+    char at[32];
+    long day = bpt_workday(3, 0);
+    cr_assert(day >= 0);
+    bpt_ba_at(day, "15:00", at);
+    bpt_response *r = bpt_book(f->client.token, f, f->corte_id, at);
+    cr_assert(r != NULL && r->status == 201, "%ld %s", r ? r->status : 0L, r ? r->body : "");
+    snprintf(id, 64, "%s", bpt_json_str(r->json, "booking.id"));
+    bpt_response_free(r);
+}
+
+/* Waits until the client's booking_confirmed of booking is sent; returns
+ * its row (the caller decrefs). */
+static json_t *wait_sent(const bpt_shop *f, const char *booking)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/notifications?booking_id=%s", booking);
+    json_t *last = NULL;
+    for (int waited = 0; waited < WAIT_MS; waited += 50) {
+        bpt_response *r = bpt_http_json("GET", path, f->client.token, NULL);
+        cr_assert(r != NULL && r->status == 200);
+        size_t i;
+        json_t *it;
+        json_array_foreach(bpt_json_at(r->json, "items"), i, it)
+        {
+            if (strcmp(json_string_value(json_object_get(it, "template")), "booking_confirmed") !=
+                0)
+                continue;
+            json_decref(last);
+            last = json_incref(it);
+        }
+        bpt_response_free(r);
+        const char *st = last != NULL ? json_string_value(json_object_get(last, "status")) : NULL;
+        if (st != NULL && strcmp(st, "sent") == 0)
+            return last;
+        bpt_sleep_ms(50);
+    }
+    char *dump = last != NULL ? json_dumps(last, 0) : NULL;
+    cr_assert_fail("the confirmation was never sent: %s", dump != NULL ? dump : "(no row)");
+    return NULL;
+}
+
+/* The stand-in's messages whose field equals value. */
+static int count_where(const char *url_var, const char *list, const char *field, const char *value)
+{
+    json_t *doc = bpt_fake_json(url_var, "GET", "/_fake/%s", list);
+    cr_assert_not_null(doc);
+    json_t *items = json_is_array(doc) ? doc : json_object_get(doc, list);
+    int n = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *v = json_string_value(json_object_get(it, field));
+        n += v != NULL && strcmp(v, value) == 0;
+    }
+    json_decref(doc);
+    return n;
+}
+
+Test(notification_send, a_confirmation_goes_on_whatsapp)
+{
+    bpt_shop f;
+    setup(&f, "+5491155550101");
+    char booking[64];
+    book(&f, booking);
+    json_t *n = wait_sent(&f, booking);
+    cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "whatsapp");
+    json_decref(n);
+    /* Sent as a template to the number without the mobile's 9. */
+    json_t *last = bpt_fake_json("WHATSAPP_API_URL", "GET", "/_fake/last");
+    cr_assert_not_null(last);
+    char *dump = json_dumps(last, 0);
+    cr_expect(strstr(dump, "541155550101") != NULL, "to without the 9: %s", dump);
+    cr_expect(strstr(dump, "es_AR") != NULL, "%s", dump);
+    free(dump);
+    json_decref(last);
+}
+
+Test(notification_send, an_undeliverable_number_falls_back_to_sms)
+{
+    bpt_shop f;
+    setup(&f, "+5491155550202");
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST", "/_fake/mode?code=131026"));
+    char booking[64];
+    book(&f, booking);
+    json_t *n = wait_sent(&f, booking);
+    cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "sms");
+    json_decref(n);
+    cr_expect_geq(count_where("TWILIO_API_URL", "messages", "to", "+5491155550202"), 1);
+}
+
+Test(notification_send, a_rate_limit_and_a_500_are_tried_again)
+{
+    bpt_shop f;
+    setup(&f, "+5491155550303");
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST", "/_fake/mode?code=130429&count=1"));
+    char booking[64];
+    book(&f, booking);
+    json_t *n = wait_sent(&f, booking);
+    cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "whatsapp");
+    cr_expect_geq(json_integer_value(json_object_get(n, "attempts")), 2, "tried again");
+    json_decref(n);
+
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST", "/_fake/mode?mode=error&count=1"));
+    bpt_shop g;
+    setup(&g, "+5491155550304");
+    book(&g, booking);
+    n = wait_sent(&g, booking);
+    cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "whatsapp");
+    json_decref(n);
+}
+
+Test(notification_send, a_withdrawn_whatsapp_consent_goes_by_sms_and_no_phone_by_email)
+{
+    bpt_shop f;
+    setup(&f, "+5491155550404");
+    bpt_response *r =
+        bpt_http_pack("PUT", "/api/users/me/consents", f.client.token, "{s:b}", "whatsapp", 0);
+    cr_assert(r != NULL && r->status == 200, "%ld %s", r ? r->status : 0L, r ? r->body : "");
+    bpt_response_free(r);
+    char booking[64];
+    book(&f, booking);
+    json_t *n = wait_sent(&f, booking);
+    cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "sms");
+    json_decref(n);
+
+    bpt_shop g;
+    setup(&g, NULL);
+    book(&g, booking);
+    n = wait_sent(&g, booking);
+    cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "email");
+    json_decref(n);
+}
