@@ -24,6 +24,19 @@ void bp_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t
     out[64] = '\0';
 }
 
+void bp_hmac_sha1_base64(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                         char out[29])
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    if (HMAC(EVP_sha1(), key, (int)key_len, msg, msg_len, mac, &len) == NULL || len != 20) {
+        memset(out, '-', 28); /* not base64: equal to no signature */
+        out[28] = '\0';
+        return;
+    }
+    EVP_EncodeBlock((unsigned char *)out, mac, 20);
+}
+
 bool bp_secure_equal(const char *a, const char *b)
 {
     if (a == NULL || b == NULL)

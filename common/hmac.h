@@ -10,6 +10,11 @@
 void bp_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
                         char out[65]);
 
+/* Base64 of HMAC-SHA1(key, msg) into out (28 characters and a NUL):
+ * Twilio's X-Twilio-Signature. */
+void bp_hmac_sha1_base64(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                         char out[29]);
+
 /* Whether a and b (NUL-terminated) are equal, in time that depends only on
  * their lengths, never on where they first differ. NULL equals nothing. */
 bool bp_secure_equal(const char *a, const char *b);

@@ -93,6 +93,12 @@ static const gw_route routes[] = {
     /* Notifications (notification daemon) */
     {"GET", "/api/notifications", "notification", "ListNotifications", GW_AUTH_USER, GW_RATE_API,
      NULL},
+    {"GET", "/api/webhooks/whatsapp", "notification", "WhatsAppVerify", GW_AUTH_PUBLIC,
+     GW_RATE_NONE, NULL},
+    {"POST", "/api/webhooks/whatsapp", "notification", "WhatsAppStatus", GW_AUTH_PUBLIC,
+     GW_RATE_NONE, NULL},
+    {"POST", "/api/webhooks/twilio", "notification", "TwilioStatus", GW_AUTH_PUBLIC, GW_RATE_NONE,
+     NULL},
     /* Operations (the gateway itself) */
     {"GET", "/api/health", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_health_op},
     {"GET", "/api/metrics", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_metrics_op},

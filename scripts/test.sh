@@ -233,6 +233,8 @@ export PAYMENT_RETRY_BACKOFF_MAX_MS=2000
 # their default credentials; short retries, so that a test sees a message
 # tried again within a second.
 wa_port=$(other_port "$PORT" "$fake_port" "$mp_port")
+# Its delivery statuses go to the gateway under test, as Meta's would.
+export FAKE_WHATSAPP_WEBHOOK_URL=http://127.0.0.1:$PORT/api/webhooks/whatsapp
 if start_fake whatsapp "$wa_port"; then
     export WHATSAPP_API_URL=http://127.0.0.1:$wa_port/v19.0
 else

@@ -11,6 +11,10 @@ extern const bp_migration notification_migrations[];
 /* One row per RPC of proto/notification.proto. */
 static const bp_handler handlers[] = {
     {"ListNotifications", notification_handle_list, BP_HANDLER_AUTH},
+    /* Public: their signatures are the check. */
+    {"WhatsAppVerify", notification_handle_whatsapp_verify, 0},
+    {"WhatsAppStatus", notification_handle_whatsapp_status, 0},
+    {"TwilioStatus", notification_handle_twilio_status, 0},
     /* Only the relays of other daemons call it, over the bus. */
     {"Deliver", notification_handle_deliver, 0},
 };

@@ -4,6 +4,7 @@
  *   list.c       ListNotifications
  *   sender.c     the job that sends what is due, channel after channel
  *   whatsapp.c, sms.c, email.c   the channels (channels.h)
+ *   delivery.c   the providers' delivery statuses (webhooks)
  *
  * Every message is a row of notification.notifications before anything is
  * sent: `queued` (or `scheduled` with its due time, for a reminder), then
@@ -22,6 +23,14 @@
 
 NOTIFICATION_HANDLER(list);
 NOTIFICATION_HANDLER(deliver);
+NOTIFICATION_HANDLER(whatsapp_verify);
+NOTIFICATION_HANDLER(whatsapp_status);
+NOTIFICATION_HANDLER(twilio_status);
+
+/* Delivery statuses (delivery.c): their secrets, read once at start; and
+ * the URL Twilio is asked to call back (PUBLIC_BASE_URL/api/webhooks/twilio). */
+void notification_delivery_load(void);
+const char *notification_twilio_callback_url(void);
 
 /* The sender (sender.c): its settings and the auth client, read and dialed
  * once at start; the job that sends what is due. */

@@ -45,6 +45,7 @@ int notification_sender_load(void)
         (int)bp_config_int("NOTIFICATION_RETRY_BACKOFF_MAX_MS", 600000, cfg.backoff_ms, 86400000);
     cfg.timeout_ms = (int)bp_config_int("NOTIFICATION_TIMEOUT_MS", 10000, 100, 120000);
     notification_channels_load();
+    notification_delivery_load();
     char url[512];
     bp_config_rpc_url("auth", url, sizeof url);
     int rv = bp_client_open("auth", url, &cfg.auth);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "notification.h"
 #include "strbuf.h"
 
 static struct {
@@ -85,6 +86,7 @@ static notification_outcome sms_send(const notification_contact *c, const notifi
     form_add(&form, "To", c->phone);
     form_add(&form, "From", tw.from);
     form_add(&form, "Body", m->text);
+    form_add(&form, "StatusCallback", notification_twilio_callback_url());
     char *body = bp_strbuf_take(&form);
     if (body == NULL) {
         snprintf(why, why_len, "sin memoria");

@@ -22,18 +22,10 @@
 #include "mp.h"
 #include "payment.h"
 #include "outbox.h"
+#include "signature.h"
 #include "webhook.h"
 
 #define SIG_PART_MAX 128
-
-/* The value of name in fields (names compared exactly), or NULL. */
-static const char *field(Bp__Common__HttpField *const *fields, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (fields[i]->name != NULL && strcmp(fields[i]->name, name) == 0)
-            return fields[i]->value;
-    return NULL;
-}
 
 /* Copies the value of key in "ts=...,v1=..." (spaces around parts allowed). */
 static bool sig_part(const char *header, const char *key, char out[SIG_PART_MAX])
@@ -127,15 +119,15 @@ PAYMENT_HANDLER(mercadopago_webhook)
     const Bp__Common__HttpRequest *in = (const Bp__Common__HttpRequest *)req;
     Bp__Common__HttpReply *out = (Bp__Common__HttpReply *)resp;
     const char *rid = bp_call_request_id(call);
-    const char *signature = field(in->headers, in->n_headers, "x-signature");
-    const char *request_id = field(in->headers, in->n_headers, "x-request-id");
+    const char *signature = bp_webhook_field(in->headers, in->n_headers, "x-signature");
+    const char *request_id = bp_webhook_field(in->headers, in->n_headers, "x-request-id");
     /* Webhooks put data.id and type in the URL; the older IPN id and topic. */
-    const char *data_id = field(in->query, in->n_query, "data.id");
-    const char *type = field(in->query, in->n_query, "type");
+    const char *data_id = bp_webhook_field(in->query, in->n_query, "data.id");
+    const char *type = bp_webhook_field(in->query, in->n_query, "type");
     if (data_id == NULL)
-        data_id = field(in->query, in->n_query, "id");
+        data_id = bp_webhook_field(in->query, in->n_query, "id");
     if (type == NULL)
-        type = field(in->query, in->n_query, "topic");
+        type = bp_webhook_field(in->query, in->n_query, "topic");
 
     if (!payment_webhook_signed(payment_config.webhook_secret, signature, data_id, request_id)) {
         bp_log(BP_LOG_WARN, rid, "MercadoPago webhook refused: %s signature",
@@ -143,12 +135,9 @@ PAYMENT_HANDLER(mercadopago_webhook)
         return bp_call_fail(call, 401, "unauthorized", NULL,
                             "La firma de la notificación no es válida.");
     }
-    out->content_type = "application/json";
-    out->has_body = true;
     if (type != NULL && strcmp(type, "payment") != 0) {
         bp_log(BP_LOG_DEBUG, rid, "MercadoPago webhook of type %s ignored", type);
-        out->body.data = (uint8_t *)"{\"status\":\"ignored\"}";
-        out->body.len = strlen((const char *)out->body.data);
+        bp_webhook_reply(out, NULL, "{\"status\":\"ignored\"}");
         return 0;
     }
     if (data_id == NULL)
@@ -175,8 +164,7 @@ PAYMENT_HANDLER(mercadopago_webhook)
     bp_log(BP_LOG_INFO, rid, "MercadoPago notified payment %s (%s)", data_id,
            action != NULL ? action : "no action");
     bp_jobs_kick(PAYMENT_JOB_NOTIFICATIONS);
-    out->body.data = (uint8_t *)"{\"status\":\"received\"}";
-    out->body.len = strlen((const char *)out->body.data);
+    bp_webhook_reply(out, NULL, "{\"status\":\"received\"}");
     return 0;
 }
 

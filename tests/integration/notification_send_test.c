@@ -168,3 +168,119 @@ Test(notification_send, a_withdrawn_whatsapp_consent_goes_by_sms_and_no_phone_by
     cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "email");
     json_decref(n);
 }
+
+/* The id WhatsApp gave the last message to to (digits). */
+static void wamid_to(const char *to, char *out, size_t len)
+{
+    json_t *doc = bpt_fake_json("WHATSAPP_API_URL", "GET", "/_fake/messages");
+    cr_assert_not_null(doc);
+    out[0] = '\0';
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(doc, "messages"), i, it)
+    {
+        const char *t = json_string_value(json_object_get(it, "to"));
+        if (t != NULL && strcmp(t, to) == 0)
+            snprintf(out, len, "%s", json_string_value(json_object_get(it, "id")));
+    }
+    json_decref(doc);
+    cr_assert_neq(out[0], '\0', "WhatsApp got no message to %s", to);
+}
+
+/* Waits until the client's confirmation of booking has status. */
+static json_t *wait_status(const bpt_shop *f, const char *booking, const char *status)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/notifications?booking_id=%s", booking);
+    for (int waited = 0; waited < WAIT_MS; waited += 50) {
+        bpt_response *r = bpt_http_json("GET", path, f->client.token, NULL);
+        cr_assert(r != NULL && r->status == 200);
+        size_t i;
+        json_t *it, *found = NULL;
+        json_array_foreach(bpt_json_at(r->json, "items"), i, it)
+        {
+            if (strcmp(json_string_value(json_object_get(it, "template")), "booking_confirmed") ==
+                    0 &&
+                strcmp(json_string_value(json_object_get(it, "status")), status) == 0)
+                found = json_incref(it);
+        }
+        bpt_response_free(r);
+        if (found != NULL)
+            return found;
+        bpt_sleep_ms(50);
+    }
+    cr_assert_fail("the confirmation never became %s", status);
+    return NULL;
+}
+
+Test(notification_send, delivery_statuses_apply_forward_and_a_failure_falls_back)
+{
+    /* Meta's signed statuses (sent, then delivered) reach the gateway. */
+    bpt_shop f;
+    setup(&f, "+5491155550505");
+    char booking[64];
+    book(&f, booking);
+    json_t *n = wait_status(&f, booking, "delivered");
+    cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "whatsapp");
+    cr_expect_not_null(json_string_value(json_object_get(n, "delivered_at")));
+    json_decref(n);
+    /* A late "sent" changes nothing. */
+    char wamid[128];
+    wamid_to("541155550505", wamid, sizeof wamid);
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST", "/_fake/status?message_id=%s&status=sent",
+                              wamid));
+    bpt_sleep_ms(300);
+    json_decref(wait_status(&f, booking, "delivered"));
+
+    /* Without automatic statuses, a failed one sends it again by SMS. */
+    char hook[256];
+    snprintf(hook, sizeof hook, "%s/api/webhooks/whatsapp", bpt_base_url());
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST", "/_fake/webhook?url=%s&auto=none", hook));
+    bpt_shop g;
+    setup(&g, "+5491155550606");
+    book(&g, booking);
+    json_decref(wait_sent(&g, booking));
+    wamid_to("541155550606", wamid, sizeof wamid);
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST",
+                              "/_fake/status?message_id=%s&status=failed&code=131026", wamid));
+    n = wait_status(&g, booking, "delivered"); /* by SMS, which Twilio reports delivered */
+    cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "sms");
+    json_decref(n);
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST",
+                              "/_fake/webhook?url=%s&auto=sent,delivered", hook));
+}
+
+Test(notification_send, forged_statuses_are_refused_and_the_subscription_check_answers)
+{
+    const char *body = "{\"object\":\"whatsapp_business_account\",\"entry\":[]}";
+    const char *forged[] = {"Content-Type: application/json",
+                            "X-Hub-Signature-256: sha256=0000000000000000000000000000000000000000"
+                            "000000000000000000000000",
+                            NULL};
+    bpt_response *r = bpt_http("POST", "/api/webhooks/whatsapp", forged, body, strlen(body));
+    cr_expect(bpt_error_is(r, 401, "unauthorized"), "%ld %s", r->status, r->body);
+    bpt_response_free(r);
+    const char *unsigned_[] = {"Content-Type: application/json", NULL};
+    r = bpt_http("POST", "/api/webhooks/whatsapp", unsigned_, body, strlen(body));
+    cr_expect(bpt_error_is(r, 401, "unauthorized"), "%ld %s", r->status, r->body);
+    bpt_response_free(r);
+    const char *form[] = {"Content-Type: application/x-www-form-urlencoded",
+                          "X-Twilio-Signature: AAAAAAAAAAAAAAAAAAAAAAAAAAA=", NULL};
+    const char *tw = "MessageSid=SM00000000000000000000000000000000&MessageStatus=delivered";
+    r = bpt_http("POST", "/api/webhooks/twilio", form, tw, strlen(tw));
+    cr_expect(bpt_error_is(r, 401, "unauthorized"), "%ld %s", r->status, r->body);
+    bpt_response_free(r);
+
+    r = bpt_http("GET",
+                 "/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=fake-verify-token"
+                 "&hub.challenge=1158201444",
+                 NULL, NULL, 0);
+    cr_expect_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(r->body, "1158201444");
+    bpt_response_free(r);
+    r = bpt_http("GET",
+                 "/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=otro&hub.challenge=1",
+                 NULL, NULL, 0);
+    cr_expect(bpt_error_is(r, 403, "forbidden"), "%ld %s", r->status, r->body);
+    bpt_response_free(r);
+}

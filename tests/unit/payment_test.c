@@ -10,7 +10,7 @@
 
 #include "../../services/payment/mp.h"
 #include "../../services/payment/state.h"
-#include "../../services/payment/webhook.h"
+#include "../../services/payment/signature.h"
 #include "bp.h"
 #include "fake_launch.h"
 #include "hmac.h"

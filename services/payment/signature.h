@@ -1,7 +1,7 @@
 /* The signature check of MercadoPago's webhooks (webhook.c), apart for
  * unit tests. */
-#ifndef PAYMENT_WEBHOOK_H
-#define PAYMENT_WEBHOOK_H
+#ifndef PAYMENT_SIGNATURE_H
+#define PAYMENT_SIGNATURE_H
 
 #include <stdbool.h>
 
