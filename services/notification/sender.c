@@ -12,9 +12,10 @@
  *
  * Never lost, rarely doubled: the row exists before anything is sent. A
  * sender that dies between the provider's acceptance and recording it
- * leaves the row `sending` with an expired lease; another round claims it
- * and sends again. That window is one HTTP answer long, so a duplicate
- * needs a crash at that instant; nothing is ever skipped. */
+ * leaves the row `sending`; once its lease (every channel's timeout plus 5 s)
+ * expires, another round claims it and sends again. That window is one HTTP
+ * answer long, so a duplicate needs a crash at that instant; nothing is
+ * ever skipped. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,7 +116,7 @@ static const char SQL_CLAIM[] =
     " WHERE id IN (SELECT id FROM notification.notifications"
     "   WHERE ((status IN ('queued', 'scheduled') AND next_attempt_at <= now())"
     "      OR (status = 'sending' AND locked_until < now()))"
-    "   ORDER BY next_attempt_at LIMIT 20 FOR UPDATE SKIP LOCKED)"
+    "   ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
     " RETURNING id, user_id, audience, template, vars::text, coalesce(channel, ''), attempts";
 
 static const char SQL_DONE[] =
@@ -256,29 +257,34 @@ out:
     return rv;
 }
 
+/* Rows are claimed one at a time, each with a lease long enough for every
+ * channel's call (a crashed sender's row comes back when it expires), so a
+ * row never waits behind others under a lease that could run out. */
+#define ROUND_ROWS 20
+
 int notification_send_due(bp_db *db, bp_kv *kv)
 {
     (void)kv;
     char lease[24];
-    snprintf(lease, sizeof lease, "%d", 4 * cfg.timeout_ms + 30000);
+    snprintf(lease, sizeof lease, "%d", (int)BP_COUNTOF(CHANNELS) * cfg.timeout_ms + 5000);
     const char *params[] = {lease};
-    PGresult *res = bp_db_query(db, SQL_CLAIM, 1, params);
-    if (!bp_db_ok(res, NULL)) {
-        PQclear(res);
-        return BP_EIO;
-    }
     int rv = 0;
-    for (int i = 0; i < PQntuples(res) && rv == 0; i++) {
-        claimed r = {PQgetvalue(res, i, 0),
-                     PQgetvalue(res, i, 1),
-                     PQgetvalue(res, i, 2),
-                     PQgetvalue(res, i, 3),
-                     PQgetvalue(res, i, 4),
-                     PQgetvalue(res, i, 5),
-                     (int)strtol(PQgetvalue(res, i, 6), NULL, 10)};
+    for (int round = 0; round < ROUND_ROWS && rv == 0; round++) {
+        PGresult *res = bp_db_query(db, SQL_CLAIM, 1, params);
+        if (!bp_db_ok(res, NULL)) {
+            PQclear(res);
+            return BP_EIO;
+        }
+        if (PQntuples(res) == 0) {
+            PQclear(res);
+            break;
+        }
+        claimed r = {PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+                     PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
+                     (int)strtol(PQgetvalue(res, 0, 6), NULL, 10)};
         rv = send_row(db, &r);
+        PQclear(res);
     }
-    PQclear(res);
     return rv;
 }
 

@@ -187,24 +187,34 @@ static void wamid_to(const char *to, char *out, size_t len)
     cr_assert_neq(out[0], '\0', "WhatsApp got no message to %s", to);
 }
 
-/* Waits until the client's confirmation of booking has status. */
-static json_t *wait_status(const bpt_shop *f, const char *booking, const char *status)
+/* The client's confirmation of booking when it has status, else NULL. */
+static json_t *find_status(const bpt_shop *f, const char *booking, const char *status)
 {
     char path[160];
     snprintf(path, sizeof path, "/api/notifications?booking_id=%s", booking);
-    for (int waited = 0; waited < WAIT_MS; waited += 50) {
-        bpt_response *r = bpt_http_json("GET", path, f->client.token, NULL);
-        cr_assert(r != NULL && r->status == 200);
-        size_t i;
-        json_t *it, *found = NULL;
-        json_array_foreach(bpt_json_at(r->json, "items"), i, it)
-        {
-            if (strcmp(json_string_value(json_object_get(it, "template")), "booking_confirmed") ==
-                    0 &&
-                strcmp(json_string_value(json_object_get(it, "status")), status) == 0)
-                found = json_incref(it);
-        }
+    bpt_response *r = bpt_http_json("GET", path, f->client.token, NULL);
+    if (r == NULL || r->status != 200) { /* a daemon restarting: ask again */
         bpt_response_free(r);
+        return NULL;
+    }
+    size_t i;
+    json_t *it, *found = NULL;
+    json_array_foreach(bpt_json_at(r->json, "items"), i, it)
+    {
+        if (found == NULL &&
+            strcmp(json_string_value(json_object_get(it, "template")), "booking_confirmed") == 0 &&
+            strcmp(json_string_value(json_object_get(it, "status")), status) == 0)
+            found = json_incref(it);
+    }
+    bpt_response_free(r);
+    return found;
+}
+
+/* Waits until the client's confirmation of booking has status. */
+static json_t *wait_status(const bpt_shop *f, const char *booking, const char *status)
+{
+    for (int waited = 0; waited < WAIT_MS; waited += 50) {
+        json_t *found = find_status(f, booking, status);
         if (found != NULL)
             return found;
         bpt_sleep_ms(50);
@@ -283,4 +293,74 @@ Test(notification_send, forged_statuses_are_refused_and_the_subscription_check_a
                  NULL, NULL, 0);
     cr_expect(bpt_error_is(r, 403, "forbidden"), "%ld %s", r->status, r->body);
     bpt_response_free(r);
+}
+
+Test(notification_send, a_failed_sms_goes_by_email)
+{
+    bpt_shop f;
+    setup(&f, "+5491155550707");
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST", "/_fake/mode?code=131026&count=1"));
+    json_decref(bpt_fake_json("TWILIO_API_URL", "POST", "/_fake/mode?code=21614&count=1"));
+    char booking[64];
+    book(&f, booking);
+    json_t *n = wait_sent(&f, booking);
+    cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "email");
+    json_decref(n);
+}
+
+/* Killed while WhatsApp holds the call: the row stays `sending`, and once
+ * its lease ends the restarted daemon sends it. */
+Test(notification_send, a_daemon_killed_mid_send_sends_after_its_lease, .timeout = 120)
+{
+    bpt_shop f;
+    setup(&f, "+5491155550808");
+    json_decref(bpt_fake_json("WHATSAPP_API_URL", "POST", "/_fake/mode?mode=hang&count=1"));
+    char booking[64];
+    book(&f, booking);
+    json_decref(wait_status(&f, booking, "sending"));
+    cr_assert_eq(bpt_daemon_kill("notification"), 0);
+    cr_assert_eq(bpt_daemon_restart("notification", 10000), 0);
+    for (int waited = 0; waited < 30000; waited += 100) {
+        json_t *n = find_status(&f, booking, "sent");
+        if (n == NULL)
+            n = find_status(&f, booking, "delivered");
+        if (n != NULL) {
+            cr_expect_str_eq(json_string_value(json_object_get(n, "channel")), "whatsapp");
+            json_decref(n);
+            return;
+        }
+        bpt_sleep_ms(100);
+    }
+    cr_assert_fail("the message was never sent after the restart");
+}
+
+/* A reminder whose time came is sent like any message. */
+Test(notification_send, a_due_reminder_is_sent)
+{
+    bpt_shop f;
+    setup(&f, "+5491155550909");
+    char booking[64];
+    book(&f, booking);
+    json_decref(wait_status(&f, booking, "delivered"));
+    const char *params[] = {booking};
+    cr_assert_eq(bpt_db_long("WITH r AS (UPDATE notification.notifications SET due_at = now(),"
+                             " next_attempt_at = now() WHERE booking_id = $1"
+                             " AND template = 'reminder_2h' AND status = 'scheduled' RETURNING 1)"
+                             " SELECT count(*) FROM r",
+                             1, params),
+                 1);
+    for (int waited = 0; waited < WAIT_MS; waited += 50) {
+        if (bpt_db_long("SELECT count(*) FROM notification.notifications WHERE booking_id = $1"
+                        " AND template = 'reminder_2h' AND status IN ('sent', 'delivered')",
+                        1, params) == 1) {
+            json_t *last = bpt_fake_json("WHATSAPP_API_URL", "GET", "/_fake/last");
+            char *dump = json_dumps(last, 0);
+            cr_expect(strstr(dump, "recordatorio_turno_2h") != NULL, "%s", dump);
+            free(dump);
+            json_decref(last);
+            return;
+        }
+        bpt_sleep_ms(50);
+    }
+    cr_assert_fail("the due reminder was never sent");
 }
