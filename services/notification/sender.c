@@ -279,8 +279,12 @@ int notification_send_due(bp_db *db, bp_kv *kv)
             PQclear(res);
             break;
         }
-        claimed r = {PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
-                     PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
+        claimed r = {PQgetvalue(res, 0, 0),
+                     PQgetvalue(res, 0, 1),
+                     PQgetvalue(res, 0, 2),
+                     PQgetvalue(res, 0, 3),
+                     PQgetvalue(res, 0, 4),
+                     PQgetvalue(res, 0, 5),
                      (int)strtol(PQgetvalue(res, 0, 6), NULL, 10)};
         rv = send_row(db, &r);
         PQclear(res);
