@@ -65,10 +65,10 @@ check_stop() {
 PORT=$(bp_free_port)
 BASE=http://127.0.0.1:$PORT
 bp_log "starting the suite on port $PORT (log: $TMP/suite.log)"
-# The consumers of the booking events (payment, notification) do not
-# implement Deliver yet: every delivery fails and would be retried every few
-# seconds, which a consumer that acknowledges never costs. A long first
-# retry keeps that to the one attempt per event a working consumer costs.
+# Every consumer of the events acknowledges them now (the notification
+# daemon queues and sends each booking's messages to the local stand-ins,
+# as in production); a long first retry only keeps an event that a consumer
+# refuses from being offered again within a row.
 BP_RELAY_BACKOFF_MS=${BENCH_RELAY_BACKOFF_MS:-60000} \
 BARBERPRO_VAR_DIR=$TMP/var PORT=$PORT RATE_LIMIT_ENABLED=0 BARBERPRO_DEMO_DATA=1 \
     LOG_LEVEL=${LOG_LEVEL:-warn} BARBERPRO_BIN_DIR=$BIN \
