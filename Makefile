@@ -129,7 +129,9 @@ endef
 $(eval $(call variant,rel,$(BUILD)/bin,))
 $(eval $(call variant,san,$(BUILD)/test/bin,$(SAN_CFLAGS)))
 
-$(BUILD)/bin/fake-%: $(BUILD)/rel/tests/fakes/%.o $(BUILD)/rel/tests/support/fake_server.o $(BUILD)/rel/libbp.a
+# A fake links what the fakes share (tests/support/, but starting fakes).
+FAKE_SUPPORT := $(call objs,rel,$(filter-out tests/support/fake_launch.c,$(wildcard tests/support/*.c)))
+$(BUILD)/bin/fake-%: $(BUILD)/rel/tests/fakes/%.o $(FAKE_SUPPORT) $(BUILD)/rel/libbp.a
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) -o $@ $^ $(LIBS_TEST)

@@ -17,50 +17,42 @@
 #include <time.h>
 
 #include "bp.h"
+#include "fake_mode.h"
 #include "fake_server.h"
 #include "log.h"
 
 #define QUOTE_PATH "/v1/dolares/oficial"
-/* A hanging answer gives up after this, so a forgotten test cannot pin a
- * connection thread for ever. */
-#define HANG_MAX_MS 120000
-
-typedef enum { MODE_OK, MODE_ERROR, MODE_HANG, MODE_GARBAGE, MODE_INVALID } fake_mode;
+/* Well-formed JSON with values no quote has. */
+#define MODE_INVALID FAKE_MODE_OWN
 
 static const char *const mode_names[] = {"ok", "error", "hang", "garbage", "invalid"};
+static const fake_mode_spec mode_spec = {
+    .names = mode_names,
+    .n_names = BP_COUNTOF(mode_names),
+    .usage = "{\"error\":\"mode=ok|error|hang|garbage|invalid, delay_ms=0..60000\"}"};
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static double compra = 1405.0, venta = 1455.0;
-static fake_mode mode = MODE_OK;
-static long delay_ms = 0;
 static atomic_uint_fast64_t quote_requests;
 
 static enum MHD_Result quote(struct MHD_Connection *conn)
 {
     atomic_fetch_add(&quote_requests, 1);
     pthread_mutex_lock(&lock);
-    fake_mode m = mode;
     double c = compra, v = venta;
-    long d = delay_ms;
     pthread_mutex_unlock(&lock);
 
-    fake_nap(d);
-    switch (m) {
-    case MODE_ERROR:
+    fake_mode_now m = fake_mode_take();
+    enum MHD_Result rv;
+    if (fake_mode_answer(conn, &m, &rv))
+        return rv;
+    if (m.mode == FAKE_MODE_ERROR)
         return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                "{\"message\":\"Internal Server Error\"}");
-    case MODE_HANG:
-        fake_nap(HANG_MAX_MS);
-        return MHD_NO; /* closes the connection without an answer */
-    case MODE_GARBAGE:
-        return fake_reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
-    case MODE_INVALID:
+    if (m.mode == MODE_INVALID)
         return fake_reply_json(conn, MHD_HTTP_OK,
                                "{\"moneda\":\"USD\",\"casa\":\"oficial\",\"nombre\":\"Oficial\","
                                "\"compra\":null,\"venta\":-1,\"fechaActualizacion\":\"nunca\"}");
-    case MODE_OK:
-        break;
-    }
     char when[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -91,8 +83,7 @@ static bool parse_double(const char *s, double *out)
 static enum MHD_Result set_rate(struct MHD_Connection *conn)
 {
     double v, c;
-    const char *vs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "venta");
-    const char *cs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "compra");
+    const char *vs = fake_query(conn, "venta"), *cs = fake_query(conn, "compra");
     if (!parse_double(vs, &v) || (cs != NULL && !parse_double(cs, &c)))
         return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
                                "{\"error\":\"venta (and compra) numbers\"}");
@@ -103,35 +94,13 @@ static enum MHD_Result set_rate(struct MHD_Connection *conn)
     return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
-/* POST /_fake/mode?mode=ok|error|hang|garbage|invalid[&delay_ms=N] */
-static enum MHD_Result set_mode(struct MHD_Connection *conn)
-{
-    const char *ms = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "mode");
-    const char *ds = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
-    long d = 0;
-    int found = -1;
-    for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
-        if (strcmp(ms, mode_names[i]) == 0)
-            found = (int)i;
-    if (found < 0 || (ds != NULL && !fake_parse_long(ds, 0, 60000, &d)))
-        return fake_reply_json(
-            conn, MHD_HTTP_BAD_REQUEST,
-            "{\"error\":\"mode=ok|error|hang|garbage|invalid, delay_ms=0..60000\"}");
-    pthread_mutex_lock(&lock);
-    mode = (fake_mode)found;
-    delay_ms = d;
-    pthread_mutex_unlock(&lock);
-    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
-}
-
 static enum MHD_Result reset(struct MHD_Connection *conn)
 {
     pthread_mutex_lock(&lock);
     compra = 1405.0;
     venta = 1455.0;
-    mode = MODE_OK;
-    delay_ms = 0;
     pthread_mutex_unlock(&lock);
+    fake_mode_reset();
     atomic_store(&quote_requests, 0);
     return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
@@ -162,7 +131,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (post && strcmp(url, "/_fake/rate") == 0)
         return set_rate(conn);
     if (post && strcmp(url, "/_fake/mode") == 0)
-        return set_mode(conn);
+        return fake_mode_set(conn, &mode_spec);
     if (post && strcmp(url, "/_fake/reset") == 0)
         return reset(conn);
     return fake_reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"message\":\"Not Found\"}");
@@ -192,5 +161,5 @@ int main(int argc, char **argv)
     bp_log_init("fake-dolarapi");
     long port = port_from_args(argc, argv);
     fake_signals_block();
-    return fake_serve("dolarapi", port, handle, NULL, NULL);
+    return fake_serve("dolarapi", port, &(fake_server_hooks){.handler = handle});
 }

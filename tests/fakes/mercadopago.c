@@ -29,15 +29,13 @@
 #include <time.h>
 
 #include "bp.h"
+#include "fake_mode.h"
 #include "fake_server.h"
+#include "fake_webhooks.h"
 #include "hmac.h"
-#include "http.h"
 #include "log.h"
 #include "strbuf.h"
 
-/* A hanging answer gives up after this, so a forgotten test cannot pin a
- * connection thread for ever. */
-#define HANG_MAX_MS 120000
 /* Bounds: the fake is for tests, and a runaway client must not eat memory. */
 #define MAX_PREFS      1024
 #define MAX_PAYMENTS   1024
@@ -45,10 +43,7 @@
 #define MAX_REFUNDS    32 /* per payment */
 #define MAX_QUEUE      256
 #define MAX_DELIVERIES 256
-#define MAX_RETRIES    8
 #define MAX_BODY       (64 * 1024)
-/* MercadoPago waits 22 s for the acknowledgement; tests want less. */
-#define WEBHOOK_TIMEOUT_MS 5000
 /* Made-up account numbers, stable so tests can compare them. */
 #define COLLECTOR_ID     1234567890LL
 #define CLIENT_ID        "8765432109876543"
@@ -58,8 +53,11 @@
 #define DEFAULT_TOKEN  "TEST-fake-access-token"
 #define DEFAULT_SECRET "fake-webhook-secret"
 
-typedef enum { MODE_OK, MODE_ERROR, MODE_HANG, MODE_GARBAGE } fake_mode;
 static const char *const mode_names[] = {"ok", "error", "hang", "garbage"};
+static const fake_mode_spec mode_spec = {
+    .names = mode_names,
+    .n_names = BP_COUNTOF(mode_names),
+    .usage = "{\"error\":\"mode=ok|error|hang|garbage, delay_ms=0..60000\"}"};
 
 /* The real-API endpoints, for counters and the last request of each. */
 typedef enum { EP_PREFERENCES, EP_PAYMENT, EP_SEARCH, EP_REFUNDS, EP_COUNT } endpoint;
@@ -84,45 +82,42 @@ typedef struct {
     json_t *answer; /* what the first request got */
 } idem_entry;
 
-typedef enum { SIG_OK, SIG_BAD, SIG_MISSING } sig_kind;
-static const char *const sig_names[] = {"ok", "bad", "missing"};
-
+/* A notification in the queue of fake_webhooks. */
 typedef struct {
     char *url; /* notification_url, without the data.id/type query */
     char data_id[32];
     char action[32];
-    sig_kind sig;
-    int attempt;    /* 0 for the first send */
-    int64_t due_ms; /* bp_mono_ms() at which to send */
+    fake_sig sig;
 } notification;
 
 /* Configuration, fixed after main's argument parsing. */
 static const char *access_token = DEFAULT_TOKEN;
 static const char *webhook_secret = DEFAULT_SECRET;
-static long retry_delays_ms[MAX_RETRIES] = {200, 500, 1000};
-static size_t n_retry_delays = 3;
+static bool send_notification(void *item, int attempt);
+static void free_notification(void *item);
+static fake_webhooks_config webhook_cfg = {.max_queue = MAX_QUEUE,
+                                           .max_deliveries = MAX_DELIVERIES,
+                                           .retry_delays_ms = {200, 500, 1000},
+                                           .n_retry_delays = 3,
+                                           .send = send_notification,
+                                           .free_item = free_notification};
+static fake_webhooks *webhooks;
 
 /* Everything below is guarded by lock. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
 static preference prefs[MAX_PREFS];
 static size_t n_prefs;
 static payment payments[MAX_PAYMENTS];
 static size_t n_payments;
 static idem_entry idem[MAX_IDEM];
 static size_t n_idem;
-static notification queue[MAX_QUEUE];
-static size_t n_queue;
-static json_t *deliveries; /* array of the last MAX_DELIVERIES webhook attempts */
 static int64_t next_payment_id = FIRST_PAYMENT_ID;
 static int64_t next_refund_id = FIRST_REFUND_ID;
-static int64_t next_notification_id = 1;
-static fake_mode mode = MODE_OK;
-static long delay_ms = 0;
 static uint64_t counts[EP_COUNT];
 static json_t *last_request[EP_COUNT];
 
 static atomic_uint_fast64_t api_requests;
+static atomic_int_fast64_t next_notification_id = 1;
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -171,29 +166,6 @@ static double round_cents(double v)
     return (double)to_cents(v) / 100.0;
 }
 
-static const char *qarg(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-static const char *header(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-}
-
-/* Takes ownership of v. */
-static enum MHD_Result reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v)
-{
-    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (s == NULL)
-        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                               "{\"error\":\"out of memory\"}");
-    enum MHD_Result rv = fake_reply_json(conn, status, s);
-    free(s);
-    return rv;
-}
-
 /* MercadoPago's error body: {"message","error","status","cause":[...]};
  * code 0 leaves cause empty. */
 static enum MHD_Result mp_error(struct MHD_Connection *conn, unsigned status, const char *error,
@@ -203,9 +175,9 @@ static enum MHD_Result mp_error(struct MHD_Connection *conn, unsigned status, co
     if (code != 0)
         json_array_append_new(
             cause, json_pack("{s:i,s:s,s:n}", "code", code, "description", message, "data"));
-    return reply_obj(conn, status,
-                     json_pack("{s:s,s:s,s:i,s:o}", "message", message, "error", error, "status",
-                               (int)status, "cause", cause));
+    return fake_reply_obj(conn, status,
+                          json_pack("{s:s,s:s,s:i,s:o}", "message", message, "error", error,
+                                    "status", (int)status, "cause", cause));
 }
 
 /* ---- state lookups (lock held) ----------------------------------------- */
@@ -245,24 +217,29 @@ static void remember_idem(idem_kind kind, const char *key, json_t *answer)
 }
 
 /* Queues a notification of payment data_id to url; false when the queue is
- * full or there is no URL. The worker sends it. */
-static bool enqueue(const char *url, const char *data_id, const char *action, sig_kind sig,
+ * full or there is no URL. fake_webhooks sends it. */
+static bool enqueue(const char *url, const char *data_id, const char *action, fake_sig sig,
                     long after_ms)
 {
-    if (url == NULL || *url == '\0' || n_queue == MAX_QUEUE)
+    if (url == NULL || *url == '\0')
         return false;
+    notification *n = calloc(1, sizeof *n);
     char *u = strdup(url);
-    if (u == NULL)
+    if (n == NULL || u == NULL) {
+        free(n);
+        free(u);
         return false;
-    notification *n = &queue[n_queue++];
-    *n = (notification){.url = u, .sig = sig, .due_ms = bp_mono_ms() + after_ms};
+    }
+    *n = (notification){.url = u, .sig = sig};
     snprintf(n->data_id, sizeof n->data_id, "%s", data_id);
     snprintf(n->action, sizeof n->action, "%s", action);
-    pthread_cond_signal(&queue_cond);
-    return true;
+    if (fake_webhooks_enqueue(webhooks, n, after_ms))
+        return true;
+    free_notification(n);
+    return false;
 }
 
-static bool enqueue_payment(const payment *p, const char *action, sig_kind sig, long after_ms)
+static bool enqueue_payment(const payment *p, const char *action, fake_sig sig, long after_ms)
 {
     char id[32];
     snprintf(id, sizeof id, "%" PRId64, p->id);
@@ -271,28 +248,21 @@ static bool enqueue_payment(const payment *p, const char *action, sig_kind sig, 
 
 /* ---- webhooks ------------------------------------------------------------ */
 
-static void record_delivery(const notification *n, const char *request_id, long status,
-                            const char *outcome)
+static void free_notification(void *item)
 {
-    json_t *d =
-        json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:I,s:s}", "url", n->url, "data_id", n->data_id,
-                  "action", n->action, "attempt", n->attempt + 1, "signature", sig_names[n->sig],
-                  "request_id", request_id, "status", (json_int_t)status, "outcome", outcome);
-    pthread_mutex_lock(&lock);
-    if (d != NULL) {
-        if (json_array_size(deliveries) == MAX_DELIVERIES)
-            json_array_remove(deliveries, 0);
-        json_array_append_new(deliveries, d);
-    }
-    pthread_mutex_unlock(&lock);
+    notification *n = item;
+    free(n->url);
+    free(n);
 }
 
 /* Sends one notification as MercadoPago does: POST <url>?data.id=<id>&type=payment
  * with the JSON body, x-request-id and x-signature "ts=<ms>,v1=<hex>", the
  * HMAC over "id:<data.id lowercased>;request-id:<x-request-id>;ts:<ts>;".
- * Returns the HTTP status, or 0 when none came. */
-static long send_notification(const notification *n, int64_t notif_id)
+ * Done when the answer is 2xx. */
+static bool send_notification(void *item, int attempt)
 {
+    const notification *n = item;
+    int64_t notif_id = atomic_fetch_add(&next_notification_id, 1);
     char request_id[37];
     bp_uuid(request_id);
     int64_t now = bp_now_ms();
@@ -311,7 +281,7 @@ static long send_notification(const notification *n, int64_t notif_id)
     char v1[65];
     /* A bad signature is a real HMAC under another key, so only the key check
      * can catch it. */
-    const char *key = n->sig == SIG_BAD ? "not-the-webhook-secret" : webhook_secret;
+    const char *key = n->sig == FAKE_SIG_BAD ? "not-the-webhook-secret" : webhook_secret;
     bp_hmac_sha256_hex(key, strlen(key), manifest, strlen(manifest), v1);
 
     bp_strbuf url = {0};
@@ -332,92 +302,27 @@ static long send_notification(const notification *n, int64_t notif_id)
     snprintf(h_rid, sizeof h_rid, "x-request-id: %s", request_id);
     snprintf(h_sig, sizeof h_sig, "x-signature: ts=%s,v1=%s", ts, v1);
     const char *headers[] = {"Content-Type: application/json", h_rid,
-                             n->sig == SIG_MISSING ? NULL : h_sig, NULL};
+                             n->sig == FAKE_SIG_MISSING ? NULL : h_sig, NULL};
     long status = 0;
     const char *outcome = "out of memory";
     if (u != NULL && b != NULL) {
-        bp_http_request req = {.method = "POST",
-                               .url = u,
-                               .headers = headers,
-                               .body = b,
-                               .body_len = strlen(b),
-                               .timeout_ms = WEBHOOK_TIMEOUT_MS,
-                               .max_response_bytes = 64 * 1024};
-        bp_http_response resp = {0};
-        int rv = bp_http_do(&req, &resp);
-        status = rv == 0 ? resp.status : 0;
-        outcome =
-            rv == 0 ? (status >= 200 && status < 300 ? "delivered" : "refused") : bp_strerror(rv);
-        bp_http_response_free(&resp);
+        const char *error;
+        status = fake_webhooks_post(u, headers, b, &error);
+        outcome = error != NULL ? error : (status >= 200 && status < 300 ? "delivered" : "refused");
     }
     bp_log_info("webhook %s data.id=%s attempt %d signature %s: %s (%ld)", n->action, n->data_id,
-                n->attempt + 1, sig_names[n->sig], outcome, status);
-    record_delivery(n, request_id, status, outcome);
+                attempt + 1, fake_sig_names[n->sig], outcome, status);
+    fake_webhooks_record(webhooks,
+                         json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:I,s:s}", "url", n->url, "data_id",
+                                   n->data_id, "action", n->action, "attempt", attempt + 1,
+                                   "signature", fake_sig_names[n->sig], "request_id", request_id,
+                                   "status", (json_int_t)status, "outcome", outcome));
     free(u);
     free(b);
-    return status;
-}
-
-/* One thread sends every notification, in due order; a failed one is queued
- * again after the next retry delay, so one dead receiver does not hold back
- * the others. */
-static void *webhook_worker(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&lock);
-    while (!atomic_load(&fake_stopping)) {
-        size_t best = n_queue;
-        for (size_t i = 0; i < n_queue; i++)
-            if (best == n_queue || queue[i].due_ms < queue[best].due_ms)
-                best = i;
-        int64_t now = bp_mono_ms();
-        if (best == n_queue || queue[best].due_ms > now) {
-            /* Wait for new work or the next due time, at most 100 ms so that
-             * stopping is seen. */
-            int64_t wait = best == n_queue ? 100 : queue[best].due_ms - now;
-            if (wait > 100)
-                wait = 100;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += (long)wait * 1000000L;
-            ts.tv_sec += ts.tv_nsec / 1000000000L;
-            ts.tv_nsec %= 1000000000L;
-            pthread_cond_timedwait(&queue_cond, &lock, &ts);
-            continue;
-        }
-        notification n = queue[best];
-        queue[best] = queue[--n_queue];
-        int64_t notif_id = next_notification_id++;
-        pthread_mutex_unlock(&lock);
-
-        long status = send_notification(&n, notif_id);
-
-        pthread_mutex_lock(&lock);
-        bool ok = status >= 200 && status < 300;
-        if (!ok && (size_t)n.attempt < n_retry_delays && n_queue < MAX_QUEUE &&
-            !atomic_load(&fake_stopping)) {
-            n.due_ms = bp_mono_ms() + retry_delays_ms[n.attempt];
-            n.attempt++;
-            queue[n_queue++] = n;
-        } else {
-            free(n.url);
-        }
-    }
-    pthread_mutex_unlock(&lock);
-    return NULL;
+    return status >= 200 && status < 300;
 }
 
 /* ---- the real API ------------------------------------------------------ */
-
-typedef struct {
-    bp_strbuf body;
-    bool too_big;
-} conn_state;
-
-static const char *conn_body(conn_state *cs)
-{
-    return cs->body.p != NULL ? cs->body.p : "";
-}
 
 /* Remembers method, URL, the headers a test checks and the body of the last
  * request to an endpoint. The Authorization header is only said to be there
@@ -427,13 +332,13 @@ static void record_request(endpoint ep, struct MHD_Connection *conn, const char 
 {
     json_error_t err;
     json_t *parsed = *body != '\0' ? json_loads(body, 0, &err) : NULL;
-    const char *idk = header(conn, "X-Idempotency-Key");
-    const char *ct = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
-    const char *ext = qarg(conn, "external_reference");
+    const char *idk = fake_header(conn, "X-Idempotency-Key");
+    const char *ct = fake_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ext = fake_query(conn, "external_reference");
     json_t *r = json_pack("{s:s,s:s,s:s?,s:s?,s:b,s:s?,s:s,s:o?}", "method", method, "path", url,
                           "idempotency_key", idk, "content_type", ct, "authorization",
-                          header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL, "external_reference",
-                          ext, "body", body, "json", parsed);
+                          fake_header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL,
+                          "external_reference", ext, "body", body, "json", parsed);
     pthread_mutex_lock(&lock);
     counts[ep]++;
     json_decref(last_request[ep]);
@@ -443,7 +348,7 @@ static void record_request(endpoint ep, struct MHD_Connection *conn, const char 
 
 static bool authorized(struct MHD_Connection *conn)
 {
-    const char *h = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = fake_header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
         return false;
     size_t a = strlen(h + 7), b = strlen(access_token);
@@ -459,12 +364,12 @@ static bool is_obj_or_absent(json_t *o, const char *key)
 /* POST /checkout/preferences */
 static enum MHD_Result create_preference(struct MHD_Connection *conn, const char *body)
 {
-    const char *key = header(conn, "X-Idempotency-Key");
+    const char *key = fake_header(conn, "X-Idempotency-Key");
     pthread_mutex_lock(&lock);
     json_t *seen = json_incref(find_idem(IDEM_PREFERENCE, key));
     pthread_mutex_unlock(&lock);
     if (seen != NULL)
-        return reply_obj(conn, MHD_HTTP_CREATED, seen);
+        return fake_reply_obj(conn, MHD_HTTP_CREATED, seen);
 
     json_error_t err;
     json_t *req = json_loads(body, 0, &err);
@@ -538,7 +443,7 @@ static enum MHD_Result create_preference(struct MHD_Connection *conn, const char
     pthread_mutex_unlock(&lock);
     if (seen != NULL) {
         json_decref(req);
-        return reply_obj(conn, MHD_HTTP_CREATED, seen);
+        return fake_reply_obj(conn, MHD_HTTP_CREATED, seen);
     }
     if (pid == NULL) {
         json_decref(req);
@@ -546,7 +451,7 @@ static enum MHD_Result create_preference(struct MHD_Connection *conn, const char
                         "the fake holds too many preferences; POST /_fake/reset", 0);
     }
     bp_log_info("preference %s created", id);
-    return reply_obj(conn, MHD_HTTP_CREATED, req);
+    return fake_reply_obj(conn, MHD_HTTP_CREATED, req);
 }
 
 /* GET /checkout/preferences/{id} */
@@ -558,7 +463,7 @@ static enum MHD_Result get_preference(struct MHD_Connection *conn, const char *i
     pthread_mutex_unlock(&lock);
     if (o == NULL)
         return mp_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "preference_id not found", 0);
-    return reply_obj(conn, MHD_HTTP_OK, o);
+    return fake_reply_obj(conn, MHD_HTTP_OK, o);
 }
 
 /* GET /v1/payments/{id} */
@@ -574,15 +479,15 @@ static enum MHD_Result get_payment(struct MHD_Connection *conn, const char *ids)
     }
     if (o == NULL)
         return mp_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "Payment not found", 2000);
-    return reply_obj(conn, MHD_HTTP_OK, o);
+    return fake_reply_obj(conn, MHD_HTTP_OK, o);
 }
 
 /* GET /v1/payments/search?external_reference=&status=&limit=&offset=&sort=&criteria= */
 static enum MHD_Result search_payments(struct MHD_Connection *conn)
 {
-    const char *ext = qarg(conn, "external_reference"), *st = qarg(conn, "status");
-    const char *ls = qarg(conn, "limit"), *os = qarg(conn, "offset");
-    const char *criteria = qarg(conn, "criteria");
+    const char *ext = fake_query(conn, "external_reference"), *st = fake_query(conn, "status");
+    const char *ls = fake_query(conn, "limit"), *os = fake_query(conn, "offset");
+    const char *criteria = fake_query(conn, "criteria");
     long limit = 30, offset = 0;
     if ((ls != NULL && !fake_parse_long(ls, 1, 1000, &limit)) ||
         (os != NULL && !fake_parse_long(os, 0, 10000, &offset)))
@@ -604,16 +509,16 @@ static enum MHD_Result search_payments(struct MHD_Connection *conn)
         total++;
     }
     pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK,
-                     json_pack("{s:{s:I,s:I,s:I},s:o}", "paging", "total", (json_int_t)total,
-                               "limit", (json_int_t)limit, "offset", (json_int_t)offset, "results",
-                               results));
+    return fake_reply_obj(conn, MHD_HTTP_OK,
+                          json_pack("{s:{s:I,s:I,s:I},s:o}", "paging", "total", (json_int_t)total,
+                                    "limit", (json_int_t)limit, "offset", (json_int_t)offset,
+                                    "results", results));
 }
 
 /* POST /v1/payments/{id}/refunds, body empty or {"amount": n}. */
 static enum MHD_Result refund(struct MHD_Connection *conn, const char *ids, const char *body)
 {
-    const char *key = header(conn, "X-Idempotency-Key");
+    const char *key = fake_header(conn, "X-Idempotency-Key");
     if (key == NULL || *key == '\0')
         return mp_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                         "Header-X-Idempotency-Key-can't-be-null", 4292);
@@ -648,7 +553,7 @@ static enum MHD_Result refund(struct MHD_Connection *conn, const char *ids, cons
     json_t *seen = json_incref(find_idem(IDEM_REFUND, key));
     if (seen != NULL) {
         pthread_mutex_unlock(&lock);
-        return reply_obj(conn, MHD_HTTP_CREATED, seen);
+        return fake_reply_obj(conn, MHD_HTTP_CREATED, seen);
     }
     payment *p = find_payment(id);
     if (p == NULL) {
@@ -695,11 +600,11 @@ static enum MHD_Result refund(struct MHD_Connection *conn, const char *ids, cons
                         json_string(full ? "refunded" : "partially_refunded"));
     json_object_set_new(p->obj, "date_last_updated", mp_date_json(now));
     remember_idem(IDEM_REFUND, key, r);
-    enqueue_payment(p, "payment.updated", SIG_OK, 0);
+    enqueue_payment(p, "payment.updated", FAKE_SIG_OK, 0);
     pthread_mutex_unlock(&lock);
     bp_log_info("payment %" PRId64 " refunded %lld.%02lld%s", id, want_c / 100, want_c % 100,
                 full ? " (full)" : "");
-    return reply_obj(conn, MHD_HTTP_CREATED, r);
+    return fake_reply_obj(conn, MHD_HTTP_CREATED, r);
 }
 
 /* ---- control endpoints -------------------------------------------------- */
@@ -740,7 +645,7 @@ static void set_status(payment *p, int si, const char *detail, int64_t now)
 
 static bool notify_wanted(struct MHD_Connection *conn)
 {
-    const char *n = qarg(conn, "notify");
+    const char *n = fake_query(conn, "notify");
     return n == NULL || strcmp(n, "0") != 0;
 }
 
@@ -748,8 +653,8 @@ static bool notify_wanted(struct MHD_Connection *conn)
  * the buyer pays in the checkout. */
 static enum MHD_Result fake_pay(struct MHD_Connection *conn)
 {
-    const char *pref_id = qarg(conn, "preference_id");
-    const char *st = qarg(conn, "status");
+    const char *pref_id = fake_query(conn, "preference_id");
+    const char *st = fake_query(conn, "status");
     int si = status_index(st != NULL ? st : "approved");
     if (si < 0)
         return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"unknown status\"}");
@@ -799,8 +704,8 @@ static enum MHD_Result fake_pay(struct MHD_Connection *conn)
     char *nu = nurl != NULL ? strdup(nurl) : NULL;
     payment *p = &payments[n_payments++];
     *p = (payment){.id = id, .obj = o, .notification_url = nu};
-    set_status(p, si, qarg(conn, "status_detail"), now);
-    bool queued = notify_wanted(conn) && enqueue_payment(p, "payment.created", SIG_OK, 0);
+    set_status(p, si, fake_query(conn, "status_detail"), now);
+    bool queued = notify_wanted(conn) && enqueue_payment(p, "payment.created", FAKE_SIG_OK, 0);
     pthread_mutex_unlock(&lock);
     bp_log_info("payment %" PRId64 " %s for preference %s", id, statuses[si], pref_id);
     char out[160];
@@ -813,15 +718,15 @@ static enum MHD_Result fake_pay(struct MHD_Connection *conn)
 static enum MHD_Result fake_status(struct MHD_Connection *conn)
 {
     int64_t id;
-    int si = status_index(qarg(conn, "status"));
-    if (!parse_i64(qarg(conn, "payment_id"), &id) || si < 0)
+    int si = status_index(fake_query(conn, "status"));
+    if (!parse_i64(fake_query(conn, "payment_id"), &id) || si < 0)
         return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"payment_id and status\"}");
     pthread_mutex_lock(&lock);
     payment *p = find_payment(id);
     bool queued = false;
     if (p != NULL) {
-        set_status(p, si, qarg(conn, "status_detail"), bp_now_ms());
-        queued = notify_wanted(conn) && enqueue_payment(p, "payment.updated", SIG_OK, 0);
+        set_status(p, si, fake_query(conn, "status_detail"), bp_now_ms());
+        queued = notify_wanted(conn) && enqueue_payment(p, "payment.updated", FAKE_SIG_OK, 0);
     }
     pthread_mutex_unlock(&lock);
     if (p == NULL)
@@ -836,19 +741,13 @@ static enum MHD_Result fake_status(struct MHD_Connection *conn)
  * for an id MercadoPago does not know (data_id with url). */
 static enum MHD_Result fake_notify(struct MHD_Connection *conn)
 {
-    const char *pid = qarg(conn, "payment_id"), *data_id = qarg(conn, "data_id");
-    const char *action = qarg(conn, "action"), *sig = qarg(conn, "signature");
-    const char *url = qarg(conn, "url"), *ds = qarg(conn, "delay_ms");
+    const char *pid = fake_query(conn, "payment_id"), *data_id = fake_query(conn, "data_id");
+    const char *action = fake_query(conn, "action"), *sig = fake_query(conn, "signature");
+    const char *url = fake_query(conn, "url"), *ds = fake_query(conn, "delay_ms");
     long after = 0;
-    int sk = 0;
-    if (sig != NULL) {
-        sk = -1;
-        for (size_t i = 0; i < BP_COUNTOF(sig_names); i++)
-            if (strcmp(sig, sig_names[i]) == 0)
-                sk = (int)i;
-    }
+    fake_sig sk;
     int64_t id = 0;
-    if (sk < 0 || (ds != NULL && !fake_parse_long(ds, 0, 60000, &after)) ||
+    if (!fake_sig_parse(sig, &sk) || (ds != NULL && !fake_parse_long(ds, 0, 60000, &after)) ||
         (pid == NULL && data_id == NULL) || (pid != NULL && !parse_i64(pid, &id)) ||
         (data_id != NULL && strlen(data_id) > 30))
         return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
@@ -861,7 +760,7 @@ static enum MHD_Result fake_notify(struct MHD_Connection *conn)
     const char *to = url != NULL ? url : p != NULL ? p->notification_url : NULL;
     char idbuf[32];
     snprintf(idbuf, sizeof idbuf, "%s", data_id != NULL ? data_id : pid);
-    bool queued = to != NULL && enqueue(to, idbuf, action, (sig_kind)sk, after);
+    bool queued = to != NULL && enqueue(to, idbuf, action, sk, after);
     pthread_mutex_unlock(&lock);
     if (!queued)
         return fake_reply_json(
@@ -870,29 +769,10 @@ static enum MHD_Result fake_notify(struct MHD_Connection *conn)
     return fake_reply_json(conn, MHD_HTTP_OK, "{\"notified\":true}");
 }
 
-/* POST /_fake/mode?mode=ok|error|hang|garbage[&delay_ms=N] */
-static enum MHD_Result set_mode(struct MHD_Connection *conn)
-{
-    const char *ms = qarg(conn, "mode"), *ds = qarg(conn, "delay_ms");
-    long d = 0;
-    int found = -1;
-    for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
-        if (strcmp(ms, mode_names[i]) == 0)
-            found = (int)i;
-    if (found < 0 || (ds != NULL && !fake_parse_long(ds, 0, 60000, &d)))
-        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
-                               "{\"error\":\"mode=ok|error|hang|garbage, delay_ms=0..60000\"}");
-    pthread_mutex_lock(&lock);
-    mode = (fake_mode)found;
-    delay_ms = d;
-    pthread_mutex_unlock(&lock);
-    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
-}
-
 /* GET /_fake/last?endpoint=preferences|payment|search|refunds */
 static enum MHD_Result fake_last(struct MHD_Connection *conn)
 {
-    const char *e = qarg(conn, "endpoint");
+    const char *e = fake_query(conn, "endpoint");
     int ep = -1;
     for (size_t i = 0; e != NULL && i < EP_COUNT; i++)
         if (strcmp(e, endpoint_names[i]) == 0)
@@ -903,19 +783,13 @@ static enum MHD_Result fake_last(struct MHD_Connection *conn)
     pthread_mutex_lock(&lock);
     json_t *o = json_pack("{s:I,s:O?}", "count", (json_int_t)counts[ep], "last", last_request[ep]);
     pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, o);
+    return fake_reply_obj(conn, MHD_HTTP_OK, o);
 }
 
 /* GET /_fake/webhooks: every send attempt, oldest first. */
-static enum MHD_Result fake_webhooks(struct MHD_Connection *conn)
+static enum MHD_Result get_webhooks(struct MHD_Connection *conn)
 {
-    pthread_mutex_lock(&lock);
-    json_t *o = json_pack("{s:O,s:I}", "deliveries", deliveries, "queued", (json_int_t)n_queue);
-    /* A deep copy, so the worker may append while this is serialised. */
-    json_t *copy = json_deep_copy(o);
-    json_decref(o);
-    pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, copy);
+    return fake_reply_obj(conn, MHD_HTTP_OK, fake_webhooks_report(webhooks));
 }
 
 /* Frees the state; lock held. */
@@ -933,24 +807,21 @@ static void clear_state(void)
         free(idem[i].key);
         json_decref(idem[i].answer);
     }
-    for (size_t i = 0; i < n_queue; i++)
-        free(queue[i].url);
     for (size_t i = 0; i < EP_COUNT; i++) {
         json_decref(last_request[i]);
         last_request[i] = NULL;
         counts[i] = 0;
     }
-    n_prefs = n_payments = n_idem = n_queue = 0;
-    json_array_clear(deliveries);
+    n_prefs = n_payments = n_idem = 0;
 }
 
 static enum MHD_Result reset(struct MHD_Connection *conn)
 {
     pthread_mutex_lock(&lock);
     clear_state();
-    mode = MODE_OK;
-    delay_ms = 0;
     pthread_mutex_unlock(&lock);
+    fake_webhooks_clear(webhooks);
+    fake_mode_reset();
     atomic_store(&api_requests, 0);
     return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
@@ -997,23 +868,13 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *method, cons
     atomic_fetch_add(&api_requests, 1);
     record_request(ep, conn, method, url, body);
 
-    pthread_mutex_lock(&lock);
-    fake_mode m = mode;
-    long d = delay_ms;
-    pthread_mutex_unlock(&lock);
-    fake_nap(d);
-    switch (m) {
-    case MODE_ERROR:
+    fake_mode_now m = fake_mode_take();
+    enum MHD_Result rv;
+    if (fake_mode_answer(conn, &m, &rv))
+        return rv;
+    if (m.mode == FAKE_MODE_ERROR)
         return mp_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
                         "Internal server error", 0);
-    case MODE_HANG:
-        fake_nap(HANG_MAX_MS);
-        return MHD_NO; /* closes the connection without an answer */
-    case MODE_GARBAGE:
-        return fake_reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
-    case MODE_OK:
-        break;
-    }
     if (!authorized(conn))
         return mp_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid access token", 401);
 
@@ -1036,28 +897,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
     (void)cls;
     (void)version;
-    conn_state *cs = *con_cls;
-    /* First call: headers only. */
-    if (cs == NULL) {
-        cs = calloc(1, sizeof *cs);
-        if (cs == NULL)
-            return MHD_NO;
-        *con_cls = cs;
-        return MHD_YES;
-    }
-    if (*upload_data_size != 0) {
-        if (cs->body.len + *upload_data_size > MAX_BODY)
-            cs->too_big = true;
-        else
-            bp_strbuf_append(&cs->body, upload_data, *upload_data_size);
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (cs->too_big || cs->body.failed)
+    enum MHD_Result rv;
+    if (fake_body_collect(con_cls, upload_data, upload_data_size, MAX_BODY, &rv))
+        return rv;
+    const fake_body *b = *con_cls;
+    if (b->too_big || b->body.failed)
         return mp_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "bad_request", "body too large", 0);
 
     bool matched = false;
-    enum MHD_Result rv = api(conn, method, url, conn_body(cs), &matched);
+    rv = api(conn, method, url, fake_body_text(b), &matched);
     if (matched)
         return rv;
 
@@ -1069,7 +917,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (get && strcmp(url, "/_fake/last") == 0)
         return fake_last(conn);
     if (get && strcmp(url, "/_fake/webhooks") == 0)
-        return fake_webhooks(conn);
+        return get_webhooks(conn);
     if (post && strcmp(url, "/_fake/pay") == 0)
         return fake_pay(conn);
     if (post && strcmp(url, "/_fake/status") == 0)
@@ -1077,24 +925,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (post && strcmp(url, "/_fake/notify") == 0)
         return fake_notify(conn);
     if (post && strcmp(url, "/_fake/mode") == 0)
-        return set_mode(conn);
+        return fake_mode_set(conn, &mode_spec);
     if (post && strcmp(url, "/_fake/reset") == 0)
         return reset(conn);
     return mp_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "resource not found", 0);
-}
-
-static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                      enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    conn_state *cs = *con_cls;
-    if (cs != NULL) {
-        bp_strbuf_reset(&cs->body);
-        free(cs);
-        *con_cls = NULL;
-    }
 }
 
 /* ---- start-up -------------------------------------------------------------- */
@@ -1104,29 +938,6 @@ static void usage(void)
     fprintf(stderr, "usage: fake-mercadopago [--port N] [--access-token T] "
                     "[--webhook-secret S] [--retry-delays-ms 200,500,1000]\n");
     exit(2);
-}
-
-/* "200,500,1000" (at most MAX_RETRIES, each 0..60000; "" for no retry). */
-static bool parse_delays(const char *s)
-{
-    size_t n = 0;
-    while (*s != '\0') {
-        char part[16];
-        size_t len = strcspn(s, ",");
-        long v;
-        if (n == MAX_RETRIES || len == 0 || len >= sizeof part)
-            return false;
-        memcpy(part, s, len);
-        part[len] = '\0';
-        if (!fake_parse_long(part, 0, 60000, &v))
-            return false;
-        retry_delays_ms[n++] = v;
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    n_retry_delays = n;
-    return true;
 }
 
 static long parse_args(int argc, char **argv)
@@ -1157,7 +968,7 @@ static long parse_args(int argc, char **argv)
         fprintf(stderr, "fake-mercadopago: bad port %s\n", port_s);
         exit(2);
     }
-    if (delays != NULL && !parse_delays(delays)) {
+    if (delays != NULL && !fake_webhooks_parse_delays(delays, &webhook_cfg)) {
         fprintf(stderr, "fake-mercadopago: bad retry delays %s\n", delays);
         exit(2);
     }
@@ -1166,34 +977,22 @@ static long parse_args(int argc, char **argv)
     return port;
 }
 
-/* Wakes the webhook thread so that it sees the stop. */
-static void wake_worker(void)
-{
-    pthread_mutex_lock(&lock);
-    pthread_cond_signal(&queue_cond);
-    pthread_mutex_unlock(&lock);
-}
-
 int main(int argc, char **argv)
 {
     bp_log_init("fake-mercadopago");
     long port = parse_args(argc, argv);
-    deliveries = json_array();
-    if (deliveries == NULL)
-        return 1;
     fake_signals_block();
-    pthread_t worker;
-    if (pthread_create(&worker, NULL, webhook_worker, NULL) != 0) {
+    webhooks = fake_webhooks_start(&webhook_cfg);
+    if (webhooks == NULL) {
         bp_log_error("cannot start the webhook thread");
         return 1;
     }
-    bp_log_info("webhook retries: %zu", n_retry_delays);
-    int rc = fake_serve("mercadopago", port, handle, completed, wake_worker);
-    pthread_join(worker, NULL);
+    bp_log_info("webhook retries: %zu", webhook_cfg.n_retry_delays);
+    int rc = fake_serve("mercadopago", port,
+                        &(fake_server_hooks){.handler = handle, .completed = fake_body_completed});
+    fake_webhooks_stop(webhooks);
     pthread_mutex_lock(&lock);
     clear_state();
-    json_decref(deliveries);
-    deliveries = NULL;
     pthread_mutex_unlock(&lock);
     return rc;
 }

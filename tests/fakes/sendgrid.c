@@ -25,13 +25,11 @@
 #include <time.h>
 
 #include "bp.h"
+#include "fake_mode.h"
 #include "fake_server.h"
 #include "log.h"
 #include "strbuf.h"
 
-/* A hanging answer gives up after this, so a forgotten test cannot pin a
- * connection thread for ever. */
-#define HANG_MAX_MS 120000
 /* SendGrid: "The total size of your email, including attachments, must be
  * less than 30MB." */
 #define MAX_BODY (30L * 1024 * 1024)
@@ -45,8 +43,16 @@
 #define DEFAULT_KEY "SG.fake-key"
 #define HELP_BASE   "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message."
 
-typedef enum { MODE_OK, MODE_ERROR, MODE_HANG, MODE_GARBAGE } fake_mode;
 static const char *const mode_names[] = {"ok", "error", "hang", "garbage"};
+/* status=N answers the next count sends with that status. */
+static const fake_mode_spec mode_spec = {.names = mode_names,
+                                         .n_names = BP_COUNTOF(mode_names),
+                                         .code_param = "status",
+                                         .code_min = 400,
+                                         .code_max = 599,
+                                         .usage = "{\"error\":\"mode=ok|error|hang|garbage, "
+                                                  "delay_ms=0..60000, status=400..599, "
+                                                  "count=1..1000000\"}"};
 
 /* Configuration, fixed after main's argument parsing. */
 static const char *api_key = DEFAULT_KEY;
@@ -54,10 +60,6 @@ static const char *api_key = DEFAULT_KEY;
 /* Everything below is guarded by lock. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static json_t *messages; /* accepted sends, oldest first */
-static fake_mode mode = MODE_OK;
-static long delay_ms = 0;
-static long forced_status = 0; /* answer the next forced_left sends with this */
-static long forced_left = 0;
 static uint64_t send_count;
 static json_t *last_request;
 
@@ -65,33 +67,10 @@ static atomic_uint_fast64_t api_requests;
 
 /* ---- answers ------------------------------------------------------------- */
 
-static const char *qarg(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-static const char *header(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-}
-
-/* Takes ownership of v. */
-static enum MHD_Result reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v)
-{
-    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (s == NULL)
-        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                               "{\"errors\":[{\"message\":\"out of memory\"}]}");
-    enum MHD_Result rv = fake_reply_json(conn, status, s);
-    free(s);
-    return rv;
-}
-
 /* SendGrid's error body with one error: {"errors":[{"message","field","help"}]}. */
 static enum MHD_Result sg_error(struct MHD_Connection *conn, unsigned status, const char *message)
 {
-    return reply_obj(
+    return fake_reply_obj(
         conn, status,
         json_pack("{s:[{s:s,s:n,s:n}]}", "errors", "message", message, "field", "help"));
 }
@@ -337,8 +316,8 @@ static void record_request(struct MHD_Connection *conn, json_t *req, size_t body
     if (r == NULL)
         return;
     json_object_set_new(r, "authorization",
-                        json_boolean(header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL));
-    const char *ct = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+                        json_boolean(fake_header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL));
+    const char *ct = fake_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
     json_object_set_new(r, "content_type", ct != NULL ? json_string(ct) : json_null());
     json_object_set_new(r, "bytes", json_integer((json_int_t)body_len));
     json_object_set_new(
@@ -377,16 +356,10 @@ static void new_message_id(char out[23])
 
 /* ---- the real API ------------------------------------------------------ */
 
-typedef struct {
-    bp_strbuf body;
-    size_t received;
-    bool too_big;
-} conn_state;
-
 /* Why the Authorization header is refused, or NULL when it is good. */
 static const char *auth_problem(struct MHD_Connection *conn)
 {
-    const char *h = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = fake_header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h == NULL || *h == '\0')
         return "authorization required";
     if (strncmp(h, "Bearer ", 7) != 0)
@@ -398,44 +371,32 @@ static const char *auth_problem(struct MHD_Connection *conn)
 }
 
 /* POST /v3/mail/send */
-static enum MHD_Result mail_send(struct MHD_Connection *conn, conn_state *cs)
+static enum MHD_Result mail_send(struct MHD_Connection *conn, const fake_body *b)
 {
     atomic_fetch_add(&api_requests, 1);
-    const char *body = cs->body.p != NULL ? cs->body.p : "";
     json_error_t err;
-    json_t *req = cs->too_big ? NULL : json_loads(body, 0, &err);
-    record_request(conn, json_is_object(req) ? req : NULL, cs->received);
+    json_t *req = b->too_big ? NULL : json_loads(fake_body_text(b), 0, &err);
+    record_request(conn, json_is_object(req) ? req : NULL, b->received);
 
-    pthread_mutex_lock(&lock);
-    fake_mode m = mode;
-    long d = delay_ms, forced = 0;
-    if (forced_left > 0) {
-        forced = forced_status;
-        forced_left--;
-    }
-    pthread_mutex_unlock(&lock);
-    fake_nap(d);
+    fake_mode_now m = fake_mode_take();
     enum MHD_Result rv;
     const char *why;
     json_t *errors = NULL;
-    if (m == MODE_ERROR) {
+    if (fake_mode_answer(conn, &m, &rv)) {
+        /* hang or garbage: answered */
+    } else if (m.mode == FAKE_MODE_ERROR) {
         rv = sg_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "Internal Server Error");
-    } else if (m == MODE_HANG) {
-        fake_nap(HANG_MAX_MS);
-        rv = MHD_NO; /* closes the connection without an answer */
-    } else if (m == MODE_GARBAGE) {
-        rv = fake_reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
     } else if ((why = auth_problem(conn)) != NULL) {
         rv = sg_error(conn, MHD_HTTP_UNAUTHORIZED, why);
-    } else if (forced != 0) {
-        rv = forced_answer(conn, forced);
-    } else if (cs->too_big) {
+    } else if (m.code != 0) {
+        rv = forced_answer(conn, m.code);
+    } else if (b->too_big) {
         rv = sg_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                       "The JSON payload you have included in your request is too large.");
     } else if (!json_is_object(req)) {
         rv = sg_error(conn, MHD_HTTP_BAD_REQUEST, "Bad Request");
     } else if (json_array_size(errors = validate(req)) > 0) {
-        rv = reply_obj(conn, MHD_HTTP_BAD_REQUEST, json_pack("{s:O}", "errors", errors));
+        rv = fake_reply_obj(conn, MHD_HTTP_BAD_REQUEST, json_pack("{s:O}", "errors", errors));
     } else if (json_is_true(json_object_get(
                    json_object_get(json_object_get(req, "mail_settings"), "sandbox_mode"),
                    "enable"))) {
@@ -472,31 +433,6 @@ static enum MHD_Result mail_send(struct MHD_Connection *conn, conn_state *cs)
 
 /* ---- control endpoints -------------------------------------------------- */
 
-/* POST /_fake/mode?mode=ok|error|hang|garbage[&delay_ms=N][&status=N[&count=N]] */
-static enum MHD_Result set_mode(struct MHD_Connection *conn)
-{
-    const char *ms = qarg(conn, "mode"), *ds = qarg(conn, "delay_ms");
-    const char *ss = qarg(conn, "status"), *ns = qarg(conn, "count");
-    long d = 0, status = 0, count = 1;
-    int found = ms == NULL && ss != NULL ? MODE_OK : -1;
-    for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
-        if (strcmp(ms, mode_names[i]) == 0)
-            found = (int)i;
-    if (found < 0 || (ds != NULL && !fake_parse_long(ds, 0, 60000, &d)) ||
-        (ss != NULL && !fake_parse_long(ss, 400, 599, &status)) ||
-        (ns != NULL && !fake_parse_long(ns, 1, 1000000, &count)))
-        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
-                               "{\"error\":\"mode=ok|error|hang|garbage, delay_ms=0..60000, "
-                               "status=400..599, count=1..1000000\"}");
-    pthread_mutex_lock(&lock);
-    mode = (fake_mode)found;
-    delay_ms = d;
-    forced_status = status;
-    forced_left = status != 0 ? count : 0;
-    pthread_mutex_unlock(&lock);
-    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
-}
-
 /* GET /_fake/last */
 static enum MHD_Result fake_last(struct MHD_Connection *conn)
 {
@@ -505,7 +441,7 @@ static enum MHD_Result fake_last(struct MHD_Connection *conn)
     json_t *copy = json_deep_copy(o);
     json_decref(o);
     pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, copy);
+    return fake_reply_obj(conn, MHD_HTTP_OK, copy);
 }
 
 /* GET /_fake/messages: every accepted send, oldest first. */
@@ -514,7 +450,7 @@ static enum MHD_Result fake_messages(struct MHD_Connection *conn)
     pthread_mutex_lock(&lock);
     json_t *copy = json_pack("{s:o}", "messages", json_deep_copy(messages));
     pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, copy);
+    return fake_reply_obj(conn, MHD_HTTP_OK, copy);
 }
 
 static enum MHD_Result reset(struct MHD_Connection *conn)
@@ -524,11 +460,8 @@ static enum MHD_Result reset(struct MHD_Connection *conn)
     json_decref(last_request);
     last_request = NULL;
     send_count = 0;
-    mode = MODE_OK;
-    delay_ms = 0;
-    forced_status = 0;
-    forced_left = 0;
     pthread_mutex_unlock(&lock);
+    fake_mode_reset();
     atomic_store(&api_requests, 0);
     return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
@@ -541,39 +474,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
     (void)cls;
     (void)version;
-    conn_state *cs = *con_cls;
-    /* First call: headers only. */
-    if (cs == NULL) {
-        cs = calloc(1, sizeof *cs);
-        if (cs == NULL)
-            return MHD_NO;
-        *con_cls = cs;
-        return MHD_YES;
-    }
-    if (*upload_data_size != 0) {
-        /* Over the limit the rest is read and dropped, so the client gets
-         * the 413 instead of a broken connection. */
-        cs->received += *upload_data_size;
-        if (cs->received > (size_t)MAX_BODY) {
-            cs->too_big = true;
-            bp_strbuf_reset(&cs->body);
-        } else {
-            bp_strbuf_append(&cs->body, upload_data, *upload_data_size);
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (cs->body.failed)
+    enum MHD_Result rv;
+    /* Over the limit the rest is read and dropped, so the client gets the
+     * 413 instead of a broken connection. */
+    if (fake_body_collect(con_cls, upload_data, upload_data_size, (size_t)MAX_BODY, &rv))
+        return rv;
+    const fake_body *b = *con_cls;
+    if (b->body.failed)
         return sg_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (strcmp(url, "/v3/mail/send") == 0) {
         if (!post)
             return sg_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
-        return mail_send(conn, cs);
+        return mail_send(conn, b);
     }
     bool handled;
-    enum MHD_Result rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
+    rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
     if (handled)
         return rv;
     if (get && strcmp(url, "/_fake/last") == 0)
@@ -581,24 +498,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (get && strcmp(url, "/_fake/messages") == 0)
         return fake_messages(conn);
     if (post && strcmp(url, "/_fake/mode") == 0)
-        return set_mode(conn);
+        return fake_mode_set(conn, &mode_spec);
     if (post && strcmp(url, "/_fake/reset") == 0)
         return reset(conn);
     return sg_error(conn, MHD_HTTP_NOT_FOUND, "Not Found");
-}
-
-static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                      enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    conn_state *cs = *con_cls;
-    if (cs != NULL) {
-        bp_strbuf_reset(&cs->body);
-        free(cs);
-        *con_cls = NULL;
-    }
 }
 
 /* ---- start-up -------------------------------------------------------------- */
@@ -635,7 +538,8 @@ int main(int argc, char **argv)
     if (messages == NULL)
         return 1;
     fake_signals_block();
-    int rc = fake_serve("sendgrid", port, handle, completed, NULL);
+    int rc = fake_serve("sendgrid", port,
+                        &(fake_server_hooks){.handler = handle, .completed = fake_body_completed});
     pthread_mutex_lock(&lock);
     json_decref(messages);
     messages = NULL;

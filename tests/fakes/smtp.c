@@ -945,28 +945,10 @@ static int smtp_listen(long port, unsigned *bound)
 
 /* ---- control endpoints (HTTP) -------------------------------------------- */
 
-static const char *qarg(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-/* Takes ownership of v. */
-static enum MHD_Result reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v)
-{
-    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (s == NULL)
-        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                               "{\"error\":\"out of memory\"}");
-    enum MHD_Result rv = fake_reply_json(conn, status, s);
-    free(s);
-    return rv;
-}
-
 /* POST /_fake/mode?mode=ok|reject|tempfail|hang */
 static enum MHD_Result set_mode(struct MHD_Connection *conn)
 {
-    const char *ms = qarg(conn, "mode");
+    const char *ms = fake_query(conn, "mode");
     int found = -1;
     for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
         if (strcmp(ms, mode_names[i]) == 0)
@@ -983,7 +965,7 @@ static enum MHD_Result set_mode(struct MHD_Connection *conn)
 /* POST /_fake/auth?required=1|0 */
 static enum MHD_Result set_auth(struct MHD_Connection *conn)
 {
-    const char *r = qarg(conn, "required");
+    const char *r = fake_query(conn, "required");
     if (r == NULL || (strcmp(r, "1") != 0 && strcmp(r, "0") != 0))
         return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"required=1|0\"}");
     pthread_mutex_lock(&lock);
@@ -1023,7 +1005,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         json_t *o = json_pack("{s:o,s:I}", "messages", json_deep_copy(messages), "count",
                               (json_int_t)message_count);
         pthread_mutex_unlock(&lock);
-        return reply_obj(conn, MHD_HTTP_OK, o);
+        return fake_reply_obj(conn, MHD_HTTP_OK, o);
     }
     if (get && strcmp(url, "/_fake/last") == 0) {
         pthread_mutex_lock(&lock);
@@ -1032,7 +1014,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             json_pack("{s:I,s:o}", "count", (json_int_t)message_count, "last",
                       n > 0 ? json_deep_copy(json_array_get(messages, n - 1)) : json_null());
         pthread_mutex_unlock(&lock);
-        return reply_obj(conn, MHD_HTTP_OK, o);
+        return fake_reply_obj(conn, MHD_HTTP_OK, o);
     }
     if (post && strcmp(url, "/_fake/mode") == 0)
         return set_mode(conn);
@@ -1110,42 +1092,13 @@ static void parse_args(int argc, char **argv, long *http_port, long *smtp_listen
     *smtp_listen_port = parse_port(smtp_s);
 }
 
-/* fake_serve of tests/support, with the SMTP line printed after the HTTP
- * one: fake_server.h has no hook between "listening on" and the wait, and
- * the launcher reads the HTTP port from the first line. */
-static int serve(long port)
+/* The SMTP port's line goes after the HTTP one: the launcher reads the HTTP
+ * port from the first line. */
+static void print_smtp_port(unsigned http_port)
 {
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
-    int rc = 0;
-    if (d == NULL) {
-        bp_log_error("cannot listen on 127.0.0.1:%ld", port);
-        rc = 1;
-    } else {
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        unsigned bound = info != NULL ? info->port : (unsigned)port;
-        printf("listening on %u\nsmtp listening on %u\n", bound, smtp_port);
-        fflush(stdout);
-        bp_log_info("smtp stand-in: control on 127.0.0.1:%u, SMTP on 127.0.0.1:%u", bound,
-                    smtp_port);
-        int sig = 0;
-        while (sigwait(&stop, &sig) != 0)
-            ;
-        bp_log_info("stopping on signal %d", sig);
-    }
-    atomic_store(&fake_stopping, true);
-    if (d != NULL)
-        MHD_stop_daemon(d);
-    return rc;
+    printf("smtp listening on %u\n", smtp_port);
+    bp_log_info("smtp stand-in: control on 127.0.0.1:%u, SMTP on 127.0.0.1:%u", http_port,
+                smtp_port);
 }
 
 int main(int argc, char **argv)
@@ -1169,7 +1122,8 @@ int main(int argc, char **argv)
         close(lfd);
         return 1;
     }
-    int rc = serve(http_port);
+    int rc = fake_serve("smtp", http_port,
+                        &(fake_server_hooks){.handler = handle, .on_listening = print_smtp_port});
     pthread_join(acceptor, NULL);
     close(lfd);
     /* Sessions see the stop within 100 ms. */

@@ -33,26 +33,22 @@
 #include <time.h>
 
 #include "bp.h"
+#include "fake_mode.h"
 #include "fake_server.h"
-#include "http.h"
+#include "fake_webhooks.h"
 #include "log.h"
 #include "strbuf.h"
 
-/* A hanging answer gives up after this, so a forgotten test cannot pin a
- * connection thread for ever. */
-#define HANG_MAX_MS 120000
 /* Bounds: the fake is for tests, and a runaway client must not eat memory. */
 #define MAX_MESSAGES   1024 /* the oldest is forgotten beyond this */
 #define MAX_QUEUE      1024
 #define MAX_DELIVERIES 256
-#define MAX_RETRIES    8
 #define MAX_PARAMS     64
 #define MAX_BODY       (64 * 1024)
 #define MAX_FROMS      16
 /* Twilio refuses a body over 1600 characters (error 21617). */
 #define MAX_BODY_CHARS 1600
 /* How long the fake waits for a callback receiver to answer. */
-#define CALLBACK_TIMEOUT_MS 5000
 
 #define API_VERSION     "2010-04-01"
 #define DEFAULT_SID     "ACfake00000000000000000000000000000"
@@ -60,15 +56,20 @@
 #define SERVICE_SENDER  "+15005550006" /* From given to a Messaging Service's messages */
 #define ERRORS_BASE_URL "https://www.twilio.com/docs/errors/"
 
-typedef enum { MODE_OK, MODE_ERROR, MODE_HANG, MODE_GARBAGE } fake_mode;
 static const char *const mode_names[] = {"ok", "error", "hang", "garbage"};
+/* code=N refuses the next count calls with that Twilio error code. */
+static const fake_mode_spec mode_spec = {.names = mode_names,
+                                         .n_names = BP_COUNTOF(mode_names),
+                                         .code_param = "code",
+                                         .code_min = 10000,
+                                         .code_max = 99999,
+                                         .usage = "{\"error\":\"mode=ok|error|hang|garbage, "
+                                                  "delay_ms=0..60000, code=<Twilio error code>, "
+                                                  "count=1..1000000\"}"};
 
 /* How the delivery of the next messages ends. */
 typedef enum { OUT_DELIVERED, OUT_SENT, OUT_UNDELIVERED, OUT_FAILED } outcome;
 static const char *const outcome_names[] = {"delivered", "sent", "undelivered", "failed"};
-
-typedef enum { SIG_OK, SIG_BAD, SIG_MISSING } sig_kind;
-static const char *const sig_names[] = {"ok", "bad", "missing"};
 
 typedef struct {
     char *name, *value;
@@ -92,33 +93,30 @@ typedef struct {
     char status[16];
     int error_code; /* 0: none */
     char *url;      /* NULL: only the resource changes */
-    sig_kind sig;
-    bool apply;     /* change the resource's status (first attempt only) */
-    int attempt;    /* 0 for the first send */
-    int64_t due_ms; /* bp_mono_ms() at which to send */
+    fake_sig sig;
+    bool apply; /* change the resource's status (first attempt only) */
 } event;
 
 /* Configuration, fixed after main's argument parsing. */
 static const char *account_sid = DEFAULT_SID;
 static const char *auth_token = DEFAULT_TOKEN;
-static long retry_delays_ms[MAX_RETRIES] = {200, 500, 1000};
-static size_t n_retry_delays = 3;
+static bool send_event(void *item, int attempt);
+static void free_event(void *item);
+static fake_webhooks_config callback_cfg = {.max_queue = MAX_QUEUE,
+                                            .max_deliveries = MAX_DELIVERIES,
+                                            .retry_delays_ms = {200, 500, 1000},
+                                            .n_retry_delays = 3,
+                                            .send = send_event,
+                                            .free_item = free_event};
+static fake_webhooks *callbacks;
 static long callback_delay_ms = 100;
 static char *from_numbers[MAX_FROMS];
 static size_t n_from_numbers;
 
 /* Everything below is guarded by lock. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
 static message messages[MAX_MESSAGES]; /* oldest first */
 static size_t n_messages;
-static event queue[MAX_QUEUE];
-static size_t n_queue;
-static json_t *deliveries; /* the last MAX_DELIVERIES callback attempts */
-static fake_mode mode = MODE_OK;
-static long delay_ms = 0;
-static int refuse_code = 0; /* a Twilio error code for the next refuse_left calls */
-static long refuse_left = 0;
 static outcome next_outcome = OUT_DELIVERED;
 static int outcome_error = 0; /* 0: the default of the outcome */
 static uint64_t create_count;
@@ -127,29 +125,6 @@ static json_t *last_request;
 static atomic_uint_fast64_t api_requests;
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static const char *qarg(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-static const char *header(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-}
-
-/* Takes ownership of v. */
-static enum MHD_Result reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v)
-{
-    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (s == NULL)
-        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                               "{\"error\":\"out of memory\"}");
-    enum MHD_Result rv = fake_reply_json(conn, status, s);
-    free(s);
-    return rv;
-}
 
 /* The HTTP status Twilio answers an error code with. */
 static unsigned code_status(int code)
@@ -226,9 +201,9 @@ static enum MHD_Result twilio_error(struct MHD_Connection *conn, int code, const
         snprintf(msg, sizeof msg, "%s", code_message(code));
     snprintf(info, sizeof info, "%s%d", ERRORS_BASE_URL, code);
     unsigned status = code_status(code);
-    return reply_obj(conn, status,
-                     json_pack("{s:i,s:s,s:s,s:i}", "code", code, "message", msg, "more_info", info,
-                               "status", (int)status));
+    return fake_reply_obj(conn, status,
+                          json_pack("{s:i,s:s,s:s,s:i}", "code", code, "message", msg, "more_info",
+                                    info, "status", (int)status));
 }
 
 /* RFC 2822 in GMT, as Twilio writes date_created: "Tue, 27 Nov 2018 16:14:39 +0000". */
@@ -511,23 +486,22 @@ static void keep_message(message m)
 /* Queues a status change of message sid, announced to url (may be NULL).
  * The worker applies and sends it after after_ms. */
 static bool enqueue(const char *sid, const char *status, int error_code, const char *url,
-                    sig_kind sig, bool apply, long after_ms)
+                    fake_sig sig, bool apply, long after_ms)
 {
-    if (n_queue == MAX_QUEUE)
-        return false;
+    event *e = calloc(1, sizeof *e);
     char *u = url != NULL ? strdup(url) : NULL;
-    if (url != NULL && u == NULL)
+    if (e == NULL || (url != NULL && u == NULL)) {
+        free(e);
+        free(u);
         return false;
-    event *e = &queue[n_queue++];
-    *e = (event){.error_code = error_code,
-                 .url = u,
-                 .sig = sig,
-                 .apply = apply,
-                 .due_ms = bp_mono_ms() + after_ms};
+    }
+    *e = (event){.error_code = error_code, .url = u, .sig = sig, .apply = apply};
     snprintf(e->sid, sizeof e->sid, "%s", sid);
     snprintf(e->status, sizeof e->status, "%s", status);
-    pthread_cond_signal(&queue_cond);
-    return true;
+    if (fake_webhooks_enqueue(callbacks, e, after_ms))
+        return true;
+    free_event(e);
+    return false;
 }
 
 /* Queues the life of a new message after "queued"/"accepted": "sent" then
@@ -537,50 +511,34 @@ static void enqueue_life(const char *sid, const char *url, outcome out, int erro
 {
     switch (out) {
     case OUT_FAILED:
-        enqueue(sid, "failed", error_code != 0 ? error_code : 30008, url, SIG_OK, true,
+        enqueue(sid, "failed", error_code != 0 ? error_code : 30008, url, FAKE_SIG_OK, true,
                 callback_delay_ms);
         break;
     case OUT_SENT:
-        enqueue(sid, "sent", 0, url, SIG_OK, true, callback_delay_ms);
+        enqueue(sid, "sent", 0, url, FAKE_SIG_OK, true, callback_delay_ms);
         break;
     case OUT_UNDELIVERED:
     case OUT_DELIVERED:
-        enqueue(sid, "sent", 0, url, SIG_OK, true, callback_delay_ms);
+        enqueue(sid, "sent", 0, url, FAKE_SIG_OK, true, callback_delay_ms);
         enqueue(sid, out == OUT_DELIVERED ? "delivered" : "undelivered",
                 out == OUT_DELIVERED ? 0
                 : error_code != 0    ? error_code
                                      : 30003,
-                url, SIG_OK, true, 2 * callback_delay_ms);
+                url, FAKE_SIG_OK, true, 2 * callback_delay_ms);
         break;
     }
 }
 
 /* ---- status callbacks -------------------------------------------------- */
 
-static void record_delivery(const event *e, const char *signature, long status,
-                            const char *outcome_text)
-{
-    json_t *d = json_pack("{s:s,s:s,s:s,s:i,s:i,s:s,s:s,s:I,s:s}", "url", e->url, "sid", e->sid,
-                          "status", e->status, "error_code", e->error_code, "attempt",
-                          e->attempt + 1, "signature", sig_names[e->sig], "x_twilio_signature",
-                          signature, "http_status", (json_int_t)status, "outcome", outcome_text);
-    pthread_mutex_lock(&lock);
-    if (d != NULL) {
-        if (json_array_size(deliveries) == MAX_DELIVERIES)
-            json_array_remove(deliveries, 0);
-        json_array_append_new(deliveries, d);
-    }
-    pthread_mutex_unlock(&lock);
-}
-
 /* Applies e to its message (first attempt) and collects the callback's
  * parameters; false when the message is gone (a reset). lock held. */
-static bool prepare_callback(const event *e, form *f)
+static bool prepare_callback(const event *e, int attempt, form *f)
 {
     message *m = find_message(e->sid);
     if (m == NULL)
         return false;
-    if (e->apply && e->attempt == 0) {
+    if (e->apply && attempt == 0) {
         json_object_set_new(m->obj, "status", json_string(e->status));
         char d[40];
         rfc2822(bp_now_ms(), d);
@@ -629,9 +587,16 @@ static bool prepare_callback(const event *e, form *f)
     return true;
 }
 
+static void free_event(void *item)
+{
+    event *e = item;
+    free(e->url);
+    free(e);
+}
+
 /* POSTs the callback form-encoded with X-Twilio-Signature. Returns the HTTP
  * status, or 0 when none came. */
-static long send_callback(const event *e, const form *f)
+static long send_callback(const event *e, int attempt, const form *f)
 {
     bp_strbuf body = {0};
     for (size_t i = 0; i < f->n; i++) {
@@ -645,96 +610,52 @@ static long send_callback(const event *e, const form *f)
     char sig[64];
     /* A forged signature is a real one under another key, so only the key
      * check can catch it. */
-    twilio_signature(e->sig == SIG_BAD ? "not-the-auth-token" : auth_token, e->url, f->v, f->n,
+    twilio_signature(e->sig == FAKE_SIG_BAD ? "not-the-auth-token" : auth_token, e->url, f->v, f->n,
                      sig);
     char h_sig[96];
     snprintf(h_sig, sizeof h_sig, "X-Twilio-Signature: %s", sig);
     const char *headers[] = {"Content-Type: application/x-www-form-urlencoded",
-                             "User-Agent: TwilioProxy/1.1", e->sig == SIG_MISSING ? NULL : h_sig,
-                             NULL};
+                             "User-Agent: TwilioProxy/1.1",
+                             e->sig == FAKE_SIG_MISSING ? NULL : h_sig, NULL};
     long status = 0;
     const char *result = "out of memory";
     if (b != NULL) {
-        bp_http_request req = {.method = "POST",
-                               .url = e->url,
-                               .headers = headers,
-                               .body = b,
-                               .body_len = strlen(b),
-                               .timeout_ms = CALLBACK_TIMEOUT_MS,
-                               .max_response_bytes = 64 * 1024};
-        bp_http_response resp = {0};
-        int rv = bp_http_do(&req, &resp);
-        status = rv == 0 ? resp.status : 0;
-        result =
-            rv == 0 ? (status >= 200 && status < 300 ? "delivered" : "refused") : bp_strerror(rv);
-        bp_http_response_free(&resp);
+        const char *error;
+        status = fake_webhooks_post(e->url, headers, b, &error);
+        result = error != NULL ? error : (status >= 200 && status < 300 ? "delivered" : "refused");
     }
     bp_log_info("status callback %s %s attempt %d signature %s: %s (%ld)", e->sid, e->status,
-                e->attempt + 1, sig_names[e->sig], result, status);
-    record_delivery(e, e->sig == SIG_MISSING ? "" : sig, status, result);
+                attempt + 1, fake_sig_names[e->sig], result, status);
+    fake_webhooks_record(callbacks,
+                         json_pack("{s:s,s:s,s:s,s:i,s:i,s:s,s:s,s:I,s:s}", "url", e->url, "sid",
+                                   e->sid, "status", e->status, "error_code", e->error_code,
+                                   "attempt", attempt + 1, "signature", fake_sig_names[e->sig],
+                                   "x_twilio_signature", e->sig == FAKE_SIG_MISSING ? "" : sig,
+                                   "http_status", (json_int_t)status, "outcome", result));
     free(b);
     return status;
 }
 
-/* One thread applies every status change and sends every callback, in due
- * order; a refused callback is queued again after the next retry delay. */
-static void *callback_worker(void *arg)
+/* Applies a status change to its message (the first attempt) and sends its
+ * callback, if any; done when there is none, the message is gone (a reset)
+ * or the answer is 2xx. */
+static bool send_event(void *item, int attempt)
 {
-    (void)arg;
+    const event *e = item;
+    form f = {.n = 0};
     pthread_mutex_lock(&lock);
-    while (!atomic_load(&fake_stopping)) {
-        size_t best = n_queue;
-        for (size_t i = 0; i < n_queue; i++)
-            if (best == n_queue || queue[i].due_ms < queue[best].due_ms)
-                best = i;
-        int64_t now = bp_mono_ms();
-        if (best == n_queue || queue[best].due_ms > now) {
-            /* At most 100 ms, so that stopping is seen. */
-            int64_t wait = best == n_queue ? 100 : queue[best].due_ms - now;
-            if (wait > 100)
-                wait = 100;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += (long)wait * 1000000L;
-            ts.tv_sec += ts.tv_nsec / 1000000000L;
-            ts.tv_nsec %= 1000000000L;
-            pthread_cond_timedwait(&queue_cond, &lock, &ts);
-            continue;
-        }
-        event e = queue[best];
-        queue[best] = queue[--n_queue];
-        form f = {.n = 0};
-        bool live = prepare_callback(&e, &f);
-        if (!live || e.url == NULL) {
-            free(e.url);
-            continue;
-        }
-        pthread_mutex_unlock(&lock);
-
-        long status = send_callback(&e, &f);
-        form_free(&f);
-
-        pthread_mutex_lock(&lock);
-        bool ok = status >= 200 && status < 300;
-        if (!ok && (size_t)e.attempt < n_retry_delays && n_queue < MAX_QUEUE &&
-            !atomic_load(&fake_stopping)) {
-            e.due_ms = bp_mono_ms() + retry_delays_ms[e.attempt];
-            e.attempt++;
-            queue[n_queue++] = e;
-        } else {
-            free(e.url);
-        }
-    }
+    bool live = prepare_callback(e, attempt, &f);
     pthread_mutex_unlock(&lock);
-    return NULL;
+    if (!live || e->url == NULL) {
+        form_free(&f);
+        return true;
+    }
+    long status = send_callback(e, attempt, &f);
+    form_free(&f);
+    return status >= 200 && status < 300;
 }
 
 /* ---- the real API ------------------------------------------------------ */
-
-typedef struct {
-    bp_strbuf body;
-    bool too_big;
-} conn_state;
 
 /* Basic auth with the account SID and auth token. */
 static bool authorized(struct MHD_Connection *conn)
@@ -761,9 +682,9 @@ static void record_request(struct MHD_Connection *conn, const char *path, const 
                           form_get(f, "To"), "From", form_get(f, "From"), "MessagingServiceSid",
                           form_get(f, "MessagingServiceSid"), "Body", form_get(f, "Body"),
                           "StatusCallback", form_get(f, "StatusCallback"), "content_type",
-                          header(conn, MHD_HTTP_HEADER_CONTENT_TYPE), "authorization",
-                          header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL, "user_agent",
-                          header(conn, MHD_HTTP_HEADER_USER_AGENT), "params", params);
+                          fake_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE), "authorization",
+                          fake_header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL, "user_agent",
+                          fake_header(conn, MHD_HTTP_HEADER_USER_AGENT), "params", params);
     pthread_mutex_lock(&lock);
     create_count++;
     json_decref(last_request);
@@ -873,7 +794,7 @@ static enum MHD_Result create_message(struct MHD_Connection *conn, const form *f
     pthread_mutex_unlock(&lock);
     bp_log_info("message %s to %s: %ld segment(s)%s", sid, to, segments,
                 cb != NULL ? ", with a status callback" : "");
-    return reply_obj(conn, MHD_HTTP_CREATED, answer);
+    return fake_reply_obj(conn, MHD_HTTP_CREATED, answer);
 }
 
 /* GET /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json */
@@ -885,7 +806,7 @@ static enum MHD_Result fetch_message(struct MHD_Connection *conn, const char *si
     pthread_mutex_unlock(&lock);
     if (o == NULL)
         return twilio_error(conn, 20404, NULL);
-    return reply_obj(conn, MHD_HTTP_OK, o);
+    return fake_reply_obj(conn, MHD_HTTP_OK, o);
 }
 
 /* Splits "/2010-04-01/Accounts/{sid}/Messages.json" or
@@ -934,30 +855,18 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *method, cons
     if (post)
         record_request(conn, url, &f);
 
-    pthread_mutex_lock(&lock);
-    fake_mode m = mode;
-    long d = delay_ms;
-    int refuse = 0;
-    if (refuse_left > 0) {
-        refuse = refuse_code;
-        refuse_left--;
-    }
-    pthread_mutex_unlock(&lock);
-    fake_nap(d);
+    fake_mode_now m = fake_mode_take();
     enum MHD_Result rv;
-    if (m == MODE_ERROR) {
+    if (fake_mode_answer(conn, &m, &rv)) {
+        /* hang or garbage: answered */
+    } else if (m.mode == FAKE_MODE_ERROR) {
         rv = twilio_error(conn, 20500, NULL);
-    } else if (m == MODE_HANG) {
-        fake_nap(HANG_MAX_MS);
-        rv = MHD_NO; /* closes the connection without an answer */
-    } else if (m == MODE_GARBAGE) {
-        rv = fake_reply(conn, MHD_HTTP_OK, "text/html", "<html><body>Bad gateway</body></html>");
     } else if (!authorized(conn)) {
         rv = twilio_error(conn, 20003, NULL);
     } else if (strcmp(acct, account_sid) != 0) {
         rv = twilio_error(conn, 20404, NULL);
-    } else if (refuse != 0) {
-        rv = twilio_error(conn, refuse, NULL);
+    } else if (m.code != 0) {
+        rv = twilio_error(conn, (int)m.code, NULL);
     } else if (msid[0] != '\0') {
         rv = fetch_message(conn, msid);
     } else if (!parsed) {
@@ -971,35 +880,10 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *method, cons
 
 /* ---- control endpoints -------------------------------------------------- */
 
-/* POST /_fake/mode?mode=ok|error|hang|garbage[&delay_ms=N][&code=N[&count=N]] */
-static enum MHD_Result set_mode(struct MHD_Connection *conn)
-{
-    const char *ms = qarg(conn, "mode"), *ds = qarg(conn, "delay_ms");
-    const char *cs = qarg(conn, "code"), *ns = qarg(conn, "count");
-    long d = 0, code = 0, count = 1;
-    int found = ms == NULL && cs != NULL ? MODE_OK : -1;
-    for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
-        if (strcmp(ms, mode_names[i]) == 0)
-            found = (int)i;
-    if (found < 0 || (ds != NULL && !fake_parse_long(ds, 0, 60000, &d)) ||
-        (cs != NULL && !fake_parse_long(cs, 10000, 99999, &code)) ||
-        (ns != NULL && !fake_parse_long(ns, 1, 1000000, &count)))
-        return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
-                               "{\"error\":\"mode=ok|error|hang|garbage, delay_ms=0..60000, "
-                               "code=<Twilio error code>, count=1..1000000\"}");
-    pthread_mutex_lock(&lock);
-    mode = (fake_mode)found;
-    delay_ms = d;
-    refuse_code = (int)code;
-    refuse_left = code != 0 ? count : 0;
-    pthread_mutex_unlock(&lock);
-    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
-}
-
 /* POST /_fake/outcome?outcome=delivered|sent|undelivered|failed[&error_code=N] */
 static enum MHD_Result set_outcome(struct MHD_Connection *conn)
 {
-    const char *os = qarg(conn, "outcome"), *es = qarg(conn, "error_code");
+    const char *os = fake_query(conn, "outcome"), *es = fake_query(conn, "error_code");
     long code = 0;
     int found = -1;
     for (size_t i = 0; os != NULL && i < BP_COUNTOF(outcome_names); i++)
@@ -1022,15 +906,13 @@ static enum MHD_Result set_outcome(struct MHD_Connection *conn)
  * late status, or a forgery. */
 static enum MHD_Result fake_callback(struct MHD_Connection *conn)
 {
-    const char *sid = qarg(conn, "sid"), *st = qarg(conn, "status"), *es = qarg(conn, "error_code");
-    const char *sig = qarg(conn, "signature"), *url = qarg(conn, "url"),
-               *ds = qarg(conn, "delay_ms");
+    const char *sid = fake_query(conn, "sid"), *st = fake_query(conn, "status"),
+               *es = fake_query(conn, "error_code");
+    const char *sig = fake_query(conn, "signature"), *url = fake_query(conn, "url"),
+               *ds = fake_query(conn, "delay_ms");
     long code = 0, after = 0;
-    int sk = sig == NULL ? SIG_OK : -1;
-    for (size_t i = 0; sig != NULL && i < BP_COUNTOF(sig_names); i++)
-        if (strcmp(sig, sig_names[i]) == 0)
-            sk = (int)i;
-    if (sid == NULL || st == NULL || strlen(st) >= 16 || sk < 0 ||
+    fake_sig sk;
+    if (sid == NULL || st == NULL || strlen(st) >= 16 || !fake_sig_parse(sig, &sk) ||
         (es != NULL && !fake_parse_long(es, 10000, 99999, &code)) ||
         (ds != NULL && !fake_parse_long(ds, 0, 60000, &after)) ||
         (url != NULL && !is_http_url(url)))
@@ -1040,8 +922,7 @@ static enum MHD_Result fake_callback(struct MHD_Connection *conn)
     pthread_mutex_lock(&lock);
     message *m = find_message(sid);
     const char *to = url != NULL ? url : m != NULL ? m->status_callback : NULL;
-    bool queued =
-        m != NULL && to != NULL && enqueue(sid, st, (int)code, to, (sig_kind)sk, false, after);
+    bool queued = m != NULL && to != NULL && enqueue(sid, st, (int)code, to, sk, false, after);
     pthread_mutex_unlock(&lock);
     if (!queued)
         return fake_reply_json(conn, MHD_HTTP_NOT_FOUND,
@@ -1057,7 +938,7 @@ static enum MHD_Result fake_last(struct MHD_Connection *conn)
     json_t *copy = json_deep_copy(o);
     json_decref(o);
     pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, copy);
+    return fake_reply_obj(conn, MHD_HTTP_OK, copy);
 }
 
 /* GET /_fake/messages: every message kept, oldest first, as fetched. */
@@ -1074,18 +955,13 @@ static enum MHD_Result fake_messages(struct MHD_Connection *conn)
         json_array_append_new(list, o);
     }
     pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, json_pack("{s:o}", "messages", list));
+    return fake_reply_obj(conn, MHD_HTTP_OK, json_pack("{s:o}", "messages", list));
 }
 
 /* GET /_fake/webhooks: every callback attempt, oldest first. */
-static enum MHD_Result fake_webhooks(struct MHD_Connection *conn)
+static enum MHD_Result get_webhooks(struct MHD_Connection *conn)
 {
-    pthread_mutex_lock(&lock);
-    json_t *o = json_pack("{s:O,s:I}", "deliveries", deliveries, "queued", (json_int_t)n_queue);
-    json_t *copy = json_deep_copy(o);
-    json_decref(o);
-    pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, copy);
+    return fake_reply_obj(conn, MHD_HTTP_OK, fake_webhooks_report(callbacks));
 }
 
 /* Frees the state; lock held. */
@@ -1095,26 +971,21 @@ static void clear_state(void)
         json_decref(messages[i].obj);
         free(messages[i].status_callback);
     }
-    for (size_t i = 0; i < n_queue; i++)
-        free(queue[i].url);
-    n_messages = n_queue = 0;
+    n_messages = 0;
     json_decref(last_request);
     last_request = NULL;
     create_count = 0;
-    json_array_clear(deliveries);
 }
 
 static enum MHD_Result reset(struct MHD_Connection *conn)
 {
     pthread_mutex_lock(&lock);
     clear_state();
-    mode = MODE_OK;
-    delay_ms = 0;
-    refuse_code = 0;
-    refuse_left = 0;
     next_outcome = OUT_DELIVERED;
     outcome_error = 0;
     pthread_mutex_unlock(&lock);
+    fake_webhooks_clear(callbacks);
+    fake_mode_reset();
     atomic_store(&api_requests, 0);
     return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
@@ -1127,31 +998,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
     (void)cls;
     (void)version;
-    conn_state *cs = *con_cls;
-    /* First call: headers only. */
-    if (cs == NULL) {
-        cs = calloc(1, sizeof *cs);
-        if (cs == NULL)
-            return MHD_NO;
-        *con_cls = cs;
-        return MHD_YES;
-    }
-    if (*upload_data_size != 0) {
-        if (cs->body.len + *upload_data_size > MAX_BODY)
-            cs->too_big = true;
-        else
-            bp_strbuf_append(&cs->body, upload_data, *upload_data_size);
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (cs->too_big || cs->body.failed)
+    enum MHD_Result rv;
+    if (fake_body_collect(con_cls, upload_data, upload_data_size, MAX_BODY, &rv))
+        return rv;
+    const fake_body *b = *con_cls;
+    if (b->too_big || b->body.failed)
         return fake_reply_json(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                                "{\"code\":20001,\"message\":\"Request body too large\","
                                "\"more_info\":\"https://www.twilio.com/docs/errors/20001\","
                                "\"status\":413}");
 
     bool matched = false;
-    enum MHD_Result rv = api(conn, method, url, cs->body.p != NULL ? cs->body.p : "", &matched);
+    rv = api(conn, method, url, fake_body_text(b), &matched);
     if (matched)
         return rv;
 
@@ -1165,9 +1023,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (get && strcmp(url, "/_fake/messages") == 0)
         return fake_messages(conn);
     if (get && strcmp(url, "/_fake/webhooks") == 0)
-        return fake_webhooks(conn);
+        return get_webhooks(conn);
     if (post && strcmp(url, "/_fake/mode") == 0)
-        return set_mode(conn);
+        return fake_mode_set(conn, &mode_spec);
     if (post && strcmp(url, "/_fake/outcome") == 0)
         return set_outcome(conn);
     if (post && strcmp(url, "/_fake/callback") == 0)
@@ -1175,20 +1033,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (post && strcmp(url, "/_fake/reset") == 0)
         return reset(conn);
     return twilio_error(conn, 20404, NULL);
-}
-
-static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                      enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    conn_state *cs = *con_cls;
-    if (cs != NULL) {
-        bp_strbuf_reset(&cs->body);
-        free(cs);
-        *con_cls = NULL;
-    }
 }
 
 /* ---- start-up -------------------------------------------------------------- */
@@ -1219,16 +1063,6 @@ static bool split_list(const char *s, size_t max, bool (*take)(const char *part,
         if (*s == ',')
             s++;
     }
-    return true;
-}
-
-static bool take_delay(const char *part, size_t i)
-{
-    long v;
-    if (!fake_parse_long(part, 0, 60000, &v))
-        return false;
-    retry_delays_ms[i] = v;
-    n_retry_delays = i + 1;
     return true;
 }
 
@@ -1275,12 +1109,9 @@ static long parse_args(int argc, char **argv)
         fprintf(stderr, "fake-twilio: bad port %s\n", port_s);
         exit(2);
     }
-    if (delays != NULL) {
-        n_retry_delays = 0;
-        if (!split_list(delays, MAX_RETRIES, take_delay)) {
-            fprintf(stderr, "fake-twilio: bad retry delays %s\n", delays);
-            exit(2);
-        }
+    if (delays != NULL && !fake_webhooks_parse_delays(delays, &callback_cfg)) {
+        fprintf(stderr, "fake-twilio: bad retry delays %s\n", delays);
+        exit(2);
     }
     if (cb_delay != NULL && !fake_parse_long(cb_delay, 0, 60000, &callback_delay_ms)) {
         fprintf(stderr, "fake-twilio: bad callback delay %s\n", cb_delay);
@@ -1295,33 +1126,21 @@ static long parse_args(int argc, char **argv)
     return port;
 }
 
-/* Wakes the callback thread so that it sees the stop. */
-static void wake_worker(void)
-{
-    pthread_mutex_lock(&lock);
-    pthread_cond_signal(&queue_cond);
-    pthread_mutex_unlock(&lock);
-}
-
 int main(int argc, char **argv)
 {
     bp_log_init("fake-twilio");
     long port = parse_args(argc, argv);
-    deliveries = json_array();
-    if (deliveries == NULL)
-        return 1;
     fake_signals_block();
-    pthread_t worker;
-    if (pthread_create(&worker, NULL, callback_worker, NULL) != 0) {
+    callbacks = fake_webhooks_start(&callback_cfg);
+    if (callbacks == NULL) {
         bp_log_error("cannot start the callback thread");
         return 1;
     }
-    int rc = fake_serve("twilio", port, handle, completed, wake_worker);
-    pthread_join(worker, NULL);
+    int rc = fake_serve("twilio", port,
+                        &(fake_server_hooks){.handler = handle, .completed = fake_body_completed});
+    fake_webhooks_stop(callbacks);
     pthread_mutex_lock(&lock);
     clear_state();
-    json_decref(deliveries);
-    deliveries = NULL;
     pthread_mutex_unlock(&lock);
     for (size_t i = 0; i < n_from_numbers; i++)
         free(from_numbers[i]);

@@ -34,8 +34,8 @@
 
 #include "bp.h"
 #include "fake_server.h"
+#include "fake_webhooks.h"
 #include "hmac.h"
-#include "http.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -46,7 +46,6 @@
 #define MAX_MESSAGES   1024 /* accepted messages remembered; the oldest go first */
 #define MAX_QUEUE      256  /* status webhooks waiting to be sent */
 #define MAX_DELIVERIES 256  /* webhook attempts remembered */
-#define MAX_RETRIES    8
 #define MAX_AUTO       4
 #define MAX_BODY       (64 * 1024)
 #define MAX_URL        1024
@@ -54,8 +53,6 @@
 #define MAX_PARAMS     64
 /* Meta's limit on a text message's body, in characters. */
 #define MAX_TEXT_CHARS 4096
-/* The receiver gets this long to answer one attempt. */
-#define WEBHOOK_TIMEOUT_MS 5000
 /* Automatic statuses follow an accepted message this far apart. */
 #define DEFAULT_STEP_MS 50
 
@@ -75,9 +72,6 @@ static const char *const mode_names[] = {"ok", "error", "hang", "garbage", "code
 
 typedef enum { ST_SENT, ST_DELIVERED, ST_READ, ST_FAILED } msg_status;
 static const char *const status_names[] = {"sent", "delivered", "read", "failed"};
-
-typedef enum { SIG_OK, SIG_BAD, SIG_MISSING } sig_kind;
-static const char *const sig_names[] = {"ok", "bad", "missing"};
 
 /* One row of Meta's error tables: the code, the HTTP status the API answers
  * with, the title (the error message is "(#code) title") and details. */
@@ -168,9 +162,7 @@ typedef struct {
     char *body;
     char message_id[128];
     msg_status status;
-    sig_kind sig;
-    int attempt;    /* 0 for the first send */
-    int64_t due_ms; /* bp_mono_ms() at which to send */
+    fake_sig sig;
 } notification;
 
 /* Configuration fixed after main's argument parsing. */
@@ -178,25 +170,28 @@ static const char *access_token = DEFAULT_TOKEN;
 static const char *phone_number_id = DEFAULT_PHONE_ID;
 static const char *app_secret = DEFAULT_SECRET;
 static const char *start_webhook_url; /* NULL: none */
-static long retry_delays_ms[MAX_RETRIES] = {200, 500, 1000};
-static size_t n_retry_delays = 3;
+static bool send_webhook(void *item, int attempt);
+static void free_notification(void *item);
+static fake_webhooks_config webhook_cfg = {.max_queue = MAX_QUEUE,
+                                           .max_deliveries = MAX_DELIVERIES,
+                                           .retry_delays_ms = {200, 500, 1000},
+                                           .n_retry_delays = 3,
+                                           .send = send_webhook,
+                                           .free_item = free_notification};
+static fake_webhooks *webhooks;
 static msg_status start_auto[MAX_AUTO] = {ST_SENT, ST_DELIVERED};
 static size_t n_start_auto = 2;
 
 /* Everything below is guarded by lock. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
 static char *webhook_url; /* where statuses go; NULL: nowhere */
 static msg_status auto_statuses[MAX_AUTO];
 static size_t n_auto;
 static int auto_fail_code = DEFAULT_FAIL_CODE;
 static long step_ms = DEFAULT_STEP_MS;
-static json_t *messages;   /* accepted messages, oldest first, at most MAX_MESSAGES */
-static uint64_t forgotten; /* messages dropped from the list to keep it bounded */
-static notification queue[MAX_QUEUE];
-static size_t n_queue;
-static uint64_t queue_overflows;
-static json_t *deliveries; /* the last MAX_DELIVERIES webhook attempts */
+static json_t *messages;         /* accepted messages, oldest first, at most MAX_MESSAGES */
+static uint64_t forgotten;       /* messages dropped from the list to keep it bounded */
+static uint64_t queue_overflows; /* statuses refused by a full queue */
 static json_t *last_request;
 static uint64_t message_requests;
 static fake_mode mode = MODE_OK;
@@ -209,16 +204,6 @@ static uint64_t next_seq = 1;
 static atomic_uint_fast64_t api_requests;
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static const char *qarg(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-static const char *header(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-}
 
 /* Queues status with body as JSON, plus one extra header when name is not
  * NULL. */
@@ -235,19 +220,6 @@ static enum MHD_Result reply_with(struct MHD_Connection *conn, unsigned status, 
     MHD_add_response_header(r, name, value);
     enum MHD_Result rv = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
-    return rv;
-}
-
-/* Takes ownership of v. */
-static enum MHD_Result reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v)
-{
-    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (s == NULL)
-        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                               "{\"error\":\"out of memory\"}");
-    enum MHD_Result rv = fake_reply_json(conn, status, s);
-    free(s);
     return rv;
 }
 
@@ -407,134 +379,70 @@ static char *status_body(json_t *m, msg_status st, int fail_code)
 
 /* Queues status st of message m for url after after_ms; false when the
  * queue is full or memory ran out. The worker sends it. */
-static bool enqueue_status(const char *url, json_t *m, msg_status st, int fail_code, sig_kind sig,
+static bool enqueue_status(const char *url, json_t *m, msg_status st, int fail_code, fake_sig sig,
                            long after_ms)
 {
-    if (n_queue == MAX_QUEUE) {
-        queue_overflows++;
-        return false;
-    }
+    notification *n = calloc(1, sizeof *n);
     char *u = strdup(url);
     char *b = status_body(m, st, fail_code);
-    if (u == NULL || b == NULL) {
+    if (n == NULL || u == NULL || b == NULL) {
+        free(n);
         free(u);
         free(b);
         return false;
     }
-    notification *n = &queue[n_queue++];
-    *n = (notification){
-        .url = u, .body = b, .status = st, .sig = sig, .due_ms = bp_mono_ms() + after_ms};
+    *n = (notification){.url = u, .body = b, .status = st, .sig = sig};
     snprintf(n->message_id, sizeof n->message_id, "%s",
              json_string_value(json_object_get(m, "id")));
+    if (!fake_webhooks_enqueue(webhooks, n, after_ms)) {
+        queue_overflows++;
+        free_notification(n);
+        return false;
+    }
     json_object_set_new(m, "status", json_string(status_names[st]));
-    pthread_cond_signal(&queue_cond);
     return true;
 }
 
 /* ---- webhooks ------------------------------------------------------------ */
 
-static void record_delivery(const notification *n, long status, const char *outcome)
-{
-    json_t *d = json_pack("{s:s,s:s,s:s,s:i,s:s,s:I,s:s,s:s}", "url", n->url, "message_id",
-                          n->message_id, "status", status_names[n->status], "attempt",
-                          n->attempt + 1, "signature", sig_names[n->sig], "http_status",
-                          (json_int_t)status, "outcome", outcome, "body", n->body);
-    pthread_mutex_lock(&lock);
-    if (d != NULL) {
-        if (json_array_size(deliveries) == MAX_DELIVERIES)
-            json_array_remove(deliveries, 0);
-        json_array_append_new(deliveries, d);
-    }
-    pthread_mutex_unlock(&lock);
-}
-
 /* Sends one status webhook as Meta does: POST <url> with the JSON body and
  * X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body, keyed with
  * the app secret>. Returns the HTTP status, or 0 when none came. */
-static long send_webhook(const notification *n)
+static void free_notification(void *item)
 {
+    notification *n = item;
+    free(n->url);
+    free(n->body);
+    free(n);
+}
+
+static bool send_webhook(void *item, int attempt)
+{
+    const notification *n = item;
     char mac[65];
     /* A bad signature is a real HMAC under another key, so only the key
      * check can catch it. */
-    const char *key = n->sig == SIG_BAD ? "not-the-app-secret" : app_secret;
+    const char *key = n->sig == FAKE_SIG_BAD ? "not-the-app-secret" : app_secret;
     bp_hmac_sha256_hex(key, strlen(key), n->body, strlen(n->body), mac);
     char h_sig[96];
     snprintf(h_sig, sizeof h_sig, "X-Hub-Signature-256: sha256=%s", mac);
-    const char *headers[] = {"Content-Type: application/json", n->sig == SIG_MISSING ? NULL : h_sig,
-                             NULL};
-    bp_http_request req = {.method = "POST",
-                           .url = n->url,
-                           .headers = headers,
-                           .body = n->body,
-                           .body_len = strlen(n->body),
-                           .timeout_ms = WEBHOOK_TIMEOUT_MS,
-                           .max_response_bytes = 64 * 1024};
-    bp_http_response resp = {0};
-    int rv = bp_http_do(&req, &resp);
-    long status = rv == 0 ? resp.status : 0;
+    const char *headers[] = {"Content-Type: application/json",
+                             n->sig == FAKE_SIG_MISSING ? NULL : h_sig, NULL};
+    const char *error;
+    long status = fake_webhooks_post(n->url, headers, n->body, &error);
     /* Meta retries anything other than a 200. */
-    const char *outcome = rv == 0 ? (status == 200 ? "delivered" : "refused") : bp_strerror(rv);
-    bp_http_response_free(&resp);
+    const char *outcome = error != NULL ? error : status == 200 ? "delivered" : "refused";
     bp_log_info("webhook %s for %s attempt %d signature %s: %s (%ld)", status_names[n->status],
-                n->message_id, n->attempt + 1, sig_names[n->sig], outcome, status);
-    record_delivery(n, status, outcome);
-    return status;
-}
-
-/* One thread sends every webhook, in due order; a refused one goes back in
- * the queue after the next retry delay, so a dead receiver does not hold
- * back the others. */
-static void *webhook_worker(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&lock);
-    while (!atomic_load(&fake_stopping)) {
-        size_t best = n_queue;
-        for (size_t i = 0; i < n_queue; i++)
-            if (best == n_queue || queue[i].due_ms < queue[best].due_ms)
-                best = i;
-        int64_t now = bp_mono_ms();
-        if (best == n_queue || queue[best].due_ms > now) {
-            /* Wait for new work or the next due time, at most 100 ms so that
-             * a stop is seen. */
-            int64_t wait = best == n_queue ? 100 : queue[best].due_ms - now;
-            if (wait > 100)
-                wait = 100;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += (long)wait * 1000000L;
-            ts.tv_sec += ts.tv_nsec / 1000000000L;
-            ts.tv_nsec %= 1000000000L;
-            pthread_cond_timedwait(&queue_cond, &lock, &ts);
-            continue;
-        }
-        notification n = queue[best];
-        queue[best] = queue[--n_queue];
-        pthread_mutex_unlock(&lock);
-
-        long status = send_webhook(&n);
-
-        pthread_mutex_lock(&lock);
-        if (status != 200 && (size_t)n.attempt < n_retry_delays && n_queue < MAX_QUEUE &&
-            !atomic_load(&fake_stopping)) {
-            n.due_ms = bp_mono_ms() + retry_delays_ms[n.attempt];
-            n.attempt++;
-            queue[n_queue++] = n;
-        } else {
-            free(n.url);
-            free(n.body);
-        }
-    }
-    pthread_mutex_unlock(&lock);
-    return NULL;
+                n->message_id, attempt + 1, fake_sig_names[n->sig], outcome, status);
+    fake_webhooks_record(webhooks,
+                         json_pack("{s:s,s:s,s:s,s:i,s:s,s:I,s:s,s:s}", "url", n->url, "message_id",
+                                   n->message_id, "status", status_names[n->status], "attempt",
+                                   attempt + 1, "signature", fake_sig_names[n->sig], "http_status",
+                                   (json_int_t)status, "outcome", outcome, "body", n->body));
+    return status == 200;
 }
 
 /* ---- the messages endpoint ----------------------------------------------- */
-
-typedef struct {
-    bp_strbuf body;
-    bool too_big;
-} conn_state;
 
 /* The text a body parameter shows: text, or the fallback of a currency or
  * date_time; NULL for media and the rest. */
@@ -583,8 +491,8 @@ static void record_request(struct MHD_Connection *conn, const char *method, cons
     json_t *r = json_pack(
         "{s:s,s:s,s:s,s:s,s:s?,s:b,s:O?,s:O?,s:O?,s:O?,s:o,s:O?,s:O?,s:s,s:o?}", "method", method,
         "path", url, "version", version, "phone_number_id", phone_id, "content_type",
-        header(conn, MHD_HTTP_HEADER_CONTENT_TYPE), "authorization",
-        header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL, "to", json_object_get(req, "to"),
+        fake_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE), "authorization",
+        fake_header(conn, MHD_HTTP_HEADER_AUTHORIZATION) != NULL, "to", json_object_get(req, "to"),
         "type", json_object_get(req, "type"), "template", json_object_get(tmpl, "name"), "language",
         json_object_get(json_object_get(tmpl, "language"), "code"), "parameters", params, "text",
         json_object_get(json_object_get(req, "text"), "body"), "biz_opaque_callback_data",
@@ -598,7 +506,7 @@ static void record_request(struct MHD_Connection *conn, const char *method, cons
 
 static bool authorized(struct MHD_Connection *conn, bool *present)
 {
-    const char *h = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = fake_header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
     *present = h != NULL;
     if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
         return false;
@@ -914,7 +822,7 @@ static enum MHD_Result accept_message(struct MHD_Connection *conn, json_t *req,
         }
         json_array_append_new(messages, m);
         for (size_t i = 0; webhook_url != NULL && i < n_auto; i++)
-            queued += enqueue_status(webhook_url, m, auto_statuses[i], auto_fail_code, SIG_OK,
+            queued += enqueue_status(webhook_url, m, auto_statuses[i], auto_fail_code, FAKE_SIG_OK,
                                      step_ms * (long)(i + 1));
     }
     pthread_mutex_unlock(&lock);
@@ -926,9 +834,10 @@ static enum MHD_Result accept_message(struct MHD_Connection *conn, json_t *req,
     json_t *msg = json_pack("{s:s}", "id", id);
     if (msg != NULL && pm->is_template)
         json_object_set_new(msg, "message_status", json_string("accepted"));
-    return reply_obj(conn, MHD_HTTP_OK,
-                     json_pack("{s:s,s:[{s:s,s:s}],s:[o]}", "messaging_product", "whatsapp",
-                               "contacts", "input", pm->to, "wa_id", pm->wa_id, "messages", msg));
+    return fake_reply_obj(conn, MHD_HTTP_OK,
+                          json_pack("{s:s,s:[{s:s,s:s}],s:[o]}", "messaging_product", "whatsapp",
+                                    "contacts", "input", pm->to, "wa_id", pm->wa_id, "messages",
+                                    msg));
 }
 
 /* POST /{version}/{phone number id}/messages, the version optional. */
@@ -1060,8 +969,9 @@ static bool parse_statuses(const char *s, msg_status list[MAX_AUTO], size_t *n)
  * code=N alone means mode=code. */
 static enum MHD_Result set_mode(struct MHD_Connection *conn)
 {
-    const char *ms = qarg(conn, "mode"), *cs = qarg(conn, "code"), *ss = qarg(conn, "status");
-    const char *ns = qarg(conn, "count"), *ds = qarg(conn, "delay_ms");
+    const char *ms = fake_query(conn, "mode"), *cs = fake_query(conn, "code"),
+               *ss = fake_query(conn, "status");
+    const char *ns = fake_query(conn, "count"), *ds = fake_query(conn, "delay_ms");
     int found = ms == NULL && cs != NULL ? (int)MODE_CODE : -1;
     for (size_t i = 0; ms != NULL && i < BP_COUNTOF(mode_names); i++)
         if (strcmp(ms, mode_names[i]) == 0)
@@ -1091,15 +1001,15 @@ static enum MHD_Result set_mode(struct MHD_Connection *conn)
     }
     if (found != MODE_OK)
         json_object_set_new(o, "count", count > 0 ? json_integer(count) : json_null());
-    return reply_obj(conn, MHD_HTTP_OK, o);
+    return fake_reply_obj(conn, MHD_HTTP_OK, o);
 }
 
 /* POST /_fake/webhook?url=URL[&auto=sent,delivered,read|none][&code=N][&step_ms=N]
  * url= (empty) sends nothing from now on. */
 static enum MHD_Result set_webhook(struct MHD_Connection *conn)
 {
-    const char *u = qarg(conn, "url"), *as = qarg(conn, "auto");
-    const char *cs = qarg(conn, "code"), *ss = qarg(conn, "step_ms");
+    const char *u = fake_query(conn, "url"), *as = fake_query(conn, "auto");
+    const char *cs = fake_query(conn, "code"), *ss = fake_query(conn, "step_ms");
     msg_status list[MAX_AUTO];
     size_t n = 0;
     int code = 0;
@@ -1133,16 +1043,15 @@ static enum MHD_Result set_webhook(struct MHD_Connection *conn)
  *                   [&signature=ok|bad|missing][&delay_ms=N][&url=URL] */
 static enum MHD_Result fake_status(struct MHD_Connection *conn)
 {
-    const char *id = qarg(conn, "message_id"), *sig = qarg(conn, "signature");
-    const char *cs = qarg(conn, "code"), *ds = qarg(conn, "delay_ms"), *u = qarg(conn, "url");
-    int si = status_index(qarg(conn, "status"));
-    int sk = sig == NULL ? (int)SIG_OK : -1;
-    for (size_t i = 0; sig != NULL && i < BP_COUNTOF(sig_names); i++)
-        if (strcmp(sig, sig_names[i]) == 0)
-            sk = (int)i;
+    const char *id = fake_query(conn, "message_id"), *sig = fake_query(conn, "signature");
+    const char *cs = fake_query(conn, "code"), *ds = fake_query(conn, "delay_ms"),
+               *u = fake_query(conn, "url");
+    int si = status_index(fake_query(conn, "status"));
+    fake_sig sk;
     int code = DEFAULT_FAIL_CODE;
     long after = 0;
-    if (id == NULL || si < 0 || sk < 0 || (cs != NULL && !parse_code(cs, &code)) ||
+    if (id == NULL || si < 0 || !fake_sig_parse(sig, &sk) ||
+        (cs != NULL && !parse_code(cs, &code)) ||
         (ds != NULL && !fake_parse_long(ds, 0, 60000, &after)) || (u != NULL && !valid_url(u)))
         return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
                                "{\"error\":\"message_id and status=sent|delivered|read|failed; "
@@ -1151,8 +1060,7 @@ static enum MHD_Result fake_status(struct MHD_Connection *conn)
     pthread_mutex_lock(&lock);
     json_t *m = find_message(id);
     const char *to = u != NULL ? u : webhook_url;
-    bool queued =
-        m != NULL && to != NULL && enqueue_status(to, m, (msg_status)si, code, (sig_kind)sk, after);
+    bool queued = m != NULL && to != NULL && enqueue_status(to, m, (msg_status)si, code, sk, after);
     pthread_mutex_unlock(&lock);
     if (m == NULL)
         return fake_reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"no such message\"}");
@@ -1175,7 +1083,7 @@ static enum MHD_Result fake_last(struct MHD_Connection *conn)
     json_t *copy = json_deep_copy(o);
     json_decref(o);
     pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, copy);
+    return fake_reply_obj(conn, MHD_HTTP_OK, copy);
 }
 
 /* GET /_fake/messages: the accepted messages, oldest first. */
@@ -1186,34 +1094,25 @@ static enum MHD_Result fake_messages(struct MHD_Connection *conn)
     json_t *copy = json_deep_copy(o);
     json_decref(o);
     pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, copy);
+    return fake_reply_obj(conn, MHD_HTTP_OK, copy);
 }
 
 /* GET /_fake/webhooks: every send attempt, oldest first. */
-static enum MHD_Result fake_webhooks(struct MHD_Connection *conn)
+static enum MHD_Result get_webhooks(struct MHD_Connection *conn)
 {
+    json_t *o = fake_webhooks_report(webhooks);
     pthread_mutex_lock(&lock);
-    json_t *o =
-        json_pack("{s:O,s:I,s:I,s:s?}", "deliveries", deliveries, "queued", (json_int_t)n_queue,
-                  "dropped", (json_int_t)queue_overflows, "url", webhook_url);
-    /* A deep copy, so the worker may append while this is serialised. */
-    json_t *copy = json_deep_copy(o);
-    json_decref(o);
+    json_object_set_new(o, "dropped", json_integer((json_int_t)queue_overflows));
+    json_object_set_new(o, "url", webhook_url != NULL ? json_string(webhook_url) : json_null());
     pthread_mutex_unlock(&lock);
-    return reply_obj(conn, MHD_HTTP_OK, copy);
+    return fake_reply_obj(conn, MHD_HTTP_OK, o);
 }
 
 /* Back to the start-up settings with nothing remembered; lock held. */
 static void clear_state(void)
 {
-    for (size_t i = 0; i < n_queue; i++) {
-        free(queue[i].url);
-        free(queue[i].body);
-    }
-    n_queue = 0;
     queue_overflows = 0;
     json_array_clear(messages);
-    json_array_clear(deliveries);
     forgotten = 0;
     json_decref(last_request);
     last_request = NULL;
@@ -1234,6 +1133,7 @@ static enum MHD_Result reset(struct MHD_Connection *conn)
     pthread_mutex_lock(&lock);
     clear_state();
     pthread_mutex_unlock(&lock);
+    fake_webhooks_clear(webhooks);
     atomic_store(&api_requests, 0);
     return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
@@ -1279,42 +1179,24 @@ static bool messages_path(const char *url, char *version, size_t vlen, char *id,
     return true;
 }
 
-static const char *conn_body(conn_state *cs)
-{
-    return cs->body.p != NULL ? cs->body.p : "";
-}
-
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)version;
-    conn_state *cs = *con_cls;
-    /* First call: headers only. */
-    if (cs == NULL) {
-        cs = calloc(1, sizeof *cs);
-        if (cs == NULL)
-            return MHD_NO;
-        *con_cls = cs;
-        return MHD_YES;
-    }
-    if (*upload_data_size != 0) {
-        if (cs->body.len + *upload_data_size > MAX_BODY)
-            cs->too_big = true;
-        else
-            bp_strbuf_append(&cs->body, upload_data, *upload_data_size);
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (cs->too_big || cs->body.failed)
+    enum MHD_Result rv;
+    if (fake_body_collect(con_cls, upload_data, upload_data_size, MAX_BODY, &rv))
+        return rv;
+    const fake_body *b = *con_cls;
+    if (b->too_big || b->body.failed)
         return meta_error_reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "OAuthException", 100, 0,
                                 "(#100) The request body is too large.", NULL);
 
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (strncmp(url, "/_fake/", 7) == 0) {
         bool handled;
-        enum MHD_Result rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
+        rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
         if (handled)
             return rv;
         if (get && strcmp(url, "/_fake/last") == 0)
@@ -1322,7 +1204,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (get && strcmp(url, "/_fake/messages") == 0)
             return fake_messages(conn);
         if (get && strcmp(url, "/_fake/webhooks") == 0)
-            return fake_webhooks(conn);
+            return get_webhooks(conn);
         if (post && strcmp(url, "/_fake/mode") == 0)
             return set_mode(conn);
         if (post && strcmp(url, "/_fake/webhook") == 0)
@@ -1335,24 +1217,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     char ver[16], id[64];
     if (messages_path(url, ver, sizeof ver, id, sizeof id))
-        return send_message(conn, method, url, ver, id, conn_body(cs));
+        return send_message(conn, method, url, ver, id, fake_body_text(b));
     char msg[160];
     snprintf(msg, sizeof msg, "Unknown path components: %.100s", url);
     return meta_error_reply(conn, MHD_HTTP_BAD_REQUEST, "OAuthException", 2500, 0, msg, NULL);
-}
-
-static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                      enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    conn_state *cs = *con_cls;
-    if (cs != NULL) {
-        bp_strbuf_reset(&cs->body);
-        free(cs);
-        *con_cls = NULL;
-    }
 }
 
 /* ---- start-up -------------------------------------------------------------- */
@@ -1363,29 +1231,6 @@ static void usage(void)
                     "[--app-secret S] [--webhook-url URL] [--auto-statuses sent,delivered] "
                     "[--retry-delays-ms 200,500,1000]\n");
     exit(2);
-}
-
-/* "200,500,1000" (at most MAX_RETRIES, each 0..60000; "" for no retry). */
-static bool parse_delays(const char *s)
-{
-    size_t n = 0;
-    while (*s != '\0') {
-        char part[16];
-        size_t len = strcspn(s, ",");
-        long v;
-        if (n == MAX_RETRIES || len == 0 || len >= sizeof part)
-            return false;
-        memcpy(part, s, len);
-        part[len] = '\0';
-        if (!fake_parse_long(part, 0, 60000, &v))
-            return false;
-        retry_delays_ms[n++] = v;
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    n_retry_delays = n;
-    return true;
 }
 
 static const char *env(const char *name)
@@ -1432,7 +1277,7 @@ static long parse_args(int argc, char **argv)
         fprintf(stderr, "fake-whatsapp: bad port %s\n", port_s);
         exit(2);
     }
-    if (delays != NULL && !parse_delays(delays)) {
+    if (delays != NULL && !fake_webhooks_parse_delays(delays, &webhook_cfg)) {
         fprintf(stderr, "fake-whatsapp: bad retry delays %s\n", delays);
         exit(2);
     }
@@ -1450,43 +1295,34 @@ static long parse_args(int argc, char **argv)
     return port;
 }
 
-/* Wakes the webhook thread so that it sees the stop. */
-static void wake_worker(void)
-{
-    pthread_mutex_lock(&lock);
-    pthread_cond_signal(&queue_cond);
-    pthread_mutex_unlock(&lock);
-}
-
 int main(int argc, char **argv)
 {
     bp_log_init("fake-whatsapp");
     long port = parse_args(argc, argv);
     messages = json_array();
-    deliveries = json_array();
-    if (messages == NULL || deliveries == NULL)
+    if (messages == NULL)
         return 1;
     pthread_mutex_lock(&lock);
     clear_state();
     pthread_mutex_unlock(&lock);
     fake_signals_block();
-    pthread_t worker;
-    if (pthread_create(&worker, NULL, webhook_worker, NULL) != 0) {
+    webhooks = fake_webhooks_start(&webhook_cfg);
+    if (webhooks == NULL) {
         bp_log_error("cannot start the webhook thread");
         return 1;
     }
     bp_log_info("phone number id %s, webhooks %s, %zu automatic statuses, %zu retries",
                 phone_number_id, start_webhook_url != NULL ? "on" : "off", n_start_auto,
-                n_retry_delays);
-    int rc = fake_serve("whatsapp", port, handle, completed, wake_worker);
-    pthread_join(worker, NULL);
+                webhook_cfg.n_retry_delays);
+    int rc = fake_serve("whatsapp", port,
+                        &(fake_server_hooks){.handler = handle, .completed = fake_body_completed});
+    fake_webhooks_stop(webhooks);
     pthread_mutex_lock(&lock);
     clear_state();
     free(webhook_url);
     webhook_url = NULL;
     json_decref(messages);
-    json_decref(deliveries);
-    messages = deliveries = NULL;
+    messages = NULL;
     pthread_mutex_unlock(&lock);
     return rc;
 }

@@ -35,6 +35,72 @@ enum MHD_Result fake_reply_json(struct MHD_Connection *conn, unsigned status, co
     return fake_reply(conn, status, "application/json; charset=utf-8", body);
 }
 
+enum MHD_Result fake_reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v)
+{
+    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (s == NULL)
+        return fake_reply_json(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "{\"error\":\"out of memory\"}");
+    enum MHD_Result rv = fake_reply_json(conn, status, s);
+    free(s);
+    return rv;
+}
+
+const char *fake_query(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *fake_header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+bool fake_body_collect(void **con_cls, const char *upload_data, size_t *upload_data_size,
+                       size_t max, enum MHD_Result *rv)
+{
+    fake_body *b = *con_cls;
+    /* First call: headers only. */
+    if (b == NULL) {
+        b = calloc(1, sizeof *b);
+        *con_cls = b;
+        *rv = b != NULL ? MHD_YES : MHD_NO;
+        return true;
+    }
+    if (*upload_data_size == 0)
+        return false;
+    b->received += *upload_data_size;
+    if (b->received > max) {
+        b->too_big = true;
+        bp_strbuf_reset(&b->body);
+    } else {
+        bp_strbuf_append(&b->body, upload_data, *upload_data_size);
+    }
+    *upload_data_size = 0;
+    *rv = MHD_YES;
+    return true;
+}
+
+const char *fake_body_text(const fake_body *b)
+{
+    return b->body.p != NULL ? b->body.p : "";
+}
+
+void fake_body_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    fake_body *b = *con_cls;
+    if (b != NULL) {
+        bp_strbuf_reset(&b->body);
+        free(b);
+        *con_cls = NULL;
+    }
+}
+
 void fake_nap(long ms)
 {
     for (long slept = 0; slept < ms && !atomic_load(&fake_stopping); slept += 20) {
@@ -84,8 +150,7 @@ void fake_signals_block(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-int fake_serve(const char *name, long port, MHD_AccessHandlerCallback handler,
-               MHD_RequestCompletedCallback completed, void (*on_stop)(void))
+int fake_serve(const char *name, long port, const fake_server_hooks *hooks)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET,
                                .sin_port = htons((uint16_t)port),
@@ -93,8 +158,8 @@ int fake_serve(const char *name, long port, MHD_AccessHandlerCallback handler,
     /* A thread per connection: a hanging answer holds only its own. */
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        NULL, NULL, hooks->handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, hooks->completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 256u,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     int rc = 0;
     if (d == NULL) {
@@ -104,6 +169,8 @@ int fake_serve(const char *name, long port, MHD_AccessHandlerCallback handler,
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         unsigned bound = info != NULL ? info->port : (unsigned)port;
         printf("listening on %u\n", bound);
+        if (hooks->on_listening != NULL)
+            hooks->on_listening(bound);
         fflush(stdout);
         bp_log_info("%s stand-in listening on 127.0.0.1:%u", name, bound);
         int sig = 0;
@@ -112,8 +179,6 @@ int fake_serve(const char *name, long port, MHD_AccessHandlerCallback handler,
         bp_log_info("stopping on signal %d", sig);
     }
     atomic_store(&fake_stopping, true);
-    if (on_stop != NULL)
-        on_stop();
     if (d != NULL)
         MHD_stop_daemon(d);
     return rc;
