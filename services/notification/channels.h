@@ -8,6 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "http.h"
 #include "rpc.h"
 #include "templates.h"
 
@@ -55,6 +58,15 @@ void notification_email_load(void);
  * Argentine mobile (+54 9 ...) without the 9 when strip_ar_nine (the Cloud
  * API knows those numbers without it). Exposed for unit tests. */
 void notification_whatsapp_to(const char *e164, bool strip_ar_nine, char *out, size_t len);
+
+/* POSTs body (a JSON document; consumed) to url with "Authorization: Bearer
+ * token", within timeout_ms, keeping the answer's headers named in keep
+ * (NULL-terminated, or NULL). Returns 0 with *resp filled (the caller frees
+ * it with bp_http_response_free), or -1 after writing why ("<who>: ...")
+ * when no answer came: the caller tries again later. */
+int notification_post_json(const char *who, const char *url, const char *token, json_t *body,
+                           const char *const *keep, int timeout_ms, bp_http_response *resp,
+                           char *why, size_t why_len);
 
 /* Counts a provider's refusal of our credentials (an alert); channel static. */
 void notification_count_auth_error(const char *channel);

@@ -72,31 +72,11 @@ static notification_outcome sendgrid(const notification_contact *c, const notifi
         json_pack("{s:[{s:[{s:s,s:s}]}],s:{s:s,s:s},s:s,s:[{s:s,s:s}]}", "personalizations", "to",
                   "email", c->email, "name", c->name, "from", "email", em.from, "name", "BarberPro",
                   "subject", m->subject, "content", "type", "text/plain", "value", m->text);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL) {
-        snprintf(why, why_len, "sin memoria");
-        return NOTIFICATION_RETRY;
-    }
-    char authz[512];
-    snprintf(authz, sizeof authz, "Authorization: Bearer %s", em.sendgrid_key);
-    const char *headers[] = {authz, "Content-Type: application/json", NULL};
     const char *keep[] = {"X-Message-Id", NULL};
-    bp_http_request req = {.method = "POST",
-                           .url = em.sendgrid_url,
-                           .headers = headers,
-                           .body = text,
-                           .body_len = strlen(text),
-                           .timeout_ms = timeout_ms,
-                           .max_response_bytes = 64 * 1024,
-                           .keep_headers = keep};
     bp_http_response resp;
-    int rv = bp_http_do(&req, &resp);
-    free(text);
-    if (rv != 0) {
-        snprintf(why, why_len, "SendGrid: %s", bp_strerror(rv));
+    if (notification_post_json("SendGrid", em.sendgrid_url, em.sendgrid_key, body, keep, timeout_ms,
+                               &resp, why, why_len) != 0)
         return NOTIFICATION_RETRY;
-    }
     long status = resp.status;
     const char *mid = bp_http_header_get(&resp, "X-Message-Id");
     notification_outcome out = NOTIFICATION_NEXT;

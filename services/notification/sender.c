@@ -291,10 +291,3 @@ int notification_send_due(bp_db *db, bp_kv *kv)
     }
     return rv;
 }
-
-void notification_channels_load(void)
-{
-    notification_whatsapp_load();
-    notification_sms_load();
-    notification_email_load();
-}

@@ -91,30 +91,10 @@ static notification_outcome whatsapp_send(const notification_contact *c,
                                           const notification_message *m, int timeout_ms, char *id,
                                           size_t id_len, char *why, size_t why_len)
 {
-    json_t *body = body_of(c, m);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL) {
-        snprintf(why, why_len, "sin memoria");
-        return NOTIFICATION_RETRY;
-    }
-    char authz[1024];
-    snprintf(authz, sizeof authz, "Authorization: Bearer %s", wa.token);
-    const char *headers[] = {authz, "Content-Type: application/json", NULL};
-    bp_http_request req = {.method = "POST",
-                           .url = wa.url,
-                           .headers = headers,
-                           .body = text,
-                           .body_len = strlen(text),
-                           .timeout_ms = timeout_ms,
-                           .max_response_bytes = 64 * 1024};
     bp_http_response resp;
-    int rv = bp_http_do(&req, &resp);
-    free(text);
-    if (rv != 0) {
-        snprintf(why, why_len, "WhatsApp: %s", bp_strerror(rv));
+    if (notification_post_json("WhatsApp", wa.url, wa.token, body_of(c, m), NULL, timeout_ms, &resp,
+                               why, why_len) != 0)
         return NOTIFICATION_RETRY;
-    }
     json_error_t err;
     json_t *doc = json_loadb(resp.body, resp.len, 0, &err);
     long status = resp.status;
