@@ -24,6 +24,12 @@ static void global_init(void)
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+int bp_http_global_init(void)
+{
+    pthread_once(&global_once, global_init);
+    return global_rc == CURLE_OK ? 0 : BP_EIO;
+}
+
 typedef struct {
     const bp_http_request *req;
     bp_http_response *resp;
@@ -221,8 +227,7 @@ int bp_http_do(const bp_http_request *req, bp_http_response *resp)
     if (req == NULL || req->url == NULL || req->timeout_ms <= 0 || req->max_response_bytes == 0 ||
         (req->body == NULL && req->body_len != 0))
         return BP_EINVAL;
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK)
+    if (bp_http_global_init() != 0)
         return BP_EIO;
 
     struct curl_slist *headers = NULL;

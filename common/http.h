@@ -44,6 +44,11 @@ typedef struct {
  * an error resp is left empty (freeing it is harmless). */
 int bp_http_do(const bp_http_request *req, bp_http_response *resp);
 
+/* Initialises libcurl once for the process (bp_http_do does it itself);
+ * call it before using libcurl directly from threads, e.g. for SMTP.
+ * Returns 0 or BP_EIO. */
+int bp_http_global_init(void);
+
 /* Frees what resp holds and empties it. resp itself is the caller's. */
 void bp_http_response_free(bp_http_response *resp);
 

@@ -22,7 +22,6 @@
 #include "bp.h"
 #include "config.h"
 #include "hmac.h"
-#include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "notification.h"
@@ -113,7 +112,7 @@ static int apply(bp_call *call, const char *channel, const char *id, const char 
                                           "Messages by channel and status reached", labels),
                        1);
         if (strcmp(status, "failed") == 0)
-            bp_jobs_kick(NOTIFICATION_JOB_SEND);
+            notification_senders_kick();
     }
     return 0;
 }

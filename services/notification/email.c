@@ -159,7 +159,7 @@ static notification_outcome smtp(const notification_contact *c, const notificati
 {
     char message_id[128];
     char *msg = mime(c, m, message_id, sizeof message_id);
-    CURL *h = msg != NULL ? curl_easy_init() : NULL;
+    CURL *h = msg != NULL && bp_http_global_init() == 0 ? curl_easy_init() : NULL;
     if (h == NULL) {
         free(msg);
         snprintf(why, why_len, "sin memoria");

@@ -24,7 +24,6 @@
 #include "bp.h"
 #include "events.pb-c.h"
 #include "inbox.h"
-#include "jobs.h"
 #include "log.h"
 #include "notification.h"
 #include "templates.h"
@@ -341,6 +340,6 @@ NOTIFICATION_HANDLER(deliver)
 {
     int rv = bp_inbox_deliver(call, req, resp, handlers, BP_COUNTOF(handlers));
     if (rv == 0)
-        bp_jobs_kick(NOTIFICATION_JOB_SEND);
+        notification_senders_kick();
     return rv;
 }

@@ -19,11 +19,7 @@ static const bp_handler handlers[] = {
     {"Deliver", notification_handle_deliver, 0},
 };
 
-/* The sender is also kicked the moment an event queues a message; its
- * interval is for retries and reminders coming due. Several instances
- * share it (rows are claimed with a lease). */
 static const bp_job jobs[] = {
-    {NOTIFICATION_JOB_SEND, 1000, false, notification_send_due},
     {"inbox-prune", 3600000, true, bp_inbox_prune},
 };
 
@@ -40,11 +36,13 @@ static const bp_service service = {
 static int on_start(bp_db *db)
 {
     (void)db;
-    return notification_sender_load() == 0 ? 0 : 1;
+    return notification_sender_load() == 0 && notification_senders_start() == 0 ? 0 : 1;
 }
 
+/* After the server stopped: the senders finish the row in hand. */
 static void on_stop(void)
 {
+    notification_senders_stop();
     notification_sender_free();
 }
 

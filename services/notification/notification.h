@@ -33,12 +33,12 @@ void notification_delivery_load(void);
 const char *notification_twilio_callback_url(void);
 
 /* The sender (sender.c): its settings and the auth client, read and dialed
- * once at start; the job that sends what is due. */
+ * once at start; the pool of sender threads (NOTIFICATION_SENDERS, 8), and
+ * the kick that wakes them when a row is queued. */
 int notification_sender_load(void);
 void notification_sender_free(void);
-int notification_send_due(bp_db *db, bp_kv *kv);
-
-/* The sender's job name, for bp_jobs_kick. */
-#define NOTIFICATION_JOB_SEND "send"
+int notification_senders_start(void);
+void notification_senders_stop(void);
+void notification_senders_kick(void);
 
 #endif

@@ -1,5 +1,5 @@
-/* The sender: a job that claims due rows (queued, or scheduled reminders
- * whose time came) with a lease, finds the recipient's addresses and
+/* The sender: threads that claim due rows (queued, or scheduled reminders
+ * whose time came) one at a time with a lease, finds the recipient's addresses and
  * consents (auth.FindUser), renders the template and tries the channels in
  * order, WhatsApp, SMS, email, skipping those the recipient has no address
  * or consent for.
@@ -17,9 +17,11 @@
  * answer long, so a duplicate needs a crash at that instant; nothing is
  * ever skipped. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.pb-c.h"
 #include "bp.h"
@@ -257,28 +259,36 @@ out:
     return rv;
 }
 
-/* Rows are claimed one at a time, each with a lease long enough for every
- * channel's call (a crashed sender's row comes back when it expires), so a
- * row never waits behind others under a lease that could run out. */
-#define ROUND_ROWS 20
+/* ---- the senders ------------------------------------------------------------------------ */
 
-int notification_send_due(bp_db *db, bp_kv *kv)
+/* Threads that each claim one row at a time, with a lease long enough for
+ * every channel's call (a crashed sender's row comes back when it
+ * expires), send it and record the outcome, on their own connection. Idle,
+ * they wait for a kick (a new row) or a second (retries and reminders
+ * coming due). Several instances share the table the same way. */
+static struct {
+    pthread_t *threads;
+    int n;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+    unsigned kicks;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+/* Claims and sends one due row. Returns 1 when it sent (or settled) one, 0
+ * when none was due, or BP_EIO. */
+static int send_one(bp_db *db)
 {
-    (void)kv;
     char lease[24];
     snprintf(lease, sizeof lease, "%d", (int)BP_COUNTOF(CHANNELS) * cfg.timeout_ms + 5000);
     const char *params[] = {lease};
+    PGresult *res = bp_db_query(db, SQL_CLAIM, 1, params);
+    if (!bp_db_ok(res, NULL)) {
+        PQclear(res);
+        return BP_EIO;
+    }
     int rv = 0;
-    for (int round = 0; round < ROUND_ROWS && rv == 0; round++) {
-        PGresult *res = bp_db_query(db, SQL_CLAIM, 1, params);
-        if (!bp_db_ok(res, NULL)) {
-            PQclear(res);
-            return BP_EIO;
-        }
-        if (PQntuples(res) == 0) {
-            PQclear(res);
-            break;
-        }
+    if (PQntuples(res) == 1) {
         claimed r = {PQgetvalue(res, 0, 0),
                      PQgetvalue(res, 0, 1),
                      PQgetvalue(res, 0, 2),
@@ -286,8 +296,79 @@ int notification_send_due(bp_db *db, bp_kv *kv)
                      PQgetvalue(res, 0, 4),
                      PQgetvalue(res, 0, 5),
                      (int)strtol(PQgetvalue(res, 0, 6), NULL, 10)};
-        rv = send_row(db, &r);
-        PQclear(res);
+        rv = send_row(db, &r) == 0 ? 1 : BP_EIO;
     }
+    PQclear(res);
     return rv;
+}
+
+static void *sender_main(void *arg)
+{
+    (void)arg;
+    bp_db *db = NULL;
+    while (true) {
+        pthread_mutex_lock(&pool.lock);
+        bool stop = pool.stopping;
+        unsigned seen = pool.kicks;
+        pthread_mutex_unlock(&pool.lock);
+        if (stop)
+            break;
+        if (db == NULL && bp_db_open(bp_config_required("DATABASE_URL"), &db) != 0)
+            db = NULL;
+        int rv = db != NULL ? send_one(db) : BP_EIO;
+        if (rv == 1)
+            continue; /* there may be more */
+        /* Nothing due (or the database failed): wait for a kick or 1 s. */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += 1;
+        pthread_mutex_lock(&pool.lock);
+        while (!pool.stopping && pool.kicks == seen &&
+               pthread_cond_timedwait(&pool.wake, &pool.lock, &until) == 0)
+            ;
+        pthread_mutex_unlock(&pool.lock);
+    }
+    bp_db_close(db);
+    return NULL;
+}
+
+void notification_senders_kick(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    pool.kicks++;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+}
+
+int notification_senders_start(void)
+{
+    int n = (int)bp_config_int("NOTIFICATION_SENDERS", 8, 1, 256);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool.wake, &attr);
+    pthread_condattr_destroy(&attr);
+    pool.threads = calloc((size_t)n, sizeof *pool.threads);
+    if (pool.threads == NULL)
+        return BP_ENOMEM;
+    for (pool.n = 0; pool.n < n; pool.n++)
+        if (pthread_create(&pool.threads[pool.n], NULL, sender_main, NULL) != 0) {
+            notification_senders_stop();
+            return BP_ENOMEM;
+        }
+    bp_log_info("%d notification senders", n);
+    return 0;
+}
+
+void notification_senders_stop(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    pool.stopping = true;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    for (int i = 0; i < pool.n; i++)
+        pthread_join(pool.threads[i], NULL);
+    free(pool.threads);
+    pool.threads = NULL;
+    pool.n = 0;
 }
