@@ -348,7 +348,7 @@ overlaps=$(psql "$DATABASE_URL" -XAtq -c "SELECT count(*) FROM booking.bookings 
 booked=$(psql "$DATABASE_URL" -XAtq -c "SELECT count(*) FROM booking.bookings WHERE shop_id = '$shop_id'")
 # The messages of those bookings: how many went out, and how long each
 # waited between its row and the provider's acceptance (sent_at).
-notified=$(psql "$DATABASE_URL" -XAtq -F ' ' -c "SELECT count(*),
+notified=$(psql "$DATABASE_URL" -XAtq -F '|' -c "SELECT count(*),
     coalesce(round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY sent_at - created_at))::numeric * 1000, 0), 0) || ' ms',
     coalesce(round(extract(epoch FROM percentile_cont(0.95) WITHIN GROUP (ORDER BY sent_at - created_at))::numeric * 1000, 0), 0) || ' ms',
     (SELECT count(*) FROM notification.notifications WHERE status IN ('queued', 'sending'))
@@ -379,7 +379,7 @@ done
 echo
 echo "availability of 60 days on a cache miss: ${avail_miss_ms} ms per request end to end, ${avail_daemon_ms} ms inside the booking daemon (means of 20 after a warm-up, sequential)"
 echo "bookings created: $booked across $BARBERS barbers; overlapping active bookings: $overlaps"
-read -r sent p50 p95 waiting <<<"$notified"
+IFS='|' read -r sent p50 p95 waiting <<<"$notified"
 echo "notifications sent to the stand-ins: $sent (row to provider: p50 $p50, p95 $p95); still queued at the end: $waiting"
 if [[ $overlaps != 0 ]]; then
     bp_die "overlapping bookings exist"
