@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "bp.h"
+#include "fake_main.h"
 #include "fake_mode.h"
 #include "fake_server.h"
 #include "log.h"
@@ -94,72 +95,39 @@ static enum MHD_Result set_rate(struct MHD_Connection *conn)
     return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
-static enum MHD_Result reset(struct MHD_Connection *conn)
+static void reset(void)
 {
     pthread_mutex_lock(&lock);
     compra = 1405.0;
     venta = 1455.0;
     pthread_mutex_unlock(&lock);
-    fake_mode_reset();
-    atomic_store(&quote_requests, 0);
-    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+static enum MHD_Result api(struct MHD_Connection *conn, const char *method, const char *url,
+                           const fake_body *body, bool *matched)
 {
-    (void)cls;
-    (void)version;
-    (void)upload_data;
-    /* First call: headers only. Bodies are not used, so they are dropped. */
-    if (*con_cls == NULL) {
-        *con_cls = (void *)1;
-        return MHD_YES;
-    }
-    if (*upload_data_size != 0) {
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    if (get && strcmp(url, QUOTE_PATH) == 0)
-        return quote(conn);
-    bool handled;
-    enum MHD_Result rv = fake_common(conn, method, url, atomic_load(&quote_requests), &handled);
-    if (handled)
-        return rv;
-    if (post && strcmp(url, "/_fake/rate") == 0)
-        return set_rate(conn);
-    if (post && strcmp(url, "/_fake/mode") == 0)
-        return fake_mode_set(conn, &mode_spec);
-    if (post && strcmp(url, "/_fake/reset") == 0)
-        return reset(conn);
+    (void)body;
+    *matched = strcmp(method, "GET") == 0 && strcmp(url, QUOTE_PATH) == 0;
+    return *matched ? quote(conn) : MHD_NO;
+}
+
+static enum MHD_Result not_found(struct MHD_Connection *conn, const char *url)
+{
+    (void)url;
     return fake_reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"message\":\"Not Found\"}");
 }
 
-static long port_from_args(int argc, char **argv)
-{
-    const char *s = getenv("FAKE_DOLARAPI_PORT");
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-            s = argv[++i];
-        else {
-            fprintf(stderr, "usage: fake-dolarapi [--port N]\n");
-            exit(2);
-        }
-    }
-    long port = 0;
-    if (s != NULL && !fake_parse_long(s, 0, 65535, &port)) {
-        fprintf(stderr, "fake-dolarapi: bad port %s\n", s);
-        exit(2);
-    }
-    return port;
-}
+static const fake_control controls[] = {{"POST", "/_fake/rate", set_rate}};
 
 int main(int argc, char **argv)
 {
-    bp_log_init("fake-dolarapi");
-    long port = port_from_args(argc, argv);
-    fake_signals_block();
-    return fake_serve("dolarapi", port, &(fake_server_hooks){.handler = handle});
+    static const fake_spec spec = {.name = "dolarapi",
+                                   .hooks = {.controls = controls,
+                                             .n_controls = BP_COUNTOF(controls),
+                                             .mode = &mode_spec,
+                                             .reset = reset,
+                                             .requests = &quote_requests,
+                                             .api = api,
+                                             .not_found = not_found}};
+    return fake_main(&spec, argc, argv);
 }

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "bp.h"
+#include "fake_main.h"
 #include "fake_mode.h"
 #include "fake_server.h"
 #include "fake_webhooks.h"
@@ -815,15 +816,12 @@ static void clear_state(void)
     n_prefs = n_payments = n_idem = 0;
 }
 
-static enum MHD_Result reset(struct MHD_Connection *conn)
+static void reset(void)
 {
     pthread_mutex_lock(&lock);
     clear_state();
     pthread_mutex_unlock(&lock);
     fake_webhooks_clear(webhooks);
-    fake_mode_reset();
-    atomic_store(&api_requests, 0);
-    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
 /* ---- routing --------------------------------------------------------------- */
@@ -844,8 +842,9 @@ static const char *path_id(const char *url, const char *prefix, const char *suff
 }
 
 static enum MHD_Result api(struct MHD_Connection *conn, const char *method, const char *url,
-                           const char *body, bool *matched)
+                           const fake_body *b, bool *matched)
 {
+    const char *body = fake_body_text(b);
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     char id[128];
     endpoint ep;
@@ -891,108 +890,64 @@ static enum MHD_Result api(struct MHD_Connection *conn, const char *method, cons
     }
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+static enum MHD_Result body_too_large(struct MHD_Connection *conn)
 {
-    (void)cls;
-    (void)version;
-    enum MHD_Result rv;
-    if (fake_body_collect(con_cls, upload_data, upload_data_size, MAX_BODY, &rv))
-        return rv;
-    const fake_body *b = *con_cls;
-    if (b->too_big || b->body.failed)
-        return mp_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "bad_request", "body too large", 0);
+    return mp_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "bad_request", "body too large", 0);
+}
 
-    bool matched = false;
-    rv = api(conn, method, url, fake_body_text(b), &matched);
-    if (matched)
-        return rv;
-
-    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    bool handled;
-    rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
-    if (handled)
-        return rv;
-    if (get && strcmp(url, "/_fake/last") == 0)
-        return fake_last(conn);
-    if (get && strcmp(url, "/_fake/webhooks") == 0)
-        return get_webhooks(conn);
-    if (post && strcmp(url, "/_fake/pay") == 0)
-        return fake_pay(conn);
-    if (post && strcmp(url, "/_fake/status") == 0)
-        return fake_status(conn);
-    if (post && strcmp(url, "/_fake/notify") == 0)
-        return fake_notify(conn);
-    if (post && strcmp(url, "/_fake/mode") == 0)
-        return fake_mode_set(conn, &mode_spec);
-    if (post && strcmp(url, "/_fake/reset") == 0)
-        return reset(conn);
+static enum MHD_Result not_found(struct MHD_Connection *conn, const char *url)
+{
+    (void)url;
     return mp_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "resource not found", 0);
 }
 
 /* ---- start-up -------------------------------------------------------------- */
 
-static void usage(void)
+static int start(void)
 {
-    fprintf(stderr, "usage: fake-mercadopago [--port N] [--access-token T] "
-                    "[--webhook-secret S] [--retry-delays-ms 200,500,1000]\n");
-    exit(2);
-}
-
-static long parse_args(int argc, char **argv)
-{
-    const char *port_s = getenv("FAKE_MERCADOPAGO_PORT");
-    const char *delays = getenv("FAKE_MERCADOPAGO_RETRY_DELAYS_MS");
-    const char *e;
-    if ((e = getenv("FAKE_MERCADOPAGO_ACCESS_TOKEN")) != NULL && *e != '\0')
-        access_token = e;
-    if ((e = getenv("FAKE_MERCADOPAGO_WEBHOOK_SECRET")) != NULL && *e != '\0')
-        webhook_secret = e;
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
-            usage();
-        if (strcmp(argv[i], "--port") == 0)
-            port_s = argv[++i];
-        else if (strcmp(argv[i], "--access-token") == 0)
-            access_token = argv[++i];
-        else if (strcmp(argv[i], "--webhook-secret") == 0)
-            webhook_secret = argv[++i];
-        else if (strcmp(argv[i], "--retry-delays-ms") == 0)
-            delays = argv[++i];
-        else
-            usage();
-    }
-    long port = 0;
-    if (port_s != NULL && !fake_parse_long(port_s, 0, 65535, &port)) {
-        fprintf(stderr, "fake-mercadopago: bad port %s\n", port_s);
-        exit(2);
-    }
-    if (delays != NULL && !fake_webhooks_parse_delays(delays, &webhook_cfg)) {
-        fprintf(stderr, "fake-mercadopago: bad retry delays %s\n", delays);
-        exit(2);
-    }
-    if (*access_token == '\0' || *webhook_secret == '\0')
-        usage();
-    return port;
-}
-
-int main(int argc, char **argv)
-{
-    bp_log_init("fake-mercadopago");
-    long port = parse_args(argc, argv);
-    fake_signals_block();
     webhooks = fake_webhooks_start(&webhook_cfg);
     if (webhooks == NULL) {
         bp_log_error("cannot start the webhook thread");
         return 1;
     }
     bp_log_info("webhook retries: %zu", webhook_cfg.n_retry_delays);
-    int rc = fake_serve("mercadopago", port,
-                        &(fake_server_hooks){.handler = handle, .completed = fake_body_completed});
+    return 0;
+}
+
+static void stop(void)
+{
     fake_webhooks_stop(webhooks);
     pthread_mutex_lock(&lock);
     clear_state();
     pthread_mutex_unlock(&lock);
-    return rc;
+}
+
+static const fake_option options[] = {
+    {.flag = "--access-token", .arg = "T", .flags = FAKE_OPT_NOT_EMPTY, .text = &access_token},
+    {.flag = "--webhook-secret", .arg = "S", .flags = FAKE_OPT_NOT_EMPTY, .text = &webhook_secret},
+    FAKE_WEBHOOKS_DELAYS_OPTION(&webhook_cfg)};
+
+static const fake_control controls[] = {{"GET", "/_fake/last", fake_last},
+                                        {"GET", "/_fake/webhooks", get_webhooks},
+                                        {"POST", "/_fake/pay", fake_pay},
+                                        {"POST", "/_fake/status", fake_status},
+                                        {"POST", "/_fake/notify", fake_notify}};
+
+int main(int argc, char **argv)
+{
+    static const fake_spec spec = {.name = "mercadopago",
+                                   .options = options,
+                                   .n_options = BP_COUNTOF(options),
+                                   .start = start,
+                                   .stop = stop,
+                                   .hooks = {.max_body = MAX_BODY,
+                                             .refuse_body = body_too_large,
+                                             .controls = controls,
+                                             .n_controls = BP_COUNTOF(controls),
+                                             .mode = &mode_spec,
+                                             .reset = reset,
+                                             .requests = &api_requests,
+                                             .api = api,
+                                             .not_found = not_found}};
+    return fake_main(&spec, argc, argv);
 }

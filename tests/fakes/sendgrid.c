@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "bp.h"
+#include "fake_main.h"
 #include "fake_mode.h"
 #include "fake_server.h"
 #include "log.h"
@@ -453,7 +454,7 @@ static enum MHD_Result fake_messages(struct MHD_Connection *conn)
     return fake_reply_obj(conn, MHD_HTTP_OK, copy);
 }
 
-static enum MHD_Result reset(struct MHD_Connection *conn)
+static void reset(void)
 {
     pthread_mutex_lock(&lock);
     json_array_clear(messages);
@@ -461,90 +462,69 @@ static enum MHD_Result reset(struct MHD_Connection *conn)
     last_request = NULL;
     send_count = 0;
     pthread_mutex_unlock(&lock);
-    fake_mode_reset();
-    atomic_store(&api_requests, 0);
-    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
 /* ---- routing --------------------------------------------------------------- */
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+/* Over the limit the rest of a body is read and dropped, so the client gets
+ * the 413 of mail_send instead of a broken connection. */
+static enum MHD_Result api(struct MHD_Connection *conn, const char *method, const char *url,
+                           const fake_body *body, bool *matched)
 {
-    (void)cls;
-    (void)version;
-    enum MHD_Result rv;
-    /* Over the limit the rest is read and dropped, so the client gets the
-     * 413 instead of a broken connection. */
-    if (fake_body_collect(con_cls, upload_data, upload_data_size, (size_t)MAX_BODY, &rv))
-        return rv;
-    const fake_body *b = *con_cls;
-    if (b->body.failed)
+    *matched = strcmp(url, "/v3/mail/send") == 0;
+    if (!*matched)
+        return MHD_NO;
+    if (body->body.failed)
         return sg_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    if (strcmp(method, "POST") != 0)
+        return sg_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
+    return mail_send(conn, body);
+}
 
-    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    if (strcmp(url, "/v3/mail/send") == 0) {
-        if (!post)
-            return sg_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
-        return mail_send(conn, b);
-    }
-    bool handled;
-    rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
-    if (handled)
-        return rv;
-    if (get && strcmp(url, "/_fake/last") == 0)
-        return fake_last(conn);
-    if (get && strcmp(url, "/_fake/messages") == 0)
-        return fake_messages(conn);
-    if (post && strcmp(url, "/_fake/mode") == 0)
-        return fake_mode_set(conn, &mode_spec);
-    if (post && strcmp(url, "/_fake/reset") == 0)
-        return reset(conn);
+static enum MHD_Result not_found(struct MHD_Connection *conn, const char *url)
+{
+    (void)url;
     return sg_error(conn, MHD_HTTP_NOT_FOUND, "Not Found");
 }
 
 /* ---- start-up -------------------------------------------------------------- */
 
-static long parse_args(int argc, char **argv)
+static int start(void)
 {
-    const char *port_s = getenv("FAKE_SENDGRID_PORT");
-    const char *e = getenv("FAKE_SENDGRID_API_KEY");
-    if (e != NULL && *e != '\0')
-        api_key = e;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-            port_s = argv[++i];
-        else if (strcmp(argv[i], "--api-key") == 0 && i + 1 < argc && *argv[i + 1] != '\0')
-            api_key = argv[++i];
-        else {
-            fprintf(stderr, "usage: fake-sendgrid [--port N] [--api-key K]\n");
-            exit(2);
-        }
-    }
-    long port = 0;
-    if (port_s != NULL && !fake_parse_long(port_s, 0, 65535, &port)) {
-        fprintf(stderr, "fake-sendgrid: bad port %s\n", port_s);
-        exit(2);
-    }
-    return port;
+    messages = json_array();
+    return messages != NULL ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+static void stop(void)
 {
-    bp_log_init("fake-sendgrid");
-    long port = parse_args(argc, argv);
-    messages = json_array();
-    if (messages == NULL)
-        return 1;
-    fake_signals_block();
-    int rc = fake_serve("sendgrid", port,
-                        &(fake_server_hooks){.handler = handle, .completed = fake_body_completed});
     pthread_mutex_lock(&lock);
     json_decref(messages);
     messages = NULL;
     json_decref(last_request);
     last_request = NULL;
     pthread_mutex_unlock(&lock);
-    return rc;
+}
+
+static const fake_option options[] = {
+    {.flag = "--api-key", .arg = "K", .flags = FAKE_OPT_NOT_EMPTY, .text = &api_key}};
+
+static const fake_control controls[] = {{"GET", "/_fake/last", fake_last},
+                                        {"GET", "/_fake/messages", fake_messages}};
+
+int main(int argc, char **argv)
+{
+    static const fake_spec spec = {.name = "sendgrid",
+                                   .options = options,
+                                   .n_options = BP_COUNTOF(options),
+                                   .start = start,
+                                   .stop = stop,
+                                   .hooks = {.max_body = (size_t)MAX_BODY,
+                                             .controls = controls,
+                                             .n_controls = BP_COUNTOF(controls),
+                                             .mode = &mode_spec,
+                                             .reset = reset,
+                                             .requests = &api_requests,
+                                             .api = api,
+                                             .not_found = not_found}};
+    return fake_main(&spec, argc, argv);
 }

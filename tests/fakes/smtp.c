@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "bp.h"
+#include "fake_main.h"
 #include "fake_server.h"
 #include "log.h"
 #include "strbuf.h"
@@ -974,123 +975,57 @@ static enum MHD_Result set_auth(struct MHD_Connection *conn)
     return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+/* GET /_fake/health, with the SMTP port that a test cannot read from the
+ * launcher's first line. */
+static enum MHD_Result health(struct MHD_Connection *conn)
 {
-    (void)cls;
-    (void)version;
-    (void)upload_data;
-    /* First call: headers only. Bodies are not used, so they are dropped. */
-    if (*con_cls == NULL) {
-        *con_cls = (void *)1;
-        return MHD_YES;
-    }
-    if (*upload_data_size != 0) {
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    if (get && strcmp(url, "/_fake/health") == 0) {
-        char body[64];
-        snprintf(body, sizeof body, "{\"status\":\"ok\",\"smtp_port\":%u}", smtp_port);
-        return fake_reply_json(conn, MHD_HTTP_OK, body);
-    }
-    bool handled;
-    enum MHD_Result rv = fake_common(conn, method, url, atomic_load(&sessions_served), &handled);
-    if (handled)
-        return rv;
-    if (get && strcmp(url, "/_fake/messages") == 0) {
-        pthread_mutex_lock(&lock);
-        json_t *o = json_pack("{s:o,s:I}", "messages", json_deep_copy(messages), "count",
-                              (json_int_t)message_count);
-        pthread_mutex_unlock(&lock);
-        return fake_reply_obj(conn, MHD_HTTP_OK, o);
-    }
-    if (get && strcmp(url, "/_fake/last") == 0) {
-        pthread_mutex_lock(&lock);
-        size_t n = json_array_size(messages);
-        json_t *o =
-            json_pack("{s:I,s:o}", "count", (json_int_t)message_count, "last",
-                      n > 0 ? json_deep_copy(json_array_get(messages, n - 1)) : json_null());
-        pthread_mutex_unlock(&lock);
-        return fake_reply_obj(conn, MHD_HTTP_OK, o);
-    }
-    if (post && strcmp(url, "/_fake/mode") == 0)
-        return set_mode(conn);
-    if (post && strcmp(url, "/_fake/auth") == 0)
-        return set_auth(conn);
-    if (post && strcmp(url, "/_fake/reset") == 0) {
-        pthread_mutex_lock(&lock);
-        json_array_clear(messages);
-        message_count = 0;
-        mode = MODE_OK;
-        require_auth = require_auth_default;
-        pthread_mutex_unlock(&lock);
-        atomic_store(&sessions_served, 0);
-        return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
-    }
+    char body[64];
+    snprintf(body, sizeof body, "{\"status\":\"ok\",\"smtp_port\":%u}", smtp_port);
+    return fake_reply_json(conn, MHD_HTTP_OK, body);
+}
+
+/* GET /_fake/messages */
+static enum MHD_Result get_messages(struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&lock);
+    json_t *o = json_pack("{s:o,s:I}", "messages", json_deep_copy(messages), "count",
+                          (json_int_t)message_count);
+    pthread_mutex_unlock(&lock);
+    return fake_reply_obj(conn, MHD_HTTP_OK, o);
+}
+
+/* GET /_fake/last */
+static enum MHD_Result get_last(struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&lock);
+    size_t n = json_array_size(messages);
+    json_t *o = json_pack("{s:I,s:o}", "count", (json_int_t)message_count, "last",
+                          n > 0 ? json_deep_copy(json_array_get(messages, n - 1)) : json_null());
+    pthread_mutex_unlock(&lock);
+    return fake_reply_obj(conn, MHD_HTTP_OK, o);
+}
+
+static void reset(void)
+{
+    pthread_mutex_lock(&lock);
+    json_array_clear(messages);
+    message_count = 0;
+    mode = MODE_OK;
+    require_auth = require_auth_default;
+    pthread_mutex_unlock(&lock);
+}
+
+static enum MHD_Result not_found(struct MHD_Connection *conn, const char *url)
+{
+    (void)url;
     return fake_reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
 }
 
 /* ---- start-up -------------------------------------------------------------- */
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: fake-smtp [--port N] [--smtp-port N] [--user U] [--password P]\n"
-                    "                 [--require-auth] [--max-size BYTES]\n");
-    exit(2);
-}
-
-static long parse_port(const char *s)
-{
-    long port = 0;
-    if (s != NULL && !fake_parse_long(s, 0, 65535, &port)) {
-        fprintf(stderr, "fake-smtp: bad port %s\n", s);
-        exit(2);
-    }
-    return port;
-}
-
-static void parse_args(int argc, char **argv, long *http_port, long *smtp_listen_port)
-{
-    const char *port_s = getenv("FAKE_SMTP_PORT"), *smtp_s = getenv("FAKE_SMTP_SMTP_PORT");
-    const char *size_s = getenv("FAKE_SMTP_MAX_SIZE"), *e;
-    if ((e = getenv("FAKE_SMTP_USER")) != NULL && *e != '\0')
-        smtp_user = e;
-    if ((e = getenv("FAKE_SMTP_PASSWORD")) != NULL && *e != '\0')
-        smtp_password = e;
-    if ((e = getenv("FAKE_SMTP_REQUIRE_AUTH")) != NULL && strcmp(e, "1") == 0)
-        require_auth_default = true;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--require-auth") == 0) {
-            require_auth_default = true;
-            continue;
-        }
-        if (i + 1 >= argc)
-            usage();
-        if (strcmp(argv[i], "--port") == 0)
-            port_s = argv[++i];
-        else if (strcmp(argv[i], "--smtp-port") == 0)
-            smtp_s = argv[++i];
-        else if (strcmp(argv[i], "--user") == 0)
-            smtp_user = argv[++i];
-        else if (strcmp(argv[i], "--password") == 0)
-            smtp_password = argv[++i];
-        else if (strcmp(argv[i], "--max-size") == 0)
-            size_s = argv[++i];
-        else
-            usage();
-    }
-    if (size_s != NULL && !fake_parse_long(size_s, 1024, 1L << 30, &max_size)) {
-        fprintf(stderr, "fake-smtp: bad max size %s\n", size_s);
-        exit(2);
-    }
-    if (*smtp_user == '\0' || *smtp_password == '\0')
-        usage();
-    *http_port = parse_port(port_s);
-    *smtp_listen_port = parse_port(smtp_s);
-}
+static long smtp_listen_port;
+static int listen_fd = -1;
+static pthread_t acceptor;
 
 /* The SMTP port's line goes after the HTTP one: the launcher reads the HTTP
  * port from the first line. */
@@ -1101,31 +1036,29 @@ static void print_smtp_port(unsigned http_port)
                 smtp_port);
 }
 
-int main(int argc, char **argv)
+static int start(void)
 {
-    bp_log_init("fake-smtp");
-    long http_port, smtp_listen_port;
-    parse_args(argc, argv, &http_port, &smtp_listen_port);
     require_auth = require_auth_default;
     messages = json_array();
     if (messages == NULL)
         return 1;
-    fake_signals_block();
-    int lfd = smtp_listen(smtp_listen_port, &smtp_port);
-    if (lfd < 0) {
+    listen_fd = smtp_listen(smtp_listen_port, &smtp_port);
+    if (listen_fd < 0) {
         bp_log_error("cannot listen for SMTP on 127.0.0.1:%ld", smtp_listen_port);
         return 1;
     }
-    pthread_t acceptor;
-    if (pthread_create(&acceptor, NULL, accept_main, &lfd) != 0) {
+    if (pthread_create(&acceptor, NULL, accept_main, &listen_fd) != 0) {
         bp_log_error("cannot start the SMTP thread");
-        close(lfd);
+        close(listen_fd);
         return 1;
     }
-    int rc = fake_serve("smtp", http_port,
-                        &(fake_server_hooks){.handler = handle, .on_listening = print_smtp_port});
+    return 0;
+}
+
+static void stop(void)
+{
     pthread_join(acceptor, NULL);
-    close(lfd);
+    close(listen_fd);
     /* Sessions see the stop within 100 ms. */
     pthread_mutex_lock(&lock);
     while (active_sessions > 0)
@@ -1133,5 +1066,33 @@ int main(int argc, char **argv)
     json_decref(messages);
     messages = NULL;
     pthread_mutex_unlock(&lock);
-    return rc;
+}
+
+static const fake_option options[] = {
+    {.flag = "--smtp-port", .arg = "N", .number = &smtp_listen_port, .max = 65535},
+    {.flag = "--user", .arg = "U", .flags = FAKE_OPT_NOT_EMPTY, .text = &smtp_user},
+    {.flag = "--password", .arg = "P", .flags = FAKE_OPT_NOT_EMPTY, .text = &smtp_password},
+    {.flag = "--require-auth", .on = &require_auth_default},
+    {.flag = "--max-size", .arg = "BYTES", .number = &max_size, .min = 1024, .max = 1L << 30}};
+
+static const fake_control controls[] = {{"GET", "/_fake/health", health},
+                                        {"GET", "/_fake/messages", get_messages},
+                                        {"GET", "/_fake/last", get_last},
+                                        {"POST", "/_fake/mode", set_mode},
+                                        {"POST", "/_fake/auth", set_auth}};
+
+int main(int argc, char **argv)
+{
+    static const fake_spec spec = {.name = "smtp",
+                                   .options = options,
+                                   .n_options = BP_COUNTOF(options),
+                                   .start = start,
+                                   .stop = stop,
+                                   .hooks = {.controls = controls,
+                                             .n_controls = BP_COUNTOF(controls),
+                                             .reset = reset,
+                                             .requests = &sessions_served,
+                                             .not_found = not_found,
+                                             .on_listening = print_smtp_port}};
+    return fake_main(&spec, argc, argv);
 }

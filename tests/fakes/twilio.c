@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "bp.h"
+#include "fake_main.h"
 #include "fake_mode.h"
 #include "fake_server.h"
 #include "fake_webhooks.h"
@@ -840,8 +841,9 @@ static bool parse_path(const char *url, char acct[64], char msid[64])
 }
 
 static enum MHD_Result api(struct MHD_Connection *conn, const char *method, const char *url,
-                           const char *body, bool *matched)
+                           const fake_body *b, bool *matched)
 {
+    const char *body = fake_body_text(b);
     char acct[64], msid[64];
     bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
     if (!parse_path(url, acct, msid) || (msid[0] == '\0' ? !post : !get)) {
@@ -977,7 +979,7 @@ static void clear_state(void)
     create_count = 0;
 }
 
-static enum MHD_Result reset(struct MHD_Connection *conn)
+static void reset(void)
 {
     pthread_mutex_lock(&lock);
     clear_state();
@@ -985,65 +987,25 @@ static enum MHD_Result reset(struct MHD_Connection *conn)
     outcome_error = 0;
     pthread_mutex_unlock(&lock);
     fake_webhooks_clear(callbacks);
-    fake_mode_reset();
-    atomic_store(&api_requests, 0);
-    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
 /* ---- routing --------------------------------------------------------------- */
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+static enum MHD_Result body_too_large(struct MHD_Connection *conn)
 {
-    (void)cls;
-    (void)version;
-    enum MHD_Result rv;
-    if (fake_body_collect(con_cls, upload_data, upload_data_size, MAX_BODY, &rv))
-        return rv;
-    const fake_body *b = *con_cls;
-    if (b->too_big || b->body.failed)
-        return fake_reply_json(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                               "{\"code\":20001,\"message\":\"Request body too large\","
-                               "\"more_info\":\"https://www.twilio.com/docs/errors/20001\","
-                               "\"status\":413}");
+    return fake_reply_json(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                           "{\"code\":20001,\"message\":\"Request body too large\","
+                           "\"more_info\":\"https://www.twilio.com/docs/errors/20001\","
+                           "\"status\":413}");
+}
 
-    bool matched = false;
-    rv = api(conn, method, url, fake_body_text(b), &matched);
-    if (matched)
-        return rv;
-
-    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    bool handled;
-    rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
-    if (handled)
-        return rv;
-    if (get && strcmp(url, "/_fake/last") == 0)
-        return fake_last(conn);
-    if (get && strcmp(url, "/_fake/messages") == 0)
-        return fake_messages(conn);
-    if (get && strcmp(url, "/_fake/webhooks") == 0)
-        return get_webhooks(conn);
-    if (post && strcmp(url, "/_fake/mode") == 0)
-        return fake_mode_set(conn, &mode_spec);
-    if (post && strcmp(url, "/_fake/outcome") == 0)
-        return set_outcome(conn);
-    if (post && strcmp(url, "/_fake/callback") == 0)
-        return fake_callback(conn);
-    if (post && strcmp(url, "/_fake/reset") == 0)
-        return reset(conn);
+static enum MHD_Result not_found(struct MHD_Connection *conn, const char *url)
+{
+    (void)url;
     return twilio_error(conn, 20404, NULL);
 }
 
 /* ---- start-up -------------------------------------------------------------- */
-
-static void usage(void)
-{
-    fprintf(stderr, "usage: fake-twilio [--port N] [--account-sid AC...] [--auth-token T]\n"
-                    "                   [--retry-delays-ms 200,500,1000] [--callback-delay-ms N]\n"
-                    "                   [--from-numbers +15005550006,...]\n");
-    exit(2);
-}
 
 /* Splits a comma-separated list into at most max parts of at most part_len
  * bytes each; calls take(part) on each. "" is an empty list. */
@@ -1075,74 +1037,74 @@ static bool take_from(const char *part, size_t i)
     return from_numbers[i] != NULL;
 }
 
-static long parse_args(int argc, char **argv)
+static bool parse_from_numbers(const char *value, void *ctx)
 {
-    const char *port_s = getenv("FAKE_TWILIO_PORT");
-    const char *delays = getenv("FAKE_TWILIO_RETRY_DELAYS_MS");
-    const char *cb_delay = getenv("FAKE_TWILIO_CALLBACK_DELAY_MS");
-    const char *froms = getenv("FAKE_TWILIO_FROM_NUMBERS");
-    const char *e;
-    if ((e = getenv("FAKE_TWILIO_ACCOUNT_SID")) != NULL && *e != '\0')
-        account_sid = e;
-    if ((e = getenv("FAKE_TWILIO_AUTH_TOKEN")) != NULL && *e != '\0')
-        auth_token = e;
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
-            usage();
-        if (strcmp(argv[i], "--port") == 0)
-            port_s = argv[++i];
-        else if (strcmp(argv[i], "--account-sid") == 0)
-            account_sid = argv[++i];
-        else if (strcmp(argv[i], "--auth-token") == 0)
-            auth_token = argv[++i];
-        else if (strcmp(argv[i], "--retry-delays-ms") == 0)
-            delays = argv[++i];
-        else if (strcmp(argv[i], "--callback-delay-ms") == 0)
-            cb_delay = argv[++i];
-        else if (strcmp(argv[i], "--from-numbers") == 0)
-            froms = argv[++i];
-        else
-            usage();
-    }
-    long port = 0;
-    if (port_s != NULL && !fake_parse_long(port_s, 0, 65535, &port)) {
-        fprintf(stderr, "fake-twilio: bad port %s\n", port_s);
-        exit(2);
-    }
-    if (delays != NULL && !fake_webhooks_parse_delays(delays, &callback_cfg)) {
-        fprintf(stderr, "fake-twilio: bad retry delays %s\n", delays);
-        exit(2);
-    }
-    if (cb_delay != NULL && !fake_parse_long(cb_delay, 0, 60000, &callback_delay_ms)) {
-        fprintf(stderr, "fake-twilio: bad callback delay %s\n", cb_delay);
-        exit(2);
-    }
-    if (froms != NULL && !split_list(froms, MAX_FROMS, take_from)) {
-        fprintf(stderr, "fake-twilio: bad from numbers %s\n", froms);
-        exit(2);
-    }
-    if (*account_sid == '\0' || *auth_token == '\0' || strchr(account_sid, '/') != NULL)
-        usage();
-    return port;
+    (void)ctx;
+    return split_list(value, MAX_FROMS, take_from);
 }
 
-int main(int argc, char **argv)
+/* The SID is a path segment of every real-API URL. */
+static bool valid_sid(const char *value, void *ctx)
 {
-    bp_log_init("fake-twilio");
-    long port = parse_args(argc, argv);
-    fake_signals_block();
+    (void)ctx;
+    return strchr(value, '/') == NULL;
+}
+
+static int start(void)
+{
     callbacks = fake_webhooks_start(&callback_cfg);
     if (callbacks == NULL) {
         bp_log_error("cannot start the callback thread");
         return 1;
     }
-    int rc = fake_serve("twilio", port,
-                        &(fake_server_hooks){.handler = handle, .completed = fake_body_completed});
+    return 0;
+}
+
+static void stop(void)
+{
     fake_webhooks_stop(callbacks);
     pthread_mutex_lock(&lock);
     clear_state();
     pthread_mutex_unlock(&lock);
     for (size_t i = 0; i < n_from_numbers; i++)
         free(from_numbers[i]);
-    return rc;
+}
+
+static const fake_option options[] = {
+    {.flag = "--account-sid",
+     .arg = "AC...",
+     .flags = FAKE_OPT_NOT_EMPTY,
+     .text = &account_sid,
+     .parse = valid_sid},
+    {.flag = "--auth-token", .arg = "T", .flags = FAKE_OPT_NOT_EMPTY, .text = &auth_token},
+    FAKE_WEBHOOKS_DELAYS_OPTION(&callback_cfg),
+    {.flag = "--callback-delay-ms", .arg = "N", .number = &callback_delay_ms, .max = 60000},
+    {.flag = "--from-numbers",
+     .arg = "+15005550006,...",
+     .flags = FAKE_OPT_EMPTY,
+     .parse = parse_from_numbers}};
+
+static const fake_control controls[] = {{"GET", "/_fake/last", fake_last},
+                                        {"GET", "/_fake/messages", fake_messages},
+                                        {"GET", "/_fake/webhooks", get_webhooks},
+                                        {"POST", "/_fake/outcome", set_outcome},
+                                        {"POST", "/_fake/callback", fake_callback}};
+
+int main(int argc, char **argv)
+{
+    static const fake_spec spec = {.name = "twilio",
+                                   .options = options,
+                                   .n_options = BP_COUNTOF(options),
+                                   .start = start,
+                                   .stop = stop,
+                                   .hooks = {.max_body = MAX_BODY,
+                                             .refuse_body = body_too_large,
+                                             .controls = controls,
+                                             .n_controls = BP_COUNTOF(controls),
+                                             .mode = &mode_spec,
+                                             .reset = reset,
+                                             .requests = &api_requests,
+                                             .api = api,
+                                             .not_found = not_found}};
+    return fake_main(&spec, argc, argv);
 }

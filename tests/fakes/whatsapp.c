@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "bp.h"
+#include "fake_main.h"
 #include "fake_server.h"
 #include "fake_webhooks.h"
 #include "hmac.h"
@@ -1128,14 +1129,12 @@ static void clear_state(void)
     delay_ms = 0;
 }
 
-static enum MHD_Result reset(struct MHD_Connection *conn)
+static void reset(void)
 {
     pthread_mutex_lock(&lock);
     clear_state();
     pthread_mutex_unlock(&lock);
     fake_webhooks_clear(webhooks);
-    atomic_store(&api_requests, 0);
-    return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
 }
 
 /* ---- routing --------------------------------------------------------------- */
@@ -1179,45 +1178,29 @@ static bool messages_path(const char *url, char *version, size_t vlen, char *id,
     return true;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+/* The messages endpoint; the /_fake/ paths are the controls' (a control
+ * such as /_fake/messages would read as a phone number id "_fake"). */
+static enum MHD_Result api(struct MHD_Connection *conn, const char *method, const char *url,
+                           const fake_body *body, bool *matched)
 {
-    (void)cls;
-    (void)version;
-    enum MHD_Result rv;
-    if (fake_body_collect(con_cls, upload_data, upload_data_size, MAX_BODY, &rv))
-        return rv;
-    const fake_body *b = *con_cls;
-    if (b->too_big || b->body.failed)
-        return meta_error_reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "OAuthException", 100, 0,
-                                "(#100) The request body is too large.", NULL);
-
-    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    if (strncmp(url, "/_fake/", 7) == 0) {
-        bool handled;
-        rv = fake_common(conn, method, url, atomic_load(&api_requests), &handled);
-        if (handled)
-            return rv;
-        if (get && strcmp(url, "/_fake/last") == 0)
-            return fake_last(conn);
-        if (get && strcmp(url, "/_fake/messages") == 0)
-            return fake_messages(conn);
-        if (get && strcmp(url, "/_fake/webhooks") == 0)
-            return get_webhooks(conn);
-        if (post && strcmp(url, "/_fake/mode") == 0)
-            return set_mode(conn);
-        if (post && strcmp(url, "/_fake/webhook") == 0)
-            return set_webhook(conn);
-        if (post && strcmp(url, "/_fake/status") == 0)
-            return fake_status(conn);
-        if (post && strcmp(url, "/_fake/reset") == 0)
-            return reset(conn);
-        return fake_reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"no such control\"}");
-    }
     char ver[16], id[64];
-    if (messages_path(url, ver, sizeof ver, id, sizeof id))
-        return send_message(conn, method, url, ver, id, fake_body_text(b));
+    *matched =
+        strncmp(url, "/_fake/", 7) != 0 && messages_path(url, ver, sizeof ver, id, sizeof id);
+    if (!*matched)
+        return MHD_NO;
+    return send_message(conn, method, url, ver, id, fake_body_text(body));
+}
+
+static enum MHD_Result body_too_large(struct MHD_Connection *conn)
+{
+    return meta_error_reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, "OAuthException", 100, 0,
+                            "(#100) The request body is too large.", NULL);
+}
+
+static enum MHD_Result not_found(struct MHD_Connection *conn, const char *url)
+{
+    if (strncmp(url, "/_fake/", 7) == 0)
+        return fake_reply_json(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"no such control\"}");
     char msg[160];
     snprintf(msg, sizeof msg, "Unknown path components: %.100s", url);
     return meta_error_reply(conn, MHD_HTTP_BAD_REQUEST, "OAuthException", 2500, 0, msg, NULL);
@@ -1225,87 +1208,35 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 /* ---- start-up -------------------------------------------------------------- */
 
-static void usage(void)
+/* The phone number id is a path segment of at most 63 bytes. */
+static bool valid_phone_number_id(const char *value, void *ctx)
 {
-    fprintf(stderr, "usage: fake-whatsapp [--port N] [--access-token T] [--phone-number-id ID] "
-                    "[--app-secret S] [--webhook-url URL] [--auto-statuses sent,delivered] "
-                    "[--retry-delays-ms 200,500,1000]\n");
-    exit(2);
+    (void)ctx;
+    return strlen(value) < 64;
 }
 
-static const char *env(const char *name)
+/* "" is no webhook URL. */
+static bool take_webhook_url(const char *value, void *ctx)
 {
-    const char *e = getenv(name);
-    return e != NULL && *e != '\0' ? e : NULL;
+    (void)ctx;
+    start_webhook_url = *value != '\0' ? value : NULL;
+    return start_webhook_url == NULL || valid_url(value);
 }
 
-static long parse_args(int argc, char **argv)
+static bool take_auto_statuses(const char *value, void *ctx)
 {
-    const char *port_s = env("FAKE_WHATSAPP_PORT"), *e;
-    const char *delays = getenv("FAKE_WHATSAPP_RETRY_DELAYS_MS");
-    const char *autos = env("FAKE_WHATSAPP_AUTO_STATUSES");
-    if ((e = env("FAKE_WHATSAPP_ACCESS_TOKEN")) != NULL)
-        access_token = e;
-    if ((e = env("FAKE_WHATSAPP_PHONE_NUMBER_ID")) != NULL)
-        phone_number_id = e;
-    if ((e = env("FAKE_WHATSAPP_APP_SECRET")) != NULL)
-        app_secret = e;
-    start_webhook_url = env("FAKE_WHATSAPP_WEBHOOK_URL");
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
-            usage();
-        const char *flag = argv[i], *value = argv[++i];
-        if (strcmp(flag, "--port") == 0)
-            port_s = value;
-        else if (strcmp(flag, "--access-token") == 0)
-            access_token = value;
-        else if (strcmp(flag, "--phone-number-id") == 0)
-            phone_number_id = value;
-        else if (strcmp(flag, "--app-secret") == 0)
-            app_secret = value;
-        else if (strcmp(flag, "--webhook-url") == 0)
-            start_webhook_url = *value != '\0' ? value : NULL;
-        else if (strcmp(flag, "--auto-statuses") == 0)
-            autos = value;
-        else if (strcmp(flag, "--retry-delays-ms") == 0)
-            delays = value;
-        else
-            usage();
-    }
-    long port = 0;
-    if (port_s != NULL && !fake_parse_long(port_s, 0, 65535, &port)) {
-        fprintf(stderr, "fake-whatsapp: bad port %s\n", port_s);
-        exit(2);
-    }
-    if (delays != NULL && !fake_webhooks_parse_delays(delays, &webhook_cfg)) {
-        fprintf(stderr, "fake-whatsapp: bad retry delays %s\n", delays);
-        exit(2);
-    }
-    if (autos != NULL && !parse_statuses(autos, start_auto, &n_start_auto)) {
-        fprintf(stderr, "fake-whatsapp: bad auto statuses %s\n", autos);
-        exit(2);
-    }
-    if (start_webhook_url != NULL && !valid_url(start_webhook_url)) {
-        fprintf(stderr, "fake-whatsapp: bad webhook url %s\n", start_webhook_url);
-        exit(2);
-    }
-    if (*access_token == '\0' || *phone_number_id == '\0' || strlen(phone_number_id) >= 64 ||
-        *app_secret == '\0')
-        usage();
-    return port;
+    (void)ctx;
+    return parse_statuses(value, start_auto, &n_start_auto);
 }
 
-int main(int argc, char **argv)
+static int start(void)
 {
-    bp_log_init("fake-whatsapp");
-    long port = parse_args(argc, argv);
     messages = json_array();
     if (messages == NULL)
         return 1;
     pthread_mutex_lock(&lock);
     clear_state();
     pthread_mutex_unlock(&lock);
-    fake_signals_block();
     webhooks = fake_webhooks_start(&webhook_cfg);
     if (webhooks == NULL) {
         bp_log_error("cannot start the webhook thread");
@@ -1314,8 +1245,11 @@ int main(int argc, char **argv)
     bp_log_info("phone number id %s, webhooks %s, %zu automatic statuses, %zu retries",
                 phone_number_id, start_webhook_url != NULL ? "on" : "off", n_start_auto,
                 webhook_cfg.n_retry_delays);
-    int rc = fake_serve("whatsapp", port,
-                        &(fake_server_hooks){.handler = handle, .completed = fake_body_completed});
+    return 0;
+}
+
+static void stop(void)
+{
     fake_webhooks_stop(webhooks);
     pthread_mutex_lock(&lock);
     clear_state();
@@ -1324,5 +1258,39 @@ int main(int argc, char **argv)
     json_decref(messages);
     messages = NULL;
     pthread_mutex_unlock(&lock);
-    return rc;
+}
+
+static const fake_option options[] = {
+    {.flag = "--access-token", .arg = "T", .flags = FAKE_OPT_NOT_EMPTY, .text = &access_token},
+    {.flag = "--phone-number-id",
+     .arg = "ID",
+     .flags = FAKE_OPT_NOT_EMPTY,
+     .text = &phone_number_id,
+     .parse = valid_phone_number_id},
+    {.flag = "--app-secret", .arg = "S", .flags = FAKE_OPT_NOT_EMPTY, .text = &app_secret},
+    {.flag = "--webhook-url", .arg = "URL", .parse = take_webhook_url},
+    {.flag = "--auto-statuses", .arg = "sent,delivered", .parse = take_auto_statuses},
+    FAKE_WEBHOOKS_DELAYS_OPTION(&webhook_cfg)};
+
+static const fake_control controls[] = {
+    {"GET", "/_fake/last", fake_last},        {"GET", "/_fake/messages", fake_messages},
+    {"GET", "/_fake/webhooks", get_webhooks}, {"POST", "/_fake/mode", set_mode},
+    {"POST", "/_fake/webhook", set_webhook},  {"POST", "/_fake/status", fake_status}};
+
+int main(int argc, char **argv)
+{
+    static const fake_spec spec = {.name = "whatsapp",
+                                   .options = options,
+                                   .n_options = BP_COUNTOF(options),
+                                   .start = start,
+                                   .stop = stop,
+                                   .hooks = {.max_body = MAX_BODY,
+                                             .refuse_body = body_too_large,
+                                             .controls = controls,
+                                             .n_controls = BP_COUNTOF(controls),
+                                             .reset = reset,
+                                             .requests = &api_requests,
+                                             .api = api,
+                                             .not_found = not_found}};
+    return fake_main(&spec, argc, argv);
 }

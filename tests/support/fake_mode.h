@@ -2,9 +2,7 @@
  * modes"): POST /_fake/mode?mode=ok|error|hang|garbage[&delay_ms=N] plus a
  * fake's own modes, and, where the API has one, a refusal with a given code
  * for the next count calls. One setting per process.
- *
- * The Makefile links only fake_server.c into a fake, so a fake that uses
- * this module includes fake_mode.c itself (unit tests link it as usual). */
+ */
 #ifndef BPT_FAKE_MODE_H
 #define BPT_FAKE_MODE_H
 

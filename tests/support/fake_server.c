@@ -1,4 +1,5 @@
-/* The server life and small answers every fake of tests/fakes/ shares. */
+/* The server life, the routing and small answers every fake of tests/fakes/
+ * shares. */
 #include "fake_server.h"
 
 #include <errno.h>
@@ -122,23 +123,59 @@ bool fake_parse_long(const char *s, long min, long max, long *out)
     return true;
 }
 
-enum MHD_Result fake_common(struct MHD_Connection *conn, const char *method, const char *url,
-                            uint64_t requests, bool *handled)
+/* The controls every fake has, after its own; sets *handled. */
+static enum MHD_Result shared_control(struct MHD_Connection *conn, const char *method,
+                                      const char *url, const fake_server_hooks *h, bool *handled)
 {
-    *handled = false;
-    if (strcmp(method, "GET") != 0)
-        return MHD_NO;
-    if (strcmp(url, "/_fake/health") == 0) {
-        *handled = true;
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    *handled = true;
+    if (get && strcmp(url, "/_fake/health") == 0)
         return fake_reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
-    }
-    if (strcmp(url, "/_fake/requests") == 0) {
+    if (get && strcmp(url, "/_fake/requests") == 0) {
         char body[64];
-        snprintf(body, sizeof body, "{\"requests\":%" PRIu64 "}", requests);
-        *handled = true;
+        snprintf(body, sizeof body, "{\"requests\":%" PRIuFAST64 "}", atomic_load(h->requests));
         return fake_reply_json(conn, MHD_HTTP_OK, body);
     }
+    if (post && h->mode != NULL && strcmp(url, "/_fake/mode") == 0)
+        return fake_mode_set(conn, h->mode);
+    if (post && strcmp(url, "/_fake/reset") == 0) {
+        if (h->reset != NULL)
+            h->reset();
+        fake_mode_reset();
+        atomic_store(h->requests, 0);
+        return fake_reply_json(conn, MHD_HTTP_OK, "{\"ok\":true}");
+    }
+    *handled = false;
     return MHD_NO;
+}
+
+/* The MHD access handler of every fake: reads the body, then routes as
+ * fake_server_hooks says. */
+static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char *url,
+                             const char *method, const char *version, const char *upload_data,
+                             size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    const fake_server_hooks *h = cls;
+    enum MHD_Result rv;
+    if (fake_body_collect(con_cls, upload_data, upload_data_size, h->max_body, &rv))
+        return rv;
+    const fake_body *b = *con_cls;
+    if (h->refuse_body != NULL && (b->too_big || b->body.failed))
+        return h->refuse_body(conn);
+    for (size_t i = 0; i < h->n_controls; i++)
+        if (strcmp(method, h->controls[i].method) == 0 && strcmp(url, h->controls[i].path) == 0)
+            return h->controls[i].answer(conn);
+    bool handled = false;
+    rv = shared_control(conn, method, url, h, &handled);
+    if (handled)
+        return rv;
+    if (h->api != NULL) {
+        rv = h->api(conn, method, url, b, &handled);
+        if (handled)
+            return rv;
+    }
+    return h->not_found(conn, url);
 }
 
 void fake_signals_block(void)
@@ -158,8 +195,8 @@ int fake_serve(const char *name, long port, const fake_server_hooks *hooks)
     /* A thread per connection: a hanging answer holds only its own. */
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, hooks->handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, hooks->completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        NULL, NULL, route, (void *)hooks, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, fake_body_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 256u,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     int rc = 0;
     if (d == NULL) {

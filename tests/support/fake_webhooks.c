@@ -118,6 +118,11 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
+bool fake_webhooks_delays_option(const char *value, void *cfg)
+{
+    return fake_webhooks_parse_delays(value, cfg);
+}
+
 fake_webhooks *fake_webhooks_start(const fake_webhooks_config *cfg)
 {
     fake_webhooks *w = calloc(1, sizeof *w);

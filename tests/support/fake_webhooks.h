@@ -4,9 +4,7 @@
  * after the next retry delay, and the last attempts kept for
  * GET /_fake/webhooks. What an attempt sends, and how it is signed, is the
  * fake's own: it comes as a callback.
- *
- * The Makefile links only fake_server.c into a fake, so a fake that uses
- * this module includes fake_webhooks.c itself (unit tests link it as usual). */
+ */
 #ifndef BPT_FAKE_WEBHOOKS_H
 #define BPT_FAKE_WEBHOOKS_H
 
@@ -46,6 +44,16 @@ typedef struct fake_webhooks fake_webhooks;
 /* Parses "200,500,1000" (at most FAKE_WEBHOOKS_MAX_RETRIES delays, each
  * 0..60000 ms; "" for no retry) into cfg. */
 bool fake_webhooks_parse_delays(const char *s, fake_webhooks_config *cfg);
+
+/* fake_webhooks_parse_delays as a fake_option's parse (ctx: the config). */
+bool fake_webhooks_delays_option(const char *value, void *cfg);
+
+/* The --retry-delays-ms option of fake_main.h, into *cfg ("" for none). */
+#define FAKE_WEBHOOKS_DELAYS_OPTION(cfg)                                                           \
+    {                                                                                              \
+        .flag = "--retry-delays-ms", .arg = "200,500,1000", .flags = FAKE_OPT_EMPTY,               \
+        .parse = fake_webhooks_delays_option, .ctx = (cfg)                                         \
+    }
 
 /* Starts the sender thread (cfg is copied). It stops once fake_stopping is
  * set; free with fake_webhooks_stop. NULL when it cannot start. */

@@ -6,11 +6,8 @@
  * 500 mode. Starts the built binary, like booking_rates_test.c. */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +15,7 @@
 #include <unistd.h>
 
 #include "fake_launch.h"
+#include "fake_receiver.h"
 #include "bp.h"
 #include "http.h"
 
@@ -68,88 +66,20 @@ static const char *str(json_t *o, const char *key)
     return s;
 }
 
-/* ---- a tiny webhook receiver -------------------------------------------- */
+/* ---- the webhook receiver --------------------------------------------- */
 
-static struct MHD_Daemon *recv_daemon;
-static unsigned recv_port;
-static pthread_mutex_t recv_lock = PTHREAD_MUTEX_INITIALIZER;
-static int recv_count;
-static int recv_fail_first; /* answer 500 to this many first calls */
-static char recv_data_id[64], recv_type[32], recv_sig[256], recv_rid[64], recv_body[1024];
-
-static enum MHD_Result on_webhook(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls)
-{
-    (void)cls;
-    (void)url;
-    (void)method;
-    (void)version;
-    if (*con_cls == NULL) {
-        *con_cls = (void *)1;
-        pthread_mutex_lock(&recv_lock);
-        recv_body[0] = '\0';
-        pthread_mutex_unlock(&recv_lock);
-        return MHD_YES;
-    }
-    pthread_mutex_lock(&recv_lock);
-    if (*upload_size != 0) {
-        size_t have = strlen(recv_body), room = sizeof recv_body - 1 - have;
-        size_t n = *upload_size < room ? *upload_size : room;
-        memcpy(recv_body + have, upload, n);
-        recv_body[have + n] = '\0';
-        *upload_size = 0;
-        pthread_mutex_unlock(&recv_lock);
-        return MHD_YES;
-    }
-    const char *v;
-#define KEEP(dst, kind, name)                                                                      \
-    v = MHD_lookup_connection_value(conn, kind, name);                                             \
-    snprintf(dst, sizeof dst, "%s", v != NULL ? v : "")
-    KEEP(recv_data_id, MHD_GET_ARGUMENT_KIND, "data.id");
-    KEEP(recv_type, MHD_GET_ARGUMENT_KIND, "type");
-    KEEP(recv_sig, MHD_HEADER_KIND, "x-signature");
-    KEEP(recv_rid, MHD_HEADER_KIND, "x-request-id");
-#undef KEEP
-    recv_count++;
-    bool fail = recv_count <= recv_fail_first;
-    pthread_mutex_unlock(&recv_lock);
-    const char *ok = "{}";
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(ok), (void *)ok, MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result rv = MHD_queue_response(conn, fail ? 500 : 200, r);
-    MHD_destroy_response(r);
-    return rv;
-}
-
-static void start_receiver(void)
-{
-    struct sockaddr_in addr = {
-        .sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    recv_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_webhook, NULL,
-                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_END);
-    cr_assert_not_null(recv_daemon);
-    recv_port = MHD_get_daemon_info(recv_daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
-}
+static fake_receiver *receiver;
 
 /* Waits up to 5 s for the n-th webhook. */
 static void wait_webhooks(int n)
 {
-    for (int i = 0; i < 250; i++) {
-        pthread_mutex_lock(&recv_lock);
-        int c = recv_count;
-        pthread_mutex_unlock(&recv_lock);
-        if (c >= n)
-            return;
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    cr_assert_fail("webhook %d never came", n);
+    cr_assert(fake_receiver_wait(receiver, n, 5000), "webhook %d never came", n);
 }
 
 static void setup(void)
 {
-    start_receiver();
+    receiver = fake_receiver_start();
+    cr_assert_not_null(receiver);
     start_fake();
 }
 
@@ -157,8 +87,7 @@ static void teardown(void)
 {
     if (fake_pid > 0)
         cr_expect_eq(bpt_fake_stop(fake_pid), 0, "fake-mercadopago did not stop cleanly");
-    if (recv_daemon != NULL)
-        MHD_stop_daemon(recv_daemon);
+    fake_receiver_stop(receiver);
 }
 
 TestSuite(fake_mercadopago, .init = setup, .fini = teardown, .timeout = 30);
@@ -176,7 +105,7 @@ static const char *create_pref(const char *key, const char *ext, const char *amo
              "\"back_urls\":{\"success\":\"http://localhost/ok\"},"
              "\"notification_url\":\"http://127.0.0.1:%u/api/webhooks/mercadopago\","
              "\"expires\":true,\"expiration_date_to\":\"2030-01-01T10:00:00.000-03:00\"}",
-             amount, ext, recv_port);
+             amount, ext, fake_receiver_port(receiver));
     json_t *p;
     cr_assert_eq(call("POST", "/checkout/preferences", TOKEN, key, body, &p), 201);
     snprintf(id, sizeof id, "%s", str(p, "id"));
@@ -237,15 +166,18 @@ Test(fake_mercadopago, payment_is_announced_by_a_signed_webhook_and_can_be_read)
 
     char ids[32];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
-    pthread_mutex_lock(&recv_lock);
-    cr_assert_str_eq(recv_data_id, ids);
-    cr_assert_str_eq(recv_type, "payment");
-    cr_assert(bp_uuid_valid(recv_rid), "x-request-id %s", recv_rid);
+    fake_received w;
+    cr_assert(fake_receiver_get(receiver, 0, &w));
+    const char *sig = fake_received_header(&w, "x-signature");
+    const char *rid = fake_received_header(&w, "x-request-id");
+    cr_assert_str_eq(fake_received_query(&w, "data.id"), ids);
+    cr_assert_str_eq(fake_received_query(&w, "type"), "payment");
+    cr_assert(bp_uuid_valid(rid), "x-request-id %s", rid);
     /* x-signature: ts=<ms>,v1=<hex HMAC-SHA256 of the manifest>. */
     char ts[32] = "", v1[80] = "";
-    cr_assert_eq(sscanf(recv_sig, "ts=%31[0-9],v1=%79[0-9a-f]", ts, v1), 2, "%s", recv_sig);
+    cr_assert_eq(sscanf(sig, "ts=%31[0-9],v1=%79[0-9a-f]", ts, v1), 2, "%s", sig);
     char manifest[256];
-    snprintf(manifest, sizeof manifest, "id:%s;request-id:%s;ts:%s;", ids, recv_rid, ts);
+    snprintf(manifest, sizeof manifest, "id:%s;request-id:%s;ts:%s;", ids, rid, ts);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned len = 0;
     HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)manifest,
@@ -256,8 +188,8 @@ Test(fake_mercadopago, payment_is_announced_by_a_signed_webhook_and_can_be_read)
     cr_assert_str_eq(v1, hex, "signature over %s", manifest);
     cr_assert_lt(llabs(strtoll(ts, NULL, 10) - bp_now_ms()), 10000, "ts is in milliseconds");
     json_error_t err;
-    json_t *n = json_loads(recv_body, 0, &err);
-    pthread_mutex_unlock(&recv_lock);
+    json_t *n = json_loads(w.body, 0, &err);
+    fake_received_free(&w);
     cr_assert_not_null(n);
     cr_assert_str_eq(str(n, "action"), "payment.created");
     cr_assert_str_eq(str(n, "type"), "payment");
@@ -296,16 +228,12 @@ Test(fake_mercadopago, payment_is_announced_by_a_signed_webhook_and_can_be_read)
 
 Test(fake_mercadopago, webhook_is_retried_until_acknowledged)
 {
-    pthread_mutex_lock(&recv_lock);
-    recv_fail_first = 2;
-    pthread_mutex_unlock(&recv_lock);
+    fake_receiver_refuse(receiver, 500, 2);
     pay(create_pref("k", "booking-7", "500"), "rejected", true);
     wait_webhooks(3); /* two refusals, then the 2xx */
     struct timespec ts = {0, 300 * 1000000L};
     nanosleep(&ts, NULL);
-    pthread_mutex_lock(&recv_lock);
-    cr_assert_eq(recv_count, 3, "no send after the acknowledgement");
-    pthread_mutex_unlock(&recv_lock);
+    cr_assert_eq(fake_receiver_count(receiver), 3, "no send after the acknowledgement");
 }
 
 Test(fake_mercadopago, refunds_partial_then_full)

@@ -5,17 +5,15 @@
  * independently of the fake's code), retried and forged. */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "fake_launch.h"
+#include "fake_receiver.h"
 #include "bp.h"
 #include "http.h"
 
@@ -83,97 +81,14 @@ static const char *str(json_t *o, const char *key)
     return s;
 }
 
-/* ---- a tiny status-callback receiver ------------------------------------ */
+/* ---- the status-callback receiver -------------------------------------- */
 
-#define MAX_SEEN 16
-
-typedef struct {
-    char body[2048];
-    char signature[128];
-} callback;
-
-static struct MHD_Daemon *recv_daemon;
-static unsigned recv_port;
-static pthread_mutex_t recv_lock = PTHREAD_MUTEX_INITIALIZER;
-static callback seen[MAX_SEEN];
-static int recv_count;
-static int recv_fail_first; /* answer 500 to this many first calls */
-
-typedef struct {
-    char body[2048];
-} upload;
-
-static enum MHD_Result on_callback(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version, const char *data,
-                                   size_t *size, void **con_cls)
-{
-    (void)cls;
-    (void)url;
-    (void)method;
-    (void)version;
-    upload *u = *con_cls;
-    if (u == NULL) {
-        *con_cls = calloc(1, sizeof(upload));
-        return *con_cls != NULL ? MHD_YES : MHD_NO;
-    }
-    if (*size != 0) {
-        size_t have = strlen(u->body), room = sizeof u->body - 1 - have;
-        size_t n = *size < room ? *size : room;
-        memcpy(u->body + have, data, n);
-        u->body[have + n] = '\0';
-        *size = 0;
-        return MHD_YES;
-    }
-    const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Twilio-Signature");
-    pthread_mutex_lock(&recv_lock);
-    bool fail = recv_count < recv_fail_first;
-    if (recv_count < MAX_SEEN) {
-        snprintf(seen[recv_count].body, sizeof seen[recv_count].body, "%s", u->body);
-        snprintf(seen[recv_count].signature, sizeof seen[recv_count].signature, "%s",
-                 sig != NULL ? sig : "");
-    }
-    recv_count++;
-    pthread_mutex_unlock(&recv_lock);
-    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result rv = MHD_queue_response(conn, fail ? 500 : 200, r);
-    MHD_destroy_response(r);
-    return rv;
-}
-
-static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
-                    enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    free(*con_cls);
-    *con_cls = NULL;
-}
-
-static void start_receiver(void)
-{
-    struct sockaddr_in addr = {
-        .sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    recv_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_callback,
-                                   NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
-    cr_assert_not_null(recv_daemon);
-    recv_port = MHD_get_daemon_info(recv_daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
-}
+static fake_receiver *receiver;
 
 /* Waits up to 5 s for the n-th callback. */
 static void wait_callbacks(int n)
 {
-    for (int i = 0; i < 250; i++) {
-        pthread_mutex_lock(&recv_lock);
-        int c = recv_count;
-        pthread_mutex_unlock(&recv_lock);
-        if (c >= n)
-            return;
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    cr_assert_fail("callback %d never came", n);
+    cr_assert(fake_receiver_wait(receiver, n, 5000), "callback %d never came", n);
 }
 
 /* ---- the receiver's side of X-Twilio-Signature --------------------------- */
@@ -250,7 +165,8 @@ static void expected_signature(const char *url, pair *ps, size_t n, char out[64]
 
 static void setup(void)
 {
-    start_receiver();
+    receiver = fake_receiver_start();
+    cr_assert_not_null(receiver);
     static const char *const args[] = {"--retry-delays-ms", "50,50", "--callback-delay-ms", "50",
                                        NULL};
     cr_assert_eq(bpt_fake_start("twilio", args, &fake_pid, fake_base, sizeof fake_base), 0,
@@ -261,8 +177,7 @@ static void teardown(void)
 {
     if (fake_pid > 0)
         cr_expect_eq(bpt_fake_stop(fake_pid), 0, "fake-twilio did not stop cleanly");
-    if (recv_daemon != NULL)
-        MHD_stop_daemon(recv_daemon);
+    fake_receiver_stop(receiver);
 }
 
 TestSuite(fake_twilio, .init = setup, .fini = teardown, .timeout = 30);
@@ -457,7 +372,7 @@ Test(fake_twilio, refused_calls_and_failure_modes)
 static const char *send_with_callback(char *url, size_t len)
 {
     static char sid[40];
-    snprintf(url, len, "http://127.0.0.1:%u/api/webhooks/twilio?n=1", recv_port);
+    snprintf(url, len, "http://127.0.0.1:%u/api/webhooks/twilio?n=1", fake_receiver_port(receiver));
     char form[512], enc[256];
     size_t o = 0;
     for (const char *p = url; *p != '\0' && o + 4 < sizeof enc; p++) {
@@ -481,9 +396,9 @@ static void check_callback(int i, const char *url, const char *sid, const char *
                            const char *error_code, bool signed_ok)
 {
     pair ps[32];
-    pthread_mutex_lock(&recv_lock);
-    callback c = seen[i];
-    pthread_mutex_unlock(&recv_lock);
+    fake_received c;
+    cr_assert(fake_receiver_get(receiver, i, &c), "no callback %d", i);
+    const char *signature = fake_received_header(&c, "X-Twilio-Signature");
     size_t n = parse_form(c.body, ps, 32);
     cr_assert_str_eq(get(ps, n, "MessageSid"), sid);
     cr_assert_str_eq(get(ps, n, "SmsSid"), sid);
@@ -498,9 +413,10 @@ static void check_callback(int i, const char *url, const char *sid, const char *
     char want[64];
     expected_signature(url, ps, n, want);
     if (signed_ok)
-        cr_assert_str_eq(c.signature, want, "X-Twilio-Signature of %s", c.body);
+        cr_assert_str_eq(signature, want, "X-Twilio-Signature of %s", c.body);
     else
-        cr_assert_str_neq(c.signature, want, "a forged signature must not verify");
+        cr_assert_str_neq(signature, want, "a forged signature must not verify");
+    fake_received_free(&c);
 }
 
 Test(fake_twilio, status_callbacks_are_signed_sent_then_delivered)
@@ -521,9 +437,7 @@ Test(fake_twilio, status_callbacks_are_signed_sent_then_delivered)
 
 Test(fake_twilio, failed_delivery_has_an_error_code_and_is_retried)
 {
-    pthread_mutex_lock(&recv_lock);
-    recv_fail_first = 1;
-    pthread_mutex_unlock(&recv_lock);
+    fake_receiver_refuse(receiver, 500, 1);
     cr_assert_eq(control("POST", "/_fake/outcome?outcome=failed&error_code=30007", NULL), 200);
     char url[128];
     const char *sid = send_with_callback(url, sizeof url);
@@ -556,8 +470,9 @@ Test(fake_twilio, undelivered_and_forged_callbacks)
     snprintf(path, sizeof path, "/_fake/callback?sid=%s&status=read&signature=missing", sid);
     cr_assert_eq(control("POST", path, NULL), 200);
     wait_callbacks(4);
-    pthread_mutex_lock(&recv_lock);
-    cr_assert_str_eq(seen[3].signature, "", "no X-Twilio-Signature");
-    pthread_mutex_unlock(&recv_lock);
+    fake_received c;
+    cr_assert(fake_receiver_get(receiver, 3, &c));
+    cr_assert_str_eq(fake_received_header(&c, "X-Twilio-Signature"), "", "no X-Twilio-Signature");
+    fake_received_free(&c);
     cr_assert_eq(control("POST", "/_fake/callback?sid=SMnope&status=sent", NULL), 404);
 }

@@ -7,11 +7,8 @@
  * retries, and reset. Starts the built binary, like booking_rates_test.c. */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +16,7 @@
 #include <unistd.h>
 
 #include "fake_launch.h"
+#include "fake_receiver.h"
 #include "bp.h"
 
 #define TOKEN    "fake-whatsapp-token"
@@ -29,109 +27,14 @@
 static pid_t fake_pid;
 static char fake_base[64];
 
-/* ---- a small webhook receiver ------------------------------------------ */
+/* ---- the webhook receiver --------------------------------------------- */
 
-#define MAX_SEEN 32
+static fake_receiver *receiver;
 
-typedef struct {
-    char body[4096]; /* the raw bytes, as they came */
-    size_t len;
-    char signature[128]; /* X-Hub-Signature-256, "" when absent */
-    char content_type[64];
-} seen_webhook;
-
-static struct MHD_Daemon *recv_daemon;
-static unsigned recv_port;
-static pthread_mutex_t recv_lock = PTHREAD_MUTEX_INITIALIZER;
-static seen_webhook seen[MAX_SEEN];
-static int n_seen;
-static int calls;
-static int fail_first; /* answer 500 to this many first calls */
-
-typedef struct {
-    char body[4096];
-    size_t len;
-} recv_state;
-
-static enum MHD_Result on_webhook(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls)
-{
-    (void)cls;
-    (void)url;
-    (void)method;
-    (void)version;
-    recv_state *rs = *con_cls;
-    if (rs == NULL) {
-        rs = calloc(1, sizeof *rs);
-        if (rs == NULL)
-            return MHD_NO;
-        *con_cls = rs;
-        return MHD_YES;
-    }
-    if (*upload_size != 0) {
-        size_t room = sizeof rs->body - 1 - rs->len;
-        size_t n = *upload_size < room ? *upload_size : room;
-        memcpy(rs->body + rs->len, upload, n);
-        rs->len += n;
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    pthread_mutex_lock(&recv_lock);
-    calls++;
-    bool fail = calls <= fail_first;
-    if (!fail && n_seen < MAX_SEEN) {
-        seen_webhook *w = &seen[n_seen++];
-        memcpy(w->body, rs->body, rs->len);
-        w->body[rs->len] = '\0';
-        w->len = rs->len;
-        const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Hub-Signature-256");
-        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-        snprintf(w->signature, sizeof w->signature, "%s", sig != NULL ? sig : "");
-        snprintf(w->content_type, sizeof w->content_type, "%s", ct != NULL ? ct : "");
-    }
-    pthread_mutex_unlock(&recv_lock);
-    const char *ok = "";
-    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)ok, MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result rv = MHD_queue_response(conn, fail ? 500 : 200, r);
-    MHD_destroy_response(r);
-    return rv;
-}
-
-static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
-                    enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    free(*con_cls);
-    *con_cls = NULL;
-}
-
-static void start_receiver(void)
-{
-    struct sockaddr_in addr = {
-        .sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    recv_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_webhook, NULL,
-                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
-    cr_assert_not_null(recv_daemon);
-    recv_port = MHD_get_daemon_info(recv_daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
-}
-
-/* Waits up to 5 s until n webhooks were kept. */
+/* Waits up to 5 s until n webhooks came. */
 static void wait_webhooks(int n)
 {
-    for (int i = 0; i < 250; i++) {
-        pthread_mutex_lock(&recv_lock);
-        int c = n_seen;
-        pthread_mutex_unlock(&recv_lock);
-        if (c >= n)
-            return;
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    cr_assert_fail("webhook %d never came", n);
+    cr_assert(fake_receiver_wait(receiver, n, 5000), "webhook %d never came", n);
 }
 
 static void nap_ms(long ms)
@@ -140,13 +43,14 @@ static void nap_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* The i-th kept webhook: checks its signature over the raw body with
+/* The i-th webhook that came: checks its signature over the raw body with
  * OpenSSL, then returns the parsed body (caller decrefs). */
 static json_t *signed_webhook(int i)
 {
-    pthread_mutex_lock(&recv_lock);
-    seen_webhook w = seen[i];
-    pthread_mutex_unlock(&recv_lock);
+    fake_received w;
+    cr_assert(fake_receiver_get(receiver, i, &w), "no webhook %d", i);
+    const char *signature = fake_received_header(&w, "X-Hub-Signature-256");
+    const char *content_type = fake_received_header(&w, "Content-Type");
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned len = 0;
     HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)w.body, w.len, mac,
@@ -154,11 +58,12 @@ static json_t *signed_webhook(int i)
     char want[80] = "sha256=";
     for (unsigned k = 0; k < len; k++)
         snprintf(want + 7 + 2 * k, 3, "%02x", mac[k]);
-    cr_assert_str_eq(w.signature, want, "X-Hub-Signature-256 of %s", w.body);
-    cr_assert(strncmp(w.content_type, "application/json", 16) == 0, "%s", w.content_type);
+    cr_assert_str_eq(signature, want, "X-Hub-Signature-256 of %s", w.body);
+    cr_assert(strncmp(content_type, "application/json", 16) == 0, "%s", content_type);
     json_error_t err;
     json_t *o = json_loadb(w.body, w.len, 0, &err);
     cr_assert_not_null(o, "webhook body is not JSON: %s", w.body);
+    fake_received_free(&w);
     return o;
 }
 
@@ -185,9 +90,11 @@ static json_t *the_status(json_t *o)
 
 static void setup(void)
 {
-    start_receiver();
+    receiver = fake_receiver_start();
+    cr_assert_not_null(receiver);
     char url[96];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/api/webhooks/whatsapp", recv_port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/api/webhooks/whatsapp",
+             fake_receiver_port(receiver));
     /* Short retry delays keep the retry test fast. */
     const char *const args[] = {"--webhook-url", url, "--retry-delays-ms", "50,50", NULL};
     cr_assert_eq(bpt_fake_start("whatsapp", args, &fake_pid, fake_base, sizeof fake_base), 0,
@@ -198,8 +105,7 @@ static void teardown(void)
 {
     if (fake_pid > 0)
         cr_expect_eq(bpt_fake_stop(fake_pid), 0, "fake-whatsapp did not stop cleanly");
-    if (recv_daemon != NULL)
-        MHD_stop_daemon(recv_daemon);
+    fake_receiver_stop(receiver);
 }
 
 TestSuite(fake_whatsapp, .init = setup, .fini = teardown, .timeout = 30);
@@ -523,20 +429,16 @@ Test(fake_whatsapp, accepted_message_gets_signed_sent_and_delivered_webhooks)
 
 Test(fake_whatsapp, webhook_is_retried_until_a_200)
 {
-    pthread_mutex_lock(&recv_lock);
-    fail_first = 2;
-    pthread_mutex_unlock(&recv_lock);
+    fake_receiver_refuse(receiver, 500, 2);
     char url[128];
-    snprintf(url, sizeof url, "/_fake/webhook?url=http://127.0.0.1:%u/hook&auto=read", recv_port);
+    snprintf(url, sizeof url, "/_fake/webhook?url=http://127.0.0.1:%u/hook&auto=read",
+             fake_receiver_port(receiver));
     cr_assert_eq(control(url), 200);
     send_template();
-    wait_webhooks(1);
+    wait_webhooks(3);
     nap_ms(300);
-    pthread_mutex_lock(&recv_lock);
-    cr_assert_eq(calls, 3, "two refusals, then the 200, then nothing");
-    cr_assert_eq(n_seen, 1);
-    pthread_mutex_unlock(&recv_lock);
-    json_t *o = signed_webhook(0);
+    cr_assert_eq(fake_receiver_count(receiver), 3, "two refusals, then the 200, then nothing");
+    json_t *o = signed_webhook(2);
     cr_assert_str_eq(json_string_value(json_object_get(the_status(o), "status")), "read");
     json_decref(o);
 }
@@ -550,7 +452,8 @@ Test(fake_whatsapp, status_on_demand_failed_read_and_forged)
     snprintf(path, sizeof path, "/_fake/status?message_id=%s&status=read", esc);
     cr_assert_eq(control(path), 409, "no webhook url now");
     char url[128];
-    snprintf(url, sizeof url, "/_fake/webhook?url=http://127.0.0.1:%u/hook", recv_port);
+    snprintf(url, sizeof url, "/_fake/webhook?url=http://127.0.0.1:%u/hook",
+             fake_receiver_port(receiver));
     cr_assert_eq(control(url), 200);
     cr_assert_eq(control("/_fake/status?message_id=wamid.nope&status=read"), 404);
 
@@ -571,10 +474,10 @@ Test(fake_whatsapp, status_on_demand_failed_read_and_forged)
     snprintf(path, sizeof path, "/_fake/status?message_id=%s&status=read&signature=bad", esc);
     cr_assert_eq(control(path), 200);
     wait_webhooks(2);
-    pthread_mutex_lock(&recv_lock);
-    seen_webhook forged = seen[1];
-    pthread_mutex_unlock(&recv_lock);
-    cr_assert(strncmp(forged.signature, "sha256=", 7) == 0 && strlen(forged.signature) == 71);
+    fake_received forged;
+    cr_assert(fake_receiver_get(receiver, 1, &forged));
+    const char *forged_sig = fake_received_header(&forged, "X-Hub-Signature-256");
+    cr_assert(strncmp(forged_sig, "sha256=", 7) == 0 && strlen(forged_sig) == 71);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned len = 0;
     HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)forged.body, forged.len,
@@ -582,14 +485,16 @@ Test(fake_whatsapp, status_on_demand_failed_read_and_forged)
     char hex[65];
     for (unsigned k = 0; k < 32; k++)
         snprintf(hex + 2 * k, 3, "%02x", mac[k]);
-    cr_assert_str_neq(forged.signature + 7, hex, "a forged signature does not verify");
+    cr_assert_str_neq(forged_sig + 7, hex, "a forged signature does not verify");
+    fake_received_free(&forged);
 
     snprintf(path, sizeof path, "/_fake/status?message_id=%s&status=read&signature=missing", esc);
     cr_assert_eq(control(path), 200);
     wait_webhooks(3);
-    pthread_mutex_lock(&recv_lock);
-    cr_assert_str_eq(seen[2].signature, "");
-    pthread_mutex_unlock(&recv_lock);
+    fake_received missing;
+    cr_assert(fake_receiver_get(receiver, 2, &missing));
+    cr_assert_str_eq(fake_received_header(&missing, "X-Hub-Signature-256"), "");
+    fake_received_free(&missing);
 }
 
 Test(fake_whatsapp, reset_forgets_everything)
