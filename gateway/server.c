@@ -156,15 +156,21 @@ static bool is_json(const char *content_type)
     return next == '\0' || next == ';' || next == ' ' || next == '\t';
 }
 
-/* An error found while reading the headers. With a body on its way the
- * answer goes now and the connection closes (the body is never read);
- * without one it waits for the final call, keeping the connection. */
+/* An error found while reading the headers, answered once the body is
+ * read: a body on its way (within the limit) is read and dropped first, so
+ * that a client still sending it reads the answer rather than a reset, and
+ * the connection then closes. A body declared over the limit is not waited
+ * for: the answer goes now and the connection closes. */
+static enum MHD_Result reject_now(gw_request *req, int status, const char *message)
+{
+    req->closing = true;
+    return gw_answer_error(req, status, NULL, message, NULL);
+}
+
 static enum MHD_Result reject(gw_request *req, int status, const char *message)
 {
-    if (req->has_body) {
+    if (req->has_body)
         req->closing = true;
-        return gw_answer_error(req, status, NULL, message, NULL);
-    }
     req->early_status = status;
     req->early_message = message;
     req->phase = GW_PHASE_BODY;
@@ -202,7 +208,7 @@ static enum MHD_Result on_headers(gw_request *req, const char *method)
             n = UINT64_MAX;
         req->has_body = n > 0;
         if (n > GW_MAX_BODY)
-            return reject(req, 413, NULL);
+            return reject_now(req, 413, NULL);
     }
     if (gw_request_header(req, "Transfer-Encoding") != NULL)
         req->has_body = true;
