@@ -175,3 +175,16 @@ int bp_ct_compare(const void *a, const void *b, size_t len)
         diff |= x[i] ^ y[i];
     return diff;
 }
+
+int64_t bp_backoff_ms(int64_t first_ms, int64_t max_ms, int n)
+{
+    int64_t d = first_ms;
+    for (int i = 0; i < n && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = max_ms;
+    int64_t spread = d / 5;
+    if (spread > 0)
+        d += (int64_t)arc4random_uniform((uint32_t)(2 * spread + 1)) - spread;
+    return d > 0 ? d : 1;
+}

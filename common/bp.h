@@ -53,6 +53,12 @@ int bp_time_format(int64_t epoch_ms, const char *tz, char *out, size_t len);
  * refused. Returns 0 with *epoch_ms set, or BP_EINVAL. */
 int bp_time_parse(const char *s, int64_t *epoch_ms);
 
+/* The wait before retry number n (0 for the first retry) of something that
+ * failed: first_ms doubled n times, at most max_ms, then spread +-20 % at
+ * random so that what failed together does not come back together. At
+ * least 1. Thread-safe. */
+int64_t bp_backoff_ms(int64_t first_ms, int64_t max_ms, int n);
+
 /* Compares two byte strings in time independent of where they differ.
  * Returns 0 when equal. */
 int bp_ct_compare(const void *a, const void *b, size_t len);

@@ -246,7 +246,6 @@ struct bp_relay {
     consumer *consumers;
     size_t n_consumers;
     int backoff_ms, backoff_max_ms, timeout_ms, lease_ms;
-    uint64_t rng;
     bool db_down;
     int64_t started, next_gauge, next_retention;
     int64_t next_retry; /* monotonic ms of the earliest retry this relay set; 0: none */
@@ -255,25 +254,11 @@ struct bp_relay {
 };
 
 /* xorshift64*: jitter needs no quality, only independence between relays. */
-static double next_random(bp_relay *r)
-{
-    r->rng ^= r->rng >> 12;
-    r->rng ^= r->rng << 25;
-    r->rng ^= r->rng >> 27;
-    return (double)((r->rng * 2685821657736338717ull) >> 11) / (double)(1ull << 53);
-}
-
 /* The delay before retry number failures+1: base doubling per failure up
  * to the maximum, then +-20 % so that rows failed together spread out. */
-static int64_t backoff_delay(bp_relay *r, int failures)
+static int64_t backoff_delay(const bp_relay *r, int failures)
 {
-    int64_t d = r->backoff_ms;
-    for (int i = 0; i < failures && d < r->backoff_max_ms; i++)
-        d *= 2;
-    if (d > r->backoff_max_ms)
-        d = r->backoff_max_ms;
-    d = (int64_t)((double)d * (0.8 + 0.4 * next_random(r)));
-    return d > 0 ? d : 1;
+    return bp_backoff_ms(r->backoff_ms, r->backoff_max_ms, failures);
 }
 
 static consumer *find_consumer(bp_relay *r, const char *name)
@@ -767,9 +752,6 @@ int bp_relay_start(const bp_subscription *subs, size_t n, const char *producer, 
     r->timeout_ms = bp_rpc_default_timeout_ms();
     /* A lease never ends while its delivery may still be in flight. */
     r->lease_ms = LEASE_MS + 2 * r->timeout_ms;
-    r->rng = (uint64_t)bp_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)r;
-    if (r->rng == 0)
-        r->rng = 0x9e3779b97f4a7c15ull;
     int64_t now = bp_mono_ms();
     r->next_gauge = now;
     r->started = now;

@@ -125,6 +125,11 @@ int bp_call_fail_forbidden(bp_call *call);
  * returns BP_EREPLIED. */
 bool bp_call_check_uuid(bp_call *call, const char *field, const char *s);
 
+/* epoch_ms as RFC 3339 in zone tz (NULL: TIMEZONE), in the call's arena;
+ * NULL when epoch_ms <= 0 (no time), when out of memory or not
+ * representable. */
+char *bp_call_time(bp_call *call, int64_t epoch_ms, const char *tz);
+
 /* Arena helpers for building replies. */
 char *bp_call_strdup(bp_call *call, const char *s);
 char *bp_call_printf(bp_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -221,6 +221,14 @@ bool bp_call_check_uuid(bp_call *call, const char *field, const char *s)
     return true;
 }
 
+char *bp_call_time(bp_call *call, int64_t epoch_ms, const char *tz)
+{
+    char buf[64];
+    if (epoch_ms <= 0 || bp_time_format(epoch_ms, tz, buf, sizeof buf) != 0)
+        return NULL;
+    return bp_call_strdup(call, buf);
+}
+
 char *bp_call_strdup(bp_call *call, const char *s)
 {
     return bp_arena_strdup(call->arena, s);

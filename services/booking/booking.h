@@ -41,10 +41,6 @@ const booking_ctx *booking_ctx_of(bp_call *call);
 /* ---- answers shared by the handlers (reply.c; the errors are rpc.h's
  * bp_call_fail_invalid, _not_found, _forbidden and bp_call_check_uuid) --- */
 
-/* epoch_ms as RFC 3339 in zone tz (NULL: TIMEZONE), in the call's arena;
- * NULL when out of memory or not representable. */
-char *booking_reply_time(bp_call *call, int64_t epoch_ms, const char *tz);
-
 /* cents in es-AR form ("$ 15.000,00"), in the call's arena. */
 char *booking_reply_money(bp_call *call, int64_t cents, const char *currency);
 

@@ -152,8 +152,8 @@ Bp__Booking__Booking *booking_row_reply(bp_call *call, const booking_row *b)
     m->provider_id = bp_call_strdup(call, b->provider_id);
     m->service_id = bp_call_strdup(call, b->service_id);
     m->client_id = opt_str(call, b->client_id);
-    m->starts_at = booking_reply_time(call, b->starts_ms, b->timezone);
-    m->ends_at = booking_reply_time(call, b->ends_ms, b->timezone);
+    m->starts_at = bp_call_time(call, b->starts_ms, b->timezone);
+    m->ends_at = bp_call_time(call, b->ends_ms, b->timezone);
     m->status = bp_call_strdup(call, b->status);
     m->has_price_cents = m->has_deposit_cents = true;
     m->price_cents = b->price_cents;
@@ -161,14 +161,14 @@ Bp__Booking__Booking *booking_row_reply(bp_call *call, const booking_row *b)
     m->currency = bp_call_strdup(call, b->currency);
     m->price_display = booking_reply_money(call, b->price_cents, b->currency);
     m->deposit_display = booking_reply_money(call, b->deposit_cents, b->currency);
-    m->created_at = booking_reply_time(call, b->created_ms, b->timezone);
+    m->created_at = bp_call_time(call, b->created_ms, b->timezone);
     m->notes = opt_str(call, b->notes);
     if (strcmp(b->status, "pending_payment") == 0 && b->hold_expires_ms > 0)
-        m->hold_expires_at = booking_reply_time(call, b->hold_expires_ms, b->timezone);
+        m->hold_expires_at = bp_call_time(call, b->hold_expires_ms, b->timezone);
     m->cancelled_by = opt_str(call, b->cancelled_by);
     m->cancel_reason = opt_str(call, b->cancel_reason);
     if (b->cancelled_ms > 0)
-        m->cancelled_at = booking_reply_time(call, b->cancelled_ms, b->timezone);
+        m->cancelled_at = bp_call_time(call, b->cancelled_ms, b->timezone);
     m->has_refund_due = true;
     m->refund_due = b->refund_due;
     m->timezone = bp_call_strdup(call, b->timezone);

@@ -21,7 +21,7 @@ BOOKING_HANDLER(exchange_rate)
     out->pair = BOOKING_RATE_PAIR;
     out->has_rate = true;
     out->rate = rate.rate;
-    out->fetched_at = booking_reply_time(call, rate.fetched_at_ms, NULL);
+    out->fetched_at = bp_call_time(call, rate.fetched_at_ms, NULL);
     out->has_stale = true;
     out->stale = rate.stale;
     out->has_age_seconds = true;

@@ -76,8 +76,8 @@ Bp__Booking__Service *booking_service_from_row(bp_call *call, const PGresult *re
     m->deposit_display = booking_reply_money(call, deposit, currency);
     m->has_active = true;
     m->active = PQgetvalue(res, row, 8)[0] == 't';
-    m->created_at = booking_reply_time(call, strtoll(PQgetvalue(res, row, 9), NULL, 10),
-                                       PQgetvalue(res, row, 10));
+    m->created_at =
+        bp_call_time(call, strtoll(PQgetvalue(res, row, 9), NULL, 10), PQgetvalue(res, row, 10));
     if (m->id == NULL || m->shop_id == NULL || m->name == NULL || m->currency == NULL ||
         m->price_display == NULL || m->deposit_display == NULL || m->created_at == NULL)
         return NULL;
@@ -193,8 +193,8 @@ BOOKING_HANDLER(list_service_prices)
         p->currency = bp_call_strdup(call, currency);
         p->price_display = booking_reply_money(call, p->price_cents, currency);
         p->effective_from = bp_call_strdup(call, PQgetvalue(res, i, 2));
-        p->created_at = booking_reply_time(call, strtoll(PQgetvalue(res, i, 3), NULL, 10),
-                                           PQgetvalue(res, i, 4));
+        p->created_at =
+            bp_call_time(call, strtoll(PQgetvalue(res, i, 3), NULL, 10), PQgetvalue(res, i, 4));
         if (p->currency == NULL || p->price_display == NULL || p->effective_from == NULL ||
             p->created_at == NULL) {
             rv = bp_call_fail_internal(call, BP_ENOMEM);

@@ -57,8 +57,8 @@ static Bp__Booking__Provider *provider_from_row(bp_call *call, const PGresult *r
         m->phone = bp_call_strdup(call, PQgetvalue(res, row, 5));
     m->has_active = true;
     m->active = PQgetvalue(res, row, 6)[0] == 't';
-    m->created_at = booking_reply_time(call, strtoll(PQgetvalue(res, row, 7), NULL, 10),
-                                       PQgetvalue(res, row, 8));
+    m->created_at =
+        bp_call_time(call, strtoll(PQgetvalue(res, row, 7), NULL, 10), PQgetvalue(res, row, 8));
     if (m->id == NULL || m->shop_id == NULL || m->name == NULL || m->created_at == NULL)
         return NULL;
 

@@ -10,14 +10,6 @@ const booking_ctx *booking_ctx_of(bp_call *call)
     return bp_call_worker(call)->app;
 }
 
-char *booking_reply_time(bp_call *call, int64_t epoch_ms, const char *tz)
-{
-    char buf[64];
-    if (bp_time_format(epoch_ms, tz, buf, sizeof buf) != 0)
-        return NULL;
-    return bp_call_strdup(call, buf);
-}
-
 char *booking_reply_money(bp_call *call, int64_t cents, const char *currency)
 {
     char buf[64];

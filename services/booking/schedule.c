@@ -274,11 +274,11 @@ static Bp__Booking__TimeOff *time_off_from_row(bp_call *call, const PGresult *re
     const char *tz = PQgetvalue(res, row, 6);
     m->id = bp_call_strdup(call, PQgetvalue(res, row, 0));
     m->provider_id = bp_call_strdup(call, PQgetvalue(res, row, 1));
-    m->starts_at = booking_reply_time(call, strtoll(PQgetvalue(res, row, 2), NULL, 10), tz);
-    m->ends_at = booking_reply_time(call, strtoll(PQgetvalue(res, row, 3), NULL, 10), tz);
+    m->starts_at = bp_call_time(call, strtoll(PQgetvalue(res, row, 2), NULL, 10), tz);
+    m->ends_at = bp_call_time(call, strtoll(PQgetvalue(res, row, 3), NULL, 10), tz);
     if (PQgetvalue(res, row, 4)[0] != '\0')
         m->reason = bp_call_strdup(call, PQgetvalue(res, row, 4));
-    m->created_at = booking_reply_time(call, strtoll(PQgetvalue(res, row, 5), NULL, 10), tz);
+    m->created_at = bp_call_time(call, strtoll(PQgetvalue(res, row, 5), NULL, 10), tz);
     if (m->id == NULL || m->provider_id == NULL || m->starts_at == NULL || m->ends_at == NULL ||
         m->created_at == NULL)
         return NULL;

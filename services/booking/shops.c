@@ -64,7 +64,7 @@ static Bp__Booking__Shop *shop_from_row(bp_call *call, const PGresult *res, int 
     m->cancellation_hours = (int32_t)strtol(PQgetvalue(res, row, 8), NULL, 10);
     m->has_no_show_deposit_percent = true;
     m->no_show_deposit_percent = (int32_t)strtol(PQgetvalue(res, row, 9), NULL, 10);
-    m->created_at = booking_reply_time(call, strtoll(PQgetvalue(res, row, 10), NULL, 10), tz);
+    m->created_at = bp_call_time(call, strtoll(PQgetvalue(res, row, 10), NULL, 10), tz);
     if (m->id == NULL || m->owner_id == NULL || m->name == NULL || m->address == NULL ||
         m->city == NULL || m->timezone == NULL || m->created_at == NULL)
         return NULL;

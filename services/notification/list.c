@@ -22,15 +22,6 @@ static const char SQL_LIST[] =
     " AND ($3::int8 IS NULL OR (created_at, id) < (to_timestamp($3::int8 / 1e6), $4::uuid))"
     " ORDER BY created_at DESC, id DESC LIMIT $5::int";
 
-static char *time_or_null(bp_call *call, int64_t ms)
-{
-    char buf[64];
-    const char *tz = bp_config_str("TIMEZONE", "America/Argentina/Buenos_Aires");
-    if (ms <= 0 || bp_time_format(ms, tz, buf, sizeof buf) != 0)
-        return NULL;
-    return bp_call_strdup(call, buf);
-}
-
 static char *text_or_null(bp_call *call, const char *s)
 {
     return *s != '\0' ? bp_call_strdup(call, s) : NULL;
@@ -60,14 +51,14 @@ static Bp__Notification__Notification *row(bp_call *call, const PGresult *res, i
     n->channel = text_or_null(call, PQgetvalue(res, i, 1));
     n->template_ = bp_call_strdup(call, PQgetvalue(res, i, 2));
     n->status = bp_call_strdup(call, PQgetvalue(res, i, 3));
-    n->created_at = time_or_null(call, strtoll(PQgetvalue(res, i, 4), NULL, 10) / 1000);
-    n->sent_at = time_or_null(call, strtoll(PQgetvalue(res, i, 5), NULL, 10));
-    n->due_at = time_or_null(call, strtoll(PQgetvalue(res, i, 6), NULL, 10));
+    n->created_at = bp_call_time(call, strtoll(PQgetvalue(res, i, 4), NULL, 10) / 1000, NULL);
+    n->sent_at = bp_call_time(call, strtoll(PQgetvalue(res, i, 5), NULL, 10), NULL);
+    n->due_at = bp_call_time(call, strtoll(PQgetvalue(res, i, 6), NULL, 10), NULL);
     n->booking_id = text_or_null(call, PQgetvalue(res, i, 7));
     n->has_attempts = true;
     n->attempts = (int32_t)strtol(PQgetvalue(res, i, 8), NULL, 10);
     n->last_error = text_or_null(call, PQgetvalue(res, i, 9));
-    n->delivered_at = time_or_null(call, strtoll(PQgetvalue(res, i, 10), NULL, 10));
+    n->delivered_at = bp_call_time(call, strtoll(PQgetvalue(res, i, 10), NULL, 10), NULL);
     return n->id != NULL && n->template_ != NULL && n->status != NULL ? n : NULL;
 }
 

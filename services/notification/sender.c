@@ -152,13 +152,7 @@ static int record(bp_db *db, const claimed *r, const char *status, const char *c
 
 static int64_t backoff(int attempts)
 {
-    int64_t d = cfg.backoff_ms;
-    for (int i = 1; i < attempts && d < cfg.backoff_max_ms; i++)
-        d *= 2;
-    if (d > cfg.backoff_max_ms)
-        d = cfg.backoff_max_ms;
-    int64_t spread = d / 5;
-    return spread > 0 ? d - spread + (int64_t)arc4random_uniform((uint32_t)(2 * spread + 1)) : d;
+    return bp_backoff_ms(cfg.backoff_ms, cfg.backoff_max_ms, attempts - 1);
 }
 
 /* The template's variables from the row's JSON; strings borrowed from

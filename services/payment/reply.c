@@ -6,14 +6,6 @@
 #include "money.h"
 #include "payment.h"
 
-static char *time_or_null(bp_call *call, int64_t ms)
-{
-    char buf[64];
-    if (ms <= 0 || bp_time_format(ms, payment_config.timezone, buf, sizeof buf) != 0)
-        return NULL;
-    return bp_call_strdup(call, buf);
-}
-
 static const char SQL_REFUNDS[] =
     "SELECT id, amount_cents, status, coalesce(reason, ''),"
     " (extract(epoch FROM created_at) * 1000)::int8,"
@@ -43,8 +35,10 @@ static int add_refunds(bp_call *call, bp_db *db, Bp__Payment__Payment *m, const 
         r->amount_cents = strtoll(PQgetvalue(res, i, 1), NULL, 10);
         r->status = bp_call_strdup(call, PQgetvalue(res, i, 2));
         r->reason = *PQgetvalue(res, i, 3) ? bp_call_strdup(call, PQgetvalue(res, i, 3)) : NULL;
-        r->created_at = time_or_null(call, strtoll(PQgetvalue(res, i, 4), NULL, 10));
-        r->done_at = time_or_null(call, strtoll(PQgetvalue(res, i, 5), NULL, 10));
+        r->created_at =
+            bp_call_time(call, strtoll(PQgetvalue(res, i, 4), NULL, 10), payment_config.timezone);
+        r->done_at =
+            bp_call_time(call, strtoll(PQgetvalue(res, i, 5), NULL, 10), payment_config.timezone);
         r->last_error = PQgetisnull(res, i, 6) ? NULL : bp_call_strdup(call, PQgetvalue(res, i, 6));
         m->refunds[m->n_refunds++] = r;
     }
@@ -73,9 +67,9 @@ Bp__Payment__Payment *payment_reply(bp_call *call, bp_db *db, const payment_row 
     m->provider = bp_call_strdup(call, p->provider);
     m->method = bp_call_strdup(call, p->method);
     m->status_detail = *p->status_detail ? bp_call_strdup(call, p->status_detail) : NULL;
-    m->expires_at = time_or_null(call, p->expires_ms);
-    m->created_at = time_or_null(call, p->created_ms);
-    m->approved_at = time_or_null(call, p->approved_ms);
+    m->expires_at = bp_call_time(call, p->expires_ms, payment_config.timezone);
+    m->created_at = bp_call_time(call, p->created_ms, payment_config.timezone);
+    m->approved_at = bp_call_time(call, p->approved_ms, payment_config.timezone);
     if (p->mp_payment_id > 0)
         m->mercadopago_payment_id = bp_call_printf(call, "%" PRId64, p->mp_payment_id);
     if (m->id == NULL || m->status == NULL || add_refunds(call, db, m, p->id) != 0)

@@ -84,14 +84,7 @@ void payment_count(const payment_change *c)
 
 int64_t payment_backoff_ms(int attempts)
 {
-    int64_t d = payment_config.backoff_ms;
-    for (int i = 1; i < attempts && d < payment_config.backoff_max_ms; i++)
-        d *= 2;
-    if (d > payment_config.backoff_max_ms)
-        d = payment_config.backoff_max_ms;
-    /* +-20 %, so that rows failed together do not all come back together. */
-    int64_t spread = d / 5;
-    return spread > 0 ? d - spread + (int64_t)(arc4random_uniform((uint32_t)(2 * spread + 1))) : d;
+    return bp_backoff_ms(payment_config.backoff_ms, payment_config.backoff_max_ms, attempts - 1);
 }
 
 static const char SQL_SET_STATUS[] =
