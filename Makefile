@@ -20,7 +20,7 @@ OPT_CFLAGS := -O2
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 # Link sets: the gateway must not link libpq (it has no database access).
-LIBS_COMMON := -lnng -lpthread $(shell pkg-config --libs libprotobuf-c jansson uuid openssl 2>/dev/null)
+LIBS_COMMON := -lnng -lpthread -lm $(shell pkg-config --libs libprotobuf-c jansson uuid openssl 2>/dev/null)
 LIBS_GATEWAY := $(LIBS_COMMON) $(shell pkg-config --libs libmicrohttpd libsystemd hiredis 2>/dev/null)
 LIBS_DAEMON := $(LIBS_COMMON) $(shell pkg-config --libs libpq hiredis libcurl libjwt libsystemd libxcrypt 2>/dev/null)
 LIBS_TEST := $(LIBS_DAEMON) $(shell pkg-config --libs libmicrohttpd criterion 2>/dev/null)

@@ -17,6 +17,8 @@ struct bp_kv {
     int port;       /* 0 for a unix socket */
     char password[256];
     int db;
+    int timeout_ms;
+    bool quiet; /* failures are the caller's to report */
     redisContext *ctx;
 };
 
@@ -85,13 +87,15 @@ static int parse_url(bp_kv *kv, const char *url)
 
 static int kv_connect(bp_kv *kv)
 {
-    struct timeval tv = {KV_TIMEOUT_MS / 1000, (KV_TIMEOUT_MS % 1000) * 1000};
+    struct timeval tv = {kv->timeout_ms / 1000, (kv->timeout_ms % 1000) * 1000};
     if (kv->ctx != NULL)
         redisFree(kv->ctx);
     kv->ctx = kv->port == 0 ? redisConnectUnixWithTimeout(kv->host, tv)
                             : redisConnectWithTimeout(kv->host, kv->port, tv);
     if (kv->ctx == NULL || kv->ctx->err) {
-        bp_log_error("cannot connect to Redis: %s", kv->ctx ? kv->ctx->errstr : "out of memory");
+        if (!kv->quiet)
+            bp_log_error("cannot connect to Redis: %s",
+                         kv->ctx ? kv->ctx->errstr : "out of memory");
         return BP_EIO;
     }
     redisSetTimeout(kv->ctx, tv);
@@ -101,7 +105,8 @@ static int kv_connect(bp_kv *kv)
         bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
         freeReplyObject(r);
         if (!ok) {
-            bp_log_error("Redis refused the password");
+            if (!kv->quiet)
+                bp_log_error("Redis refused the password");
             return BP_EIO;
         }
     }
@@ -112,7 +117,7 @@ static int kv_connect(bp_kv *kv)
     return 0;
 }
 
-int bp_kv_open(const char *url, bp_kv **out)
+int bp_kv_new(const char *url, int timeout_ms, bool quiet, bp_kv **out)
 {
     bp_kv *kv = calloc(1, sizeof *kv);
     if (kv == NULL)
@@ -122,6 +127,18 @@ int bp_kv_open(const char *url, bp_kv **out)
         free(kv);
         return BP_EINVAL;
     }
+    kv->timeout_ms = timeout_ms > 0 ? timeout_ms : KV_TIMEOUT_MS;
+    kv->quiet = quiet;
+    *out = kv;
+    return 0;
+}
+
+int bp_kv_open(const char *url, bp_kv **out)
+{
+    bp_kv *kv;
+    int rv = bp_kv_new(url, KV_TIMEOUT_MS, false, &kv);
+    if (rv != 0)
+        return rv;
     if (kv_connect(kv) != 0) {
         bp_kv_close(kv);
         return BP_EIO;

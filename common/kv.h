@@ -4,6 +4,7 @@
 #ifndef BP_KV_H
 #define BP_KV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
@@ -13,6 +14,12 @@ typedef struct bp_kv bp_kv;
  * unix://[:password@]/path/to/redis.sock[?db=N]. Returns 0, BP_EINVAL for a
  * malformed url, or BP_EIO; free with bp_kv_close. */
 int bp_kv_open(const char *url, bp_kv **out);
+
+/* Like bp_kv_open, but nothing is sent yet: the first command connects.
+ * timeout_ms bounds the connection and every command; quiet leaves failures
+ * to the caller instead of logging each one (for a caller that reports an
+ * outage once). Returns 0, BP_EINVAL for a malformed url, or BP_ENOMEM. */
+int bp_kv_new(const char *url, int timeout_ms, bool quiet, bp_kv **out);
 
 void bp_kv_close(bp_kv *kv);
 

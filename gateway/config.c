@@ -1,6 +1,6 @@
-/* Reads the gateway's environment: PORT, BIND_ADDRESS, RPC_TIMEOUT_MS and
- * CORS_ORIGIN (the bus URLs are read by services.c through
- * bp_config_rpc_url). */
+/* Reads the gateway's environment: PORT, BIND_ADDRESS, RPC_TIMEOUT_MS,
+ * CORS_ORIGIN, TRUSTED_PROXIES and, through ratelimit.c, the rate limits
+ * (the bus URLs are read by services.c through bp_config_rpc_url). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -10,6 +10,8 @@
 #include "config.h"
 #include "rpc.h"
 #include "gw_config.h"
+#include "gw_forwarded.h"
+#include "gw_ratelimit.h"
 #include "gw_respond.h"
 
 void gw_config_load(gw_config *cfg)
@@ -45,4 +47,9 @@ void gw_config_load(gw_config *cfg)
         bp_config_fail("CORS_ORIGIN", "expected a comma-separated list of origins such as "
                                       "https://app.example.com (at most 32, each under 256 "
                                       "characters, scheme://host[:port] without a path)");
+
+    if (gw_trusted_configure(bp_config_str("TRUSTED_PROXIES", "")) != 0)
+        bp_config_fail("TRUSTED_PROXIES", "expected a comma-separated list of IP addresses or "
+                                          "CIDRs such as 10.0.0.0/8,::1 (at most 64)");
+    gw_ratelimit_configure();
 }

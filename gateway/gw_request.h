@@ -20,16 +20,28 @@
 #include <microhttpd.h>
 
 #include "rpc.h"
+#include "gw_forwarded.h"
+#include "gw_ratelimit.h"
 #include "gw_routes.h"
 #include "gw_url.h"
 
-#define GW_REQUEST_ID_MAX 128           /* longest X-Request-Id echoed */
-#define GW_MAX_BODY       (1024 * 1024) /* request bodies: 413 above */
-#define GW_MAX_HEADERS    64            /* request header lines: 431 above */
-#define GW_MAX_FANOUT     8             /* services asked by one request */
-#define GW_PRINCIPAL_MAX  128           /* user id, role, session id */
+#define GW_REQUEST_ID_MAX 128               /* longest X-Request-Id echoed */
+#define GW_MAX_BODY       (1024 * 1024)     /* request bodies: 413 above */
+#define GW_MAX_HEADERS    64                /* request header lines: 431 above */
+#define GW_MAX_FANOUT     8                 /* services asked by one request */
+#define GW_PRINCIPAL_MAX  128               /* user id, role, session id */
+#define GW_DRAIN_MAX      (4 * GW_MAX_BODY) /* body bytes read and dropped to answer an error */
+
+#define GW_EXTRA_HEADERS 4 /* headers an op adds to its answer */
 
 typedef struct gw_request gw_request;
+
+/* A response header an op adds (strings that outlive the request, or the
+ * op's own state's). A Cache-Control here replaces the default no-store. */
+typedef struct {
+    const char *name;
+    const char *value;
+} gw_header;
 typedef struct gw_server gw_server;
 
 /* A handler of the gateway's own, or the proxy for bus routes. */
@@ -40,6 +52,16 @@ struct gw_op {
     enum MHD_Result (*start)(gw_request *req);
     /* Runs on the HTTP thread after the resume and answers. */
     enum MHD_Result (*finish)(gw_request *req);
+    /* Optional, for a body that is neither JSON nor buffered (uploads).
+     * accept runs once the headers are read, in place of the JSON and size
+     * checks, and returns 0 or the HTTP status to refuse with (the body is
+     * then dropped); body gets each piece of the body as it arrives and
+     * returns MHD_NO to drop the connection. req->body stays empty and
+     * GW_MAX_BODY does not apply: the op bounds what it keeps. */
+    int (*accept)(gw_request *req);
+    enum MHD_Result (*body)(gw_request *req, const char *data, size_t n);
+    /* Optional: releases req->op_state when the request ends, however. */
+    void (*cleanup)(gw_request *req);
 };
 
 typedef enum {
@@ -70,7 +92,7 @@ struct gw_request {
     bool target_too_long;
     const char *method; /* MHD's */
     char request_id[GW_REQUEST_ID_MAX + 1];
-    char client_ip[64];
+    char client_ip[GW_ADDR_MAX]; /* behind trusted proxies, the client's (gw_forwarded.h) */
     const char *origin;          /* MHD's, or NULL */
     const char *token;           /* bearer token (MHD's), or NULL */
     bool token_invalid;          /* an Authorization header that is not "Bearer <token>" */
@@ -78,6 +100,7 @@ struct gw_request {
     char user_agent[256];        /* printable ASCII, truncated */
     bool closing;                /* answer with Connection: close */
     bool has_body;               /* Content-Length > 0 or chunked */
+    uint64_t declared_len;       /* Content-Length (UINT64_MAX when malformed), or 0 */
     bool preflight;              /* an OPTIONS request */
     int early_status;            /* an error found in the headers, answered */
     const char *early_message;   /* once the (empty) body is read */
@@ -91,6 +114,11 @@ struct gw_request {
     uint64_t body_dropped; /* bytes discarded after the limit was passed */
     bool body_too_large;
 
+    gw_rate_result rate; /* the rate limiter's verdict, for RateLimit-* and 429 */
+    gw_header extra[GW_EXTRA_HEADERS];
+    size_t n_extra;
+    void *op_state; /* the op's own (uploads), released by op->cleanup */
+
     int status;     /* of the queued response; 0 before */
     bool suspended; /* counted in the server's suspended connections */
 
@@ -100,8 +128,9 @@ struct gw_request {
         bp_client *client;
         uint8_t *input; /* the packed input message, owned */
         size_t input_len;
-        int64_t deadline_ms; /* bp_mono_ms by which every hop must be done */
-        bool authenticating; /* the pending call is auth.Authenticate */
+        int64_t deadline_ms;           /* bp_mono_ms by which every hop must be done */
+        bool authenticating;           /* the pending call is auth.Authenticate */
+        void (*then)(gw_request *req); /* after a good Authenticate (gw_authenticate) */
         char user_id[GW_PRINCIPAL_MAX], role[GW_PRINCIPAL_MAX], session_id[GW_PRINCIPAL_MAX];
         int rv;
         Bp__Rpc__Reply *reply; /* owned */

@@ -16,14 +16,19 @@
 #define GW_CORS_ALLOW_HEADERS "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
 #define GW_CORS_ALL_METHODS   "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 #define GW_CORS_MAX_AGE       "600"
+#define GW_CORS_EXPOSE_HEADERS                                                                     \
+    "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After"
 
 /* What the common headers of one response depend on. */
 typedef struct {
-    const char *request_id; /* X-Request-Id, always sent */
-    const char *origin;     /* the request's Origin, or NULL */
-    const char *allow;      /* Allow (405) and, for a preflight, the allowed methods */
-    bool preflight;         /* add Access-Control-Allow-Methods/-Headers/-Max-Age */
-    bool close;             /* Connection: close */
+    const char *request_id;     /* X-Request-Id, always sent */
+    const char *origin;         /* the request's Origin, or NULL */
+    const char *allow;          /* Allow (405) and, for a preflight, the allowed methods */
+    bool preflight;             /* add Access-Control-Allow-Methods/-Headers/-Max-Age */
+    bool close;                 /* Connection: close */
+    const gw_rate_result *rate; /* RateLimit-* when checked; Retry-After when refused */
+    const gw_header *extra;     /* the op's own headers */
+    size_t n_extra;
 } gw_resp_meta;
 
 /* Parses CORS_ORIGIN: comma-separated origins "scheme://host[:port]"
@@ -68,6 +73,10 @@ enum MHD_Result gw_answer_json(gw_request *req, int status, json_t *doc);
  * status; field may be NULL. */
 enum MHD_Result gw_answer_error(gw_request *req, int status, const char *code, const char *message,
                                 const char *field);
+
+/* Adds a header to req's answer (see gw_header); false when GW_EXTRA_HEADERS
+ * are taken. */
+bool gw_request_add_header(gw_request *req, const char *name, const char *value);
 
 /* Answers a CORS preflight: 204 with the methods of the path. */
 enum MHD_Result gw_answer_preflight(gw_request *req);

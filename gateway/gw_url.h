@@ -39,4 +39,10 @@ typedef struct {
  * GW_MAX_QUERY_PARAMS parameters, BP_EINVAL on a bad escape, BP_ENOMEM. */
 int gw_query_parse(const char *query, size_t len, gw_query **out);
 
+/* Walks a comma-separated setting ("a, b,c"): returns the next item at
+ * *cursor with the blanks around it trimmed (its length in *len, 0 for an
+ * empty item, which callers skip) and moves *cursor past it; NULL at the
+ * end of the string. */
+const char *gw_list_next(const char **cursor, size_t *len);
+
 #endif

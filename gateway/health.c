@@ -76,4 +76,4 @@ static enum MHD_Result health_finish(gw_request *req)
     return gw_answer_json(req, all_ok ? 200 : 503, doc);
 }
 
-const gw_op gw_health_op = {health_start, health_finish};
+const gw_op gw_health_op = {.start = health_start, .finish = health_finish};

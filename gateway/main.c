@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "gw_config.h"
+#include "gw_ratelimit.h"
 #include "gw_routes.h"
 #include "gw_server.h"
 #include "gw_services.h"
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
     bp_log_info("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     gw_server_stop(srv);
     gw_services_close();
+    gw_ratelimit_close();
     nng_fini(); /* every socket is closed: nng reaps what they left */
     bp_log_info("stopped");
     return 0;

@@ -98,4 +98,4 @@ static enum MHD_Result metrics_finish(gw_request *req)
     return gw_answer(req, 200, text, strlen(text), PROM_TEXT);
 }
 
-const gw_op gw_metrics_op = {metrics_start, metrics_finish};
+const gw_op gw_metrics_op = {.start = metrics_start, .finish = metrics_finish};

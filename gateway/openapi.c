@@ -15,4 +15,4 @@ static enum MHD_Result openapi_start(gw_request *req)
     return gw_answer(req, 200, doc, strlen(doc), "application/json; charset=utf-8");
 }
 
-const gw_op gw_openapi_op = {openapi_start, NULL};
+const gw_op gw_openapi_op = {.start = openapi_start, .finish = NULL};

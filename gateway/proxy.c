@@ -210,13 +210,47 @@ static void copy_principal(char *out, const char *s, bool *ok)
     out[n] = '\0';
 }
 
-/* auth.Authenticate finished: on success chain the target call with the
- * principal; otherwise its outcome is the answer (401 for a bad token). */
+bool gw_rate_admit(gw_request *req, const char *user_id)
+{
+    char subject[GW_ADDR_MAX + GW_PRINCIPAL_MAX];
+    if (user_id != NULL)
+        snprintf(subject, sizeof subject, "user:%s", user_id);
+    else
+        gw_address_subject(req->client_ip, subject, sizeof subject);
+    gw_ratelimit_check(req->match.route->rate, subject, &req->rate);
+    return req->rate.allowed;
+}
+
+/* The target call, once the caller is known: it carries the principal
+ * (and, to auth, which checks tokens itself, the token too). */
+static void call_target(gw_request *req)
+{
+    bp_rpc_args a;
+    if (!hop_args(req, &a, req->proxy.rpc->name, req->proxy.input, req->proxy.input_len)) {
+        req->proxy.rv = BP_ETIMEDOUT;
+        gw_request_resume(req);
+        return;
+    }
+    a.user_id = req->proxy.user_id;
+    a.role = req->proxy.role[0] != '\0' ? req->proxy.role : NULL;
+    a.session_id = req->proxy.session_id[0] != '\0' ? req->proxy.session_id : NULL;
+    if (strcmp(req->match.route->service, "auth") == 0)
+        a.token = req->token;
+    /* On failure to start, on_reply has already run and resumed. */
+    bp_client_call_async(req->proxy.client, &a, on_reply, req);
+}
+
+/* auth.Authenticate finished: on success, the principal is kept, the
+ * caller's rate limit counted, and then() runs (or the request resumes);
+ * otherwise its outcome is the answer (401 for a bad token, which still
+ * counts against the client's address). */
 static void on_authenticated(void *arg, int rv, Bp__Rpc__Reply *reply)
 {
     gw_request *req = arg;
     if (rv != 0 || reply == NULL || !reply->has_status || reply->status >= 300 ||
         reply->status < 200) {
+        if (rv == 0 && reply != NULL && reply->has_status && reply->status == 401)
+            gw_rate_admit(req, NULL);
         req->proxy.rv = rv;
         req->proxy.reply = reply;
         gw_request_resume(req);
@@ -240,25 +274,45 @@ static void on_authenticated(void *arg, int rv, Bp__Rpc__Reply *reply)
         return;
     }
     req->proxy.authenticating = false;
-
-    bp_rpc_args a;
-    if (!hop_args(req, &a, req->proxy.rpc->name, req->proxy.input, req->proxy.input_len)) {
-        req->proxy.rv = BP_ETIMEDOUT;
+    if (!gw_rate_admit(req, req->proxy.user_id) || req->proxy.then == NULL)
         gw_request_resume(req);
-        return;
+    else
+        req->proxy.then(req);
+}
+
+bool gw_authenticate(gw_request *req, void (*then)(gw_request *req))
+{
+    const gw_service *auth = gw_service_find("auth");
+    if (auth == NULL || auth->client == NULL || req->token == NULL)
+        return false;
+    if (req->proxy.deadline_ms == 0)
+        req->proxy.deadline_ms = bp_mono_ms() + gw_server_config(req->srv)->rpc_timeout_ms;
+    Bp__Auth__AuthenticateRequest in = BP__AUTH__AUTHENTICATE_REQUEST__INIT;
+    in.token = (char *)req->token;
+    size_t n = bp__auth__authenticate_request__get_packed_size(&in);
+    uint8_t *packed = malloc(n > 0 ? n : 1);
+    if (packed == NULL)
+        return false;
+    bp__auth__authenticate_request__pack(&in, packed);
+    bp_rpc_args a;
+    hop_args(req, &a, "Authenticate", packed, n);
+    req->proxy.authenticating = true;
+    req->proxy.then = then;
+    if (!gw_request_suspend(req)) {
+        free(packed);
+        return false;
     }
-    a.user_id = req->proxy.user_id;
-    a.role = req->proxy.role[0] != '\0' ? req->proxy.role : NULL;
-    a.session_id = req->proxy.session_id[0] != '\0' ? req->proxy.session_id : NULL;
-    /* On failure to start, on_reply has already run and resumed. */
-    bp_client_call_async(req->proxy.client, &a, on_reply, req);
+    /* The call encodes its arguments before it returns; whatever happens,
+     * its callback resumes the request. Nothing below may touch req. */
+    bp_client_call_async(auth->client, &a, on_authenticated, req);
+    free(packed);
+    return true;
 }
 
 static enum MHD_Result proxy_start(gw_request *req)
 {
     const gw_route *route = req->match.route;
     const gw_service *svc = gw_service_find(route->service);
-    const gw_service *auth = gw_service_find("auth");
     enum MHD_Result rv = MHD_YES;
 
     req->proxy.rpc = gw_route_rpc(req->match.index);
@@ -276,41 +330,32 @@ static enum MHD_Result proxy_start(gw_request *req)
         return gw_answer_error(req, 400, "invalid_request",
                                "Idempotency-Key tiene que tener de 1 a 128 caracteres visibles.",
                                "Idempotency-Key");
+
+    /* The caller decides the rate-limit bucket (the user's, else the
+     * address's), so while the limiter is on a token is verified first,
+     * even for auth's own routes, which otherwise check it themselves. */
+    const char *token = route->auth != GW_AUTH_PUBLIC ? req->token : NULL;
+    bool to_auth = strcmp(route->service, "auth") == 0;
+    bool verify_first = token != NULL && (!to_auth || gw_ratelimit_applies(route->rate));
+    if (!verify_first && !gw_rate_admit(req, NULL))
+        return gw_answer_error(req, 429, NULL, NULL, NULL);
     if (!build_input(req, &rv))
         return rv;
-
-    const char *token = route->auth != GW_AUTH_PUBLIC ? req->token : NULL;
-    bool verify_first = token != NULL && strcmp(route->service, "auth") != 0;
-    bp_client *first = verify_first ? (auth != NULL ? auth->client : NULL) : req->proxy.client;
-    if (first == NULL || req->proxy.client == NULL)
+    if (req->proxy.client == NULL)
         return gw_answer_error(req, 503, NULL, NULL, NULL);
 
     req->proxy.deadline_ms = bp_mono_ms() + gw_server_config(req->srv)->rpc_timeout_ms;
-    bp_rpc_args a;
-    uint8_t *packed = NULL;
-    if (verify_first) {
-        Bp__Auth__AuthenticateRequest in = BP__AUTH__AUTHENTICATE_REQUEST__INIT;
-        in.token = (char *)token;
-        size_t n = bp__auth__authenticate_request__get_packed_size(&in);
-        packed = malloc(n > 0 ? n : 1);
-        if (packed == NULL)
-            return gw_answer_error(req, 500, NULL, NULL, NULL);
-        bp__auth__authenticate_request__pack(&in, packed);
-        hop_args(req, &a, "Authenticate", packed, n);
-        req->proxy.authenticating = true;
-    } else {
-        hop_args(req, &a, req->proxy.rpc->name, req->proxy.input, req->proxy.input_len);
-        a.token = token;
-    }
+    if (verify_first)
+        return gw_authenticate(req, call_target) ? MHD_YES
+                                                 : gw_answer_error(req, 503, NULL, NULL, NULL);
 
-    if (!gw_request_suspend(req)) {
-        free(packed);
+    bp_rpc_args a;
+    hop_args(req, &a, req->proxy.rpc->name, req->proxy.input, req->proxy.input_len);
+    a.token = token;
+    if (!gw_request_suspend(req))
         return gw_answer_error(req, 503, NULL, NULL, NULL);
-    }
-    /* The call encodes its arguments before it returns; whatever happens,
-     * its callback resumes the request. Nothing below may touch req. */
-    bp_client_call_async(first, &a, verify_first ? on_authenticated : on_reply, req);
-    free(packed);
+    /* Whatever happens, the callback resumes the request: hands off. */
+    bp_client_call_async(req->proxy.client, &a, on_reply, req);
     return MHD_YES;
 }
 
@@ -336,42 +381,68 @@ static enum MHD_Result answer_raw(gw_request *req, int status, const Bp__Rpc__Re
     return gw_answer(req, status, a.body, a.body_len, a.content_type);
 }
 
-static enum MHD_Result proxy_finish(gw_request *req)
+bool gw_call_failed(gw_request *req, enum MHD_Result *answer)
 {
     const char *service = req->proxy.authenticating ? "auth" : req->match.route->service;
-    const char *rpc = req->proxy.authenticating ? "Authenticate" : req->proxy.rpc->name;
+    const char *rpc = req->proxy.authenticating ? "Authenticate"
+                      : req->proxy.rpc != NULL  ? req->proxy.rpc->name
+                                                : "?";
     Bp__Rpc__Reply *reply = req->proxy.reply;
 
+    if (req->rate.checked && !req->rate.allowed) {
+        *answer = gw_answer_error(req, 429, NULL, NULL, NULL);
+        return true;
+    }
     switch (req->proxy.rv) {
     case 0:
         break;
     case BP_EUNAVAIL:
         bp_log(BP_LOG_WARN, req->request_id, "%s.%s: no instance connected", service, rpc);
-        return gw_answer_error(req, 503, NULL, NULL, NULL);
+        *answer = gw_answer_error(req, 503, NULL, NULL, NULL);
+        return true;
     case BP_ETIMEDOUT:
         bp_log(BP_LOG_WARN, req->request_id, "%s.%s: deadline passed", service, rpc);
-        return gw_answer_error(req, 504, NULL, NULL, NULL);
+        *answer = gw_answer_error(req, 504, NULL, NULL, NULL);
+        return true;
     default:
         bp_log(BP_LOG_ERROR, req->request_id, "%s.%s: %s", service, rpc,
                bp_strerror(req->proxy.rv));
-        return gw_answer_error(req, req->proxy.rv == BP_ENOMEM ? 500 : 502, NULL, NULL, NULL);
+        *answer = gw_answer_error(req, req->proxy.rv == BP_ENOMEM ? 500 : 502, NULL, NULL, NULL);
+        return true;
     }
-
+    /* After a good Authenticate with nothing chained, there is no reply. */
+    if (reply == NULL && !req->proxy.authenticating && req->proxy.user_id[0] != '\0' &&
+        req->proxy.then == NULL)
+        return false;
     int status = reply != NULL && reply->has_status ? reply->status : 0;
     if (status < 200 || status > 599) {
         bp_log(BP_LOG_ERROR, req->request_id, "%s.%s: reply status %d", service, rpc, status);
-        return gw_answer_error(req, 502, NULL, NULL, NULL);
+        *answer = gw_answer_error(req, 502, NULL, NULL, NULL);
+        return true;
     }
     if (status >= 400) {
         const Bp__Rpc__Error *e = reply->error;
         const char *code = e != NULL ? usable(e->code) : NULL;
         const char *message = e != NULL ? usable(e->message) : NULL;
         const char *field = e != NULL ? usable(e->field) : NULL;
-        return gw_answer_error(req, status, code, message, field);
+        *answer = gw_answer_error(req, status, code, message, field);
+        return true;
     }
+    return false;
+}
+
+static enum MHD_Result proxy_finish(gw_request *req)
+{
+    enum MHD_Result answer;
+    if (gw_call_failed(req, &answer))
+        return answer;
+    const char *service = req->match.route->service;
+    const char *rpc = req->proxy.rpc->name;
+    Bp__Rpc__Reply *reply = req->proxy.reply;
+    int status = reply->status;
     if (status == 204)
         return gw_answer(req, 204, NULL, 0, NULL);
-    if (!req->proxy.authenticating && gw_raw_output(req->proxy.rpc))
+    if (gw_raw_output(req->proxy.rpc))
         return answer_raw(req, status, reply, service, rpc);
 
     ProtobufCMessage *out = protobuf_c_message_unpack(
@@ -387,4 +458,4 @@ static enum MHD_Result proxy_finish(gw_request *req)
     return gw_answer_json(req, status, doc);
 }
 
-const gw_op gw_proxy_op = {proxy_start, proxy_finish};
+const gw_op gw_proxy_op = {.start = proxy_start, .finish = proxy_finish};

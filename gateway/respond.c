@@ -2,10 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bp.h"
 #include "log.h"
 #include "gw_respond.h"
+#include "gw_url.h"
 
 static char cors_origins[GW_CORS_MAX_ORIGINS][256];
 static size_t cors_count;
@@ -35,16 +37,9 @@ static bool origin_valid(const char *s, size_t len)
 int gw_cors_configure(const char *list)
 {
     cors_count = 0;
-    const char *p = list;
-    while (*p != '\0') {
-        const char *comma = strchr(p, ',');
-        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-        const char *s = p;
-        p += len + (comma != NULL ? 1 : 0);
-        while (len > 0 && (*s == ' ' || *s == '\t'))
-            s++, len--;
-        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-            len--;
+    const char *cursor = list, *s;
+    size_t len;
+    while ((s = gw_list_next(&cursor, &len)) != NULL) {
         if (len > 0 && s[len - 1] == '/')
             len--;
         if (len == 0)
@@ -171,13 +166,31 @@ struct MHD_Response *gw_response_new(char *body, size_t len, const char *content
     if (resp == NULL)
         return NULL;
 
-    bool ok = MHD_add_response_header(resp, "X-Request-Id", meta->request_id) == MHD_YES &&
-              MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
-              MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES &&
-              MHD_add_response_header(resp, "Strict-Transport-Security",
-                                      "max-age=31536000; includeSubDomains") == MHD_YES &&
-              MHD_add_response_header(resp, "Cache-Control", "no-store") == MHD_YES &&
-              MHD_add_response_header(resp, "Vary", "Origin") == MHD_YES;
+    bool own_cache = false;
+    for (size_t i = 0; i < meta->n_extra; i++)
+        own_cache = own_cache || strcasecmp(meta->extra[i].name, "Cache-Control") == 0;
+    bool ok =
+        MHD_add_response_header(resp, "X-Request-Id", meta->request_id) == MHD_YES &&
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES &&
+        MHD_add_response_header(resp, "Strict-Transport-Security",
+                                "max-age=31536000; includeSubDomains") == MHD_YES &&
+        (own_cache || MHD_add_response_header(resp, "Cache-Control", "no-store") == MHD_YES) &&
+        MHD_add_response_header(resp, "Vary", "Origin") == MHD_YES;
+    for (size_t i = 0; ok && i < meta->n_extra; i++)
+        ok = MHD_add_response_header(resp, meta->extra[i].name, meta->extra[i].value) == MHD_YES;
+    if (ok && meta->rate != NULL && meta->rate->checked) {
+        char limit[24], remaining[24], reset[24], retry[24];
+        snprintf(limit, sizeof limit, "%ld", meta->rate->limit);
+        snprintf(remaining, sizeof remaining, "%ld", meta->rate->remaining);
+        snprintf(reset, sizeof reset, "%ld", meta->rate->reset_s);
+        snprintf(retry, sizeof retry, "%ld", meta->rate->retry_after_s);
+        ok =
+            MHD_add_response_header(resp, "RateLimit-Limit", limit) == MHD_YES &&
+            MHD_add_response_header(resp, "RateLimit-Remaining", remaining) == MHD_YES &&
+            MHD_add_response_header(resp, "RateLimit-Reset", reset) == MHD_YES &&
+            (meta->rate->allowed || MHD_add_response_header(resp, "Retry-After", retry) == MHD_YES);
+    }
     if (ok && content_type != NULL)
         ok = MHD_add_response_header(resp, "Content-Type", content_type) == MHD_YES;
     if (ok && meta->allow != NULL && !meta->preflight)
@@ -185,8 +198,8 @@ struct MHD_Response *gw_response_new(char *body, size_t len, const char *content
     if (ok && gw_cors_allowed(meta->origin)) {
         ok =
             MHD_add_response_header(resp, "Access-Control-Allow-Origin", meta->origin) == MHD_YES &&
-            MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id") ==
-                MHD_YES;
+            MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                    GW_CORS_EXPOSE_HEADERS) == MHD_YES;
         if (ok && meta->preflight)
             ok =
                 MHD_add_response_header(resp, "Access-Control-Allow-Methods",
@@ -217,6 +230,9 @@ static enum MHD_Result queue(gw_request *req, int status, char *body, size_t len
         .allow = req->match.allow[0] != '\0' ? req->match.allow : NULL,
         .preflight = preflight,
         .close = req->closing,
+        .rate = &req->rate,
+        .extra = req->extra,
+        .n_extra = req->n_extra,
     };
     struct MHD_Response *resp = gw_response_new(body, len, content_type, &meta);
     if (resp == NULL) {
@@ -255,6 +271,14 @@ enum MHD_Result gw_answer_error(gw_request *req, int status, const char *code, c
     if (body == NULL)
         return MHD_NO;
     return gw_answer(req, status, body, strlen(body), GW_JSON);
+}
+
+bool gw_request_add_header(gw_request *req, const char *name, const char *value)
+{
+    if (req->n_extra == GW_EXTRA_HEADERS)
+        return false;
+    req->extra[req->n_extra++] = (gw_header){name, value};
+    return true;
 }
 
 enum MHD_Result gw_answer_preflight(gw_request *req)

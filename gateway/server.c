@@ -17,6 +17,7 @@
 
 #include "bp.h"
 #include "log.h"
+#include "strbuf.h"
 #include "gw_metrics.h"
 #include "gw_proxy.h"
 #include "gw_raw.h"
@@ -79,6 +80,8 @@ void gw_request_resume(gw_request *req)
 
 static void request_free(gw_request *req)
 {
+    if (req->op != NULL && req->op->cleanup != NULL)
+        req->op->cleanup(req);
     free(req->target);
     free(req->query);
     free(req->body);
@@ -117,24 +120,45 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
     return req;
 }
 
+/* Appends every X-Forwarded-For line, in order, to the strbuf in cls. */
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    bp_strbuf *b = cls;
+    (void)kind;
+    if (key == NULL || value == NULL || strcasecmp(key, "X-Forwarded-For") != 0)
+        return MHD_YES;
+    if (b->len > 0)
+        bp_strbuf_append(b, ",", 1);
+    bp_strbuf_append(b, value, strlen(value));
+    return MHD_YES;
+}
+
+/* The peer's address, then the client's behind trusted proxies. */
 static void client_address(gw_request *req)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(req->client_ip, sizeof req->client_ip, "unknown");
-    if (info == NULL || info->client_addr == NULL)
-        return;
-    const struct sockaddr *sa = info->client_addr;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &v4->sin_addr, req->client_ip, sizeof req->client_ip);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
-            inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], req->client_ip, sizeof req->client_ip);
-        else
-            inet_ntop(AF_INET6, &v6->sin6_addr, req->client_ip, sizeof req->client_ip);
+    char peer[GW_ADDR_MAX] = "unknown";
+    if (info != NULL && info->client_addr != NULL) {
+        const struct sockaddr *sa = info->client_addr;
+        if (sa->sa_family == AF_INET) {
+            const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+            inet_ntop(AF_INET, &v4->sin_addr, peer, sizeof peer);
+        } else if (sa->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+            if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+                inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], peer, sizeof peer);
+            else
+                inet_ntop(AF_INET6, &v6->sin6_addr, peer, sizeof peer);
+        }
     }
+    bp_strbuf xff = {0};
+    if (gw_trusted(peer))
+        MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_xff, &xff);
+    gw_client_address(peer, xff.len > 0 && !xff.failed ? xff.p : NULL, req->client_ip,
+                      sizeof req->client_ip);
+    bp_strbuf_reset(&xff);
 }
 
 /* Keeps printable ASCII of a header for the envelope, truncated. */
@@ -169,6 +193,8 @@ static enum MHD_Result reject_now(gw_request *req, int status, const char *messa
 
 static enum MHD_Result reject(gw_request *req, int status, const char *message)
 {
+    if (req->declared_len > GW_DRAIN_MAX)
+        return reject_now(req, status, message);
     if (req->has_body)
         req->closing = true;
     req->early_status = status;
@@ -207,8 +233,7 @@ static enum MHD_Result on_headers(gw_request *req, const char *method)
         if (errno != 0 || end == length || *end != '\0' || length[0] == '-')
             n = UINT64_MAX;
         req->has_body = n > 0;
-        if (n > GW_MAX_BODY)
-            return reject_now(req, 413, NULL);
+        req->declared_len = n;
     }
     if (gw_request_header(req, "Transfer-Encoding") != NULL)
         req->has_body = true;
@@ -255,15 +280,23 @@ static enum MHD_Result on_headers(gw_request *req, const char *method)
             return reject(req, 500, NULL);
     }
 
-    /* JSON only, except for a route that takes the request as it came (a
-     * webhook: Twilio's callbacks are form-encoded); its daemon judges. */
-    if (req->has_body && !gw_raw_input(gw_route_rpc(req->match.index)) &&
-        !is_json(gw_request_header(req, "Content-Type")))
-        return reject(req, 415, NULL);
-
-    /* Rate limits (class req->match.route->rate) arrive with their own
-     * issue; this is where they will be checked. */
     req->op = req->match.route->op != NULL ? req->match.route->op : &gw_proxy_op;
+    if (req->op->body != NULL) {
+        /* A streamed body: the op judges its type and size. */
+        int status = req->op->accept(req);
+        if (status != 0)
+            return reject(req, status, NULL);
+    } else {
+        if (req->declared_len > GW_MAX_BODY)
+            return reject_now(req, 413, NULL);
+        /* JSON only, except for a route that takes the request as it came
+         * (a webhook: Twilio's callbacks are form-encoded); its daemon
+         * judges. */
+        if (req->has_body && !gw_raw_input(gw_route_rpc(req->match.index)) &&
+            !is_json(gw_request_header(req, "Content-Type")))
+            return reject(req, 415, NULL);
+    }
+    /* Rate limits are counted where the caller is known: proxy.c. */
     req->phase = GW_PHASE_BODY;
     return MHD_YES;
 }
@@ -274,8 +307,10 @@ static enum MHD_Result on_body_data(gw_request *req, const char *data, size_t n)
         /* Read and drop the rest to answer 413 with a clean exchange, but
          * not for ever. */
         req->body_dropped += n;
-        return req->body_dropped > 4 * (uint64_t)GW_MAX_BODY ? MHD_NO : MHD_YES;
+        return req->body_dropped > GW_DRAIN_MAX ? MHD_NO : MHD_YES;
     }
+    if (req->op != NULL && req->op->body != NULL)
+        return req->op->body(req, data, n);
     if (n > GW_MAX_BODY - req->body_len) {
         req->body_too_large = true;
         req->closing = true;
@@ -358,9 +393,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         gw_metrics_observe(route, method, req->status, seconds);
     char shown_method[16];
     printable_copy(shown_method, sizeof shown_method, method);
-    bp_log(BP_LOG_INFO, req->request_id[0] != '\0' ? req->request_id : NULL,
-           "http method=%s route=%s status=%d duration_ms=%.2f%s", shown_method, route, req->status,
-           seconds * 1000.0, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    /* The access log: one JSON line per request. Never a token, a body or
+     * the query (it may hold personal data); the route is the pattern. */
+    bp_log_field fields[] = {
+        {"method", shown_method, 0},
+        {"route", route, 0},
+        {"status", NULL, req->status},
+        {"duration_ms", NULL, (double)(int64_t)(seconds * 1e6) / 1e3},
+        {"client_ip", req->client_ip, 0},
+        {"user_id", req->proxy.user_id[0] != '\0' ? req->proxy.user_id : NULL, 0},
+        {"aborted", NULL, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 0 : 1},
+    };
+    size_t n_fields = BP_COUNTOF(fields);
+    if (fields[5].str == NULL) /* not signed in, or not known: left out */
+        fields[5] = fields[--n_fields];
+    bp_log_fields(BP_LOG_INFO, req->request_id[0] != '\0' ? req->request_id : NULL, "http", fields,
+                  n_fields);
     request_unsuspended(req);
     request_free(req);
     atomic_fetch_sub(&srv->active, 1);

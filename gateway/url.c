@@ -125,3 +125,19 @@ fail:
     free(q);
     return rv;
 }
+
+const char *gw_list_next(const char **cursor, size_t *len)
+{
+    const char *p = *cursor;
+    if (*p == '\0')
+        return NULL;
+    const char *comma = strchr(p, ',');
+    size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+    *cursor = comma != NULL ? comma + 1 : p + n;
+    while (n > 0 && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return p;
+}

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <nng/nng.h>
@@ -21,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,6 +224,12 @@ fail:
         curl_easy_cleanup(h);
     bpt_response_free(r);
     return NULL;
+}
+
+bpt_response *bpt_http_at(const char *base, const char *method, const char *path,
+                          const char *const *headers, const void *body, size_t body_len)
+{
+    return http_at(base, method, path, headers, body, body_len);
 }
 
 bpt_response *bpt_http(const char *method, const char *path, const char *const *headers,
@@ -1061,6 +1070,23 @@ static int has_label(const char *labels, const char *end, const char *want)
     return 0;
 }
 
+/* The '}' that closes the label list opening at lb, skipping quoted values
+ * (a route label holds braces: "/api/shops/{shop_id}"); NULL when there is
+ * none before end. */
+static const char *labels_close(const char *lb, const char *end)
+{
+    int quoted = 0;
+    for (const char *p = lb + 1; p < end; p++) {
+        if (quoted && *p == '\\')
+            p++;
+        else if (*p == '"')
+            quoted = !quoted;
+        else if (!quoted && *p == '}')
+            return p;
+    }
+    return NULL;
+}
+
 double bpt_metric_sum(const char *text, const char *name, const char *const *labels)
 {
     double sum = 0;
@@ -1074,7 +1100,7 @@ double bpt_metric_sum(const char *text, const char *name, const char *const *lab
             strncmp(line + name_len - want, name, want) == 0 &&
             (name_len == want || line[name_len - want - 1] == '_')) {
             const char *lb = line + name_len;
-            const char *rb = *lb == '{' ? memchr(lb, '}', (size_t)(end - lb)) : lb;
+            const char *rb = *lb == '{' ? labels_close(lb, end) : lb;
             int all = rb != NULL;
             for (size_t i = 0; all && labels != NULL && labels[i] != NULL; i++)
                 all = *lb == '{' && has_label(lb, rb + 1, labels[i]);
@@ -1249,9 +1275,10 @@ static int write_pid_file(const char *name, pid_t pid)
 }
 
 /* Starts path detached (its own session, reparented away from this test
- * process so that the test runner never waits for it) and returns its pid,
- * or -1. */
-static pid_t spawn_detached(const char *path, const char *log_path)
+ * process so that the test runner never waits for it), with the
+ * "NAME=value" overrides of env (NULL-terminated, or NULL) added to this
+ * process's environment, and returns its pid, or -1. */
+static pid_t spawn_detached(const char *path, const char *log_path, const char *const *env)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -1274,6 +1301,8 @@ static pid_t spawn_detached(const char *path, const char *log_path)
             dup2(log, 1);
             dup2(log, 2);
             closefrom(3);
+            for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+                putenv((char *)env[i]);
             char *const argv[] = {(char *)path, NULL};
             execv(path, argv);
             _exit(127);
@@ -1320,7 +1349,7 @@ int bpt_daemon_restart(const char *name, int timeout_ms)
         fprintf(stderr, "harness: %s (pid %ld) is still running; kill it first\n", name, (long)old);
         return -1;
     }
-    pid_t pid = spawn_detached(bin, log_path);
+    pid_t pid = spawn_detached(bin, log_path, NULL);
     if (pid <= 0) {
         fprintf(stderr, "harness: cannot start %s: %s\n", bin, strerror(errno));
         return -1;
@@ -1339,6 +1368,72 @@ int bpt_daemon_restart(const char *name, int timeout_ms)
         bpt_sleep_ms(50);
     }
     fprintf(stderr, "harness: restarted %s did not answer within %d ms\n", name, timeout_ms);
+    return -1;
+}
+
+/* A port for an extra server: a free one below the ephemeral range (as
+ * scripts/suite-lib.sh picks), so that no outgoing connection takes it. */
+static int free_port(void)
+{
+    for (int attempt = 0; attempt < 200; attempt++) {
+        int port = 20000 + (int)((unsigned)rand() % 10000u);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return -1;
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    return -1;
+}
+
+pid_t bpt_gateway_spawn(const char *label, const char *const *env, char *base_url, size_t len)
+{
+    char bin[PATH_MAX_LEN], log_path[PATH_MAX_LEN], port_env[32];
+    const char *all[32];
+    size_t n = 0;
+    int port = free_port();
+    if (port < 0)
+        return -1;
+    snprintf(port_env, sizeof port_env, "PORT=%d", port);
+    all[n++] = port_env;
+    for (size_t i = 0; env != NULL && env[i] != NULL && n + 1 < BP_COUNTOF(all); i++)
+        all[n++] = env[i];
+    all[n] = NULL;
+    snprintf(bin, sizeof bin, "%s/barberpro-gateway", env_or("BP_TEST_BIN_DIR", "build/test/bin"));
+    snprintf(log_path, sizeof log_path, "%s/%s.log", env_or("BP_TEST_LOG_DIR", "/tmp"), label);
+    snprintf(base_url, len, "http://127.0.0.1:%d", port);
+    pid_t pid = spawn_detached(bin, log_path, all);
+    if (pid <= 0)
+        return -1;
+    double deadline = bpt_now_ms() + 10000;
+    while (bpt_now_ms() < deadline && bpt_pid_alive(pid)) {
+        bpt_response *r = bpt_http_at(base_url, "GET", "/api/openapi.json", NULL, NULL, 0);
+        int up = r != NULL && r->status == 200;
+        bpt_response_free(r);
+        if (up)
+            return pid;
+        bpt_sleep_ms(50);
+    }
+    fprintf(stderr, "harness: gateway %s did not answer; see %s\n", label, log_path);
+    bpt_gateway_stop(pid);
+    return -1;
+}
+
+int bpt_gateway_stop(pid_t pid)
+{
+    if (pid <= 0 || kill(pid, SIGTERM) != 0)
+        return -1;
+    double deadline = bpt_now_ms() + 15000;
+    while (bpt_now_ms() < deadline) {
+        if (!bpt_pid_alive(pid))
+            return 0;
+        bpt_sleep_ms(20);
+    }
+    kill(pid, SIGKILL);
     return -1;
 }
 

@@ -44,6 +44,20 @@ const char *bpt_base_url(void);
 bpt_response *bpt_http(const char *method, const char *path, const char *const *headers,
                        const void *body, size_t body_len);
 
+/* As bpt_http, to another server (base like "http://127.0.0.1:4000"). */
+bpt_response *bpt_http_at(const char *base, const char *method, const char *path,
+                          const char *const *headers, const void *body, size_t body_len);
+
+/* Starts one more gateway (the suite's binary and environment, plus the
+ * "NAME=value" overrides of env, NULL-terminated) on a free port, its log in
+ * BP_TEST_LOG_DIR/<label>.log (checked for sanitizer reports like the
+ * daemons'), and waits until it answers. Writes its base URL into base_url
+ * and returns its pid, or -1. Stop it with bpt_gateway_stop. */
+pid_t bpt_gateway_spawn(const char *label, const char *const *env, char *base_url, size_t len);
+
+/* SIGTERM, then waits up to 15 s for it to exit. Returns 0 when it did. */
+int bpt_gateway_stop(pid_t pid);
+
 /* Convenience: body is encoded as JSON (NULL for none; not stolen) and sent
  * with Content-Type: application/json; token, when not NULL, goes in
  * Authorization: Bearer. Same ownership as bpt_http. */

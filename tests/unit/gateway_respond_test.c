@@ -193,7 +193,7 @@ Test(gateway_respond, cors_headers_for_allowed_origins_only)
     gw_resp_meta meta = {.request_id = "r", .origin = "https://app.barberpro.com.ar"};
     struct MHD_Response *r = gw_response_new(strdup("{}"), 2, GW_JSON, &meta);
     cr_expect_str_eq(header(r, "Access-Control-Allow-Origin"), "https://app.barberpro.com.ar");
-    cr_expect_str_eq(header(r, "Access-Control-Expose-Headers"), "X-Request-Id");
+    cr_expect_str_eq(header(r, "Access-Control-Expose-Headers"), GW_CORS_EXPOSE_HEADERS);
     cr_expect_null(header(r, "Access-Control-Allow-Methods"), "only on a preflight");
     MHD_destroy_response(r);
 
@@ -225,4 +225,47 @@ Test(gateway_respond, cors_headers_for_allowed_origins_only)
     cr_expect_str_eq(header(r, "Allow"), "GET, OPTIONS");
     MHD_destroy_response(r);
     gw_cors_configure("");
+}
+
+Test(gateway_respond, rate_limit_headers_and_retry_after)
+{
+    gw_rate_result allowed = {
+        .checked = true, .allowed = true, .limit = 200, .remaining = 199, .reset_s = 5};
+    gw_resp_meta meta = {.request_id = "r", .rate = &allowed};
+    struct MHD_Response *r = gw_response_new(strdup("{}"), 2, GW_JSON, &meta);
+    cr_expect_str_eq(header(r, "RateLimit-Limit"), "200");
+    cr_expect_str_eq(header(r, "RateLimit-Remaining"), "199");
+    cr_expect_str_eq(header(r, "RateLimit-Reset"), "5");
+    cr_expect_null(header(r, "Retry-After"), "only on a refusal");
+    MHD_destroy_response(r);
+
+    gw_rate_result refused = {.checked = true,
+                              .allowed = false,
+                              .limit = 10,
+                              .remaining = 0,
+                              .reset_s = 900,
+                              .retry_after_s = 90};
+    meta.rate = &refused;
+    r = gw_response_new(strdup("{}"), 2, GW_JSON, &meta);
+    cr_expect_str_eq(header(r, "RateLimit-Remaining"), "0");
+    cr_expect_str_eq(header(r, "Retry-After"), "90");
+    MHD_destroy_response(r);
+
+    gw_rate_result unchecked = {.checked = false, .allowed = true};
+    meta.rate = &unchecked;
+    r = gw_response_new(strdup("{}"), 2, GW_JSON, &meta);
+    cr_expect_null(header(r, "RateLimit-Limit"), "no verdict, no headers");
+    MHD_destroy_response(r);
+}
+
+Test(gateway_respond, an_op_may_replace_cache_control)
+{
+    gw_header extra[] = {{"Cache-Control", "public, max-age=604800, immutable"},
+                         {"Content-Security-Policy", "default-src 'none'"}};
+    gw_resp_meta meta = {.request_id = "r", .extra = extra, .n_extra = 2};
+    struct MHD_Response *r = gw_response_new(strdup("x"), 1, "image/png", &meta);
+    cr_expect_str_eq(header(r, "Cache-Control"), "public, max-age=604800, immutable");
+    cr_expect_str_eq(header(r, "Content-Security-Policy"), "default-src 'none'");
+    cr_expect_str_eq(header(r, "X-Content-Type-Options"), "nosniff");
+    MHD_destroy_response(r);
 }
