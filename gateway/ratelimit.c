@@ -22,17 +22,17 @@
  * the next request; a request is allowed when TAT + T - W <= now, and then
  * moves TAT to max(TAT, now) + T. Answers {allowed, TAT - now} with TAT - now
  * as a string (a Lua number would be truncated to an integer). */
-static const char script[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
-    "local T = tonumber(ARGV[1])\n"
-    "local W = tonumber(ARGV[2])\n"
-    "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
-    "if tat < now then tat = now end\n"
-    "if tat + T - W > now then return {0, tostring(tat - now)} end\n"
-    "local new = tat + T\n"
-    "redis.call('SET', KEYS[1], string.format('%.3f', new), 'PX', math.ceil(new - now))\n"
-    "return {1, tostring(new - now)}\n";
+static const char script[] = "local t = redis.call('TIME')\n"
+                             "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
+                             "local T = tonumber(ARGV[1])\n"
+                             "local W = tonumber(ARGV[2])\n"
+                             "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
+                             "if tat < now then tat = now end\n"
+                             "if tat + T - W > now then return {0, tostring(tat - now)} end\n"
+                             "local new = tat + T\n"
+                             "redis.call('SET', KEYS[1], string.format('%.3f', new), 'PX', "
+                             "math.max(1, math.ceil(new - now)))\n"
+                             "return {1, tostring(new - now)}\n";
 
 static struct {
     bool enabled;
@@ -199,7 +199,7 @@ void gw_ratelimit_check(gw_rate_class c, const char *subject, gw_rate_result *ou
     const gw_rate_rule *rule = &rl.rules[c];
     char key[256], t[32], w[32];
     snprintf(key, sizeof key, KEY_PREFIX "%s:%s", gw_rate_name(c), subject);
-    snprintf(t, sizeof t, "%.3f", (double)rule->window_ms / (double)rule->max);
+    snprintf(t, sizeof t, "%.9g", (double)rule->window_ms / (double)rule->max);
     snprintf(w, sizeof w, "%lld", (long long)rule->window_ms);
 
     bp_kv *kv = pool_take();

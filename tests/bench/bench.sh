@@ -3,7 +3,8 @@
 # suite as `make run` does (scripts/run.sh) in a temporary folder with demo
 # data and rate limits off, creates a user, and runs wrk against
 # /api/health, an authenticated GET /api/auth/me, the same while logins run
-# (bcrypt at the real cost), bookings and availability, a payment read and
+# (bcrypt at the real cost), the same and a public list through a second
+# gateway with the rate limiter on, bookings and availability, a payment read and
 # signed MercadoPago webhooks, and build/bin/http-ceiling, the smallest
 # libmicrohttpd server, for the ceiling of this machine. Prints one table;
 # stops everything it started.
@@ -166,6 +167,40 @@ while bp_alive "${bg_pids[0]}"; do
 done
 line=$(grep '^BENCH ' "$TMP/login.out" | tail -n 1 || true)
 rows+=("POST /api/auth/login (bcrypt)|$LOGIN_CONNS|${line#BENCH }")
+
+# ---- the rate limiter's cost ----------------------------------------------------------
+# A second gateway on the same daemons with the limiter on (limits far out
+# of reach): every request of these rows also runs the GCRA script in Redis,
+# in the user's bucket for /api/auth/me (which then also has auth verify the
+# token first) and in the address's for a public list.
+LIMITED_PORT=$(bp_free_port)
+(
+    set -a
+    # shellcheck disable=SC1091
+    . "$TMP/var/env"
+    set +a
+    export BARBERPRO_VAR_DIR=$TMP/var PORT=$LIMITED_PORT RATE_LIMIT_ENABLED=1 \
+        RATE_LIMIT_MAX_REQUESTS=100000000 RATE_LIMIT_WINDOW_MS=1000 LOG_LEVEL=warn
+    exec "$BIN/barberpro-gateway"
+) </dev/null >"$TMP/gateway-limited.log" 2>&1 &
+limited_pid=$!
+bg_pids+=("$limited_pid")
+bp_wait_health "http://127.0.0.1:$LIMITED_PORT/api/health" 20 "$limited_pid" ||
+    bp_die "the rate-limited gateway did not start (log: $TMP/gateway-limited.log)"
+for c in "${CONNS[@]}"; do
+    bp_log "GET /api/auth/me with rate limits on, $c connections, ${DURATION}s"
+    run_wrk "GET /api/auth/me (limits on)" "$c" "$THREADS" "$TMP/me.lua" \
+        "http://127.0.0.1:$LIMITED_PORT/api/auth/me"
+    check_stop
+    bp_log "GET /api/shops with rate limits on, $c connections, ${DURATION}s"
+    run_wrk "GET /api/shops (limits on)" "$c" "$THREADS" "$TMP/report.lua" \
+        "http://127.0.0.1:$LIMITED_PORT/api/shops"
+    check_stop
+    bp_log "GET /api/shops with rate limits off, $c connections, ${DURATION}s"
+    run_wrk "GET /api/shops" "$c" "$THREADS" "$TMP/report.lua" "$BASE/api/shops"
+    check_stop
+done
+kill "$limited_pid" 2>/dev/null || true
 
 # ---- bookings: availability, a cached list, creations across many barbers ---------
 # The fixture goes through the API: an owner, a shop, a 30-minute service with

@@ -216,3 +216,19 @@ Test(ratelimit, switched_off)
     cr_assert(r.allowed && !r.checked);
     setenv("RATE_LIMIT_ENABLED", "1", 1);
 }
+
+Test(ratelimit, huge_quotas_stay_valid_in_redis, .timeout = 30)
+{
+    const char *redis = getenv("BP_TEST_REDIS_URL");
+    cr_assert_not_null(redis);
+    configure("100000000", "1000", redis); /* one request per 10 ns */
+    char who[64];
+    subject(who, sizeof who);
+    gw_rate_result r;
+    for (int i = 0; i < 3; i++) {
+        gw_ratelimit_check(GW_RATE_API, who, &r);
+        cr_assert(r.checked && r.allowed, "request %d: checked %d", i + 1, r.checked);
+        cr_assert_gt(r.remaining, 99999000);
+    }
+    gw_ratelimit_close();
+}
