@@ -46,7 +46,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/test/unit/%,$(UNIT_TESTS))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/test/integration/%,$(INTEG_TESTS))
 FAKE_BINS := $(patsubst tests/fakes/%.c,$(BUILD)/bin/fake-%,$(wildcard tests/fakes/*.c))
 
-.PHONY: all deps run test test-unit test-integration bench lint format migrate clean
+.PHONY: all deps run test test-unit test-integration bench lint openapi-lint format migrate clean
 .SECONDARY:
 
 all: $(BINS) $(FAKE_BINS) $(BUILD)/bin/http-ceiling $(BUILD)/bin/availability-bench
@@ -181,6 +181,11 @@ bench: deps all
 C_FILES = $(shell git ls-files --cached --others --exclude-standard -- '*.c' '*.h' | grep -v '^build')
 lint: deps
 	@scripts/lint.sh
+
+# gateway/openapi.yaml against Redocly CLI's recommended rules (also a step
+# of `make test`); the pinned CLI is installed into tools/node_modules once.
+openapi-lint: deps
+	@scripts/openapi-lint.sh
 
 format:
 	clang-format -i $(C_FILES)

@@ -138,6 +138,15 @@ PGresult *bp_db_exec_prepared(bp_db *db, unsigned slot, const char *sql, int npa
     return r;
 }
 
+PGresult *bp_db_select(bp_db *db, const char *sql, const char *request_id)
+{
+    PGresult *res = bp_db_query(db, sql, 0, NULL);
+    if (bp_db_ok(res, request_id))
+        return res;
+    PQclear(res);
+    return NULL;
+}
+
 bool bp_db_ok(const PGresult *res, const char *request_id)
 {
     if (res == NULL) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "procstat.h"
 #include "strbuf.h"
 
 #define MAX_SERIES 4096 /* a bound on cardinality; a power of two */
@@ -17,10 +18,14 @@
 static const double default_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,    0.2,   0.5,    1,     2.5,  5,     10};
 
-typedef enum { KIND_COUNTER, KIND_HISTOGRAM } kind_t;
+typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } kind_t;
 
 struct bp_counter {
     _Atomic int64_t value;
+};
+
+struct bp_gauge {
+    _Atomic uint64_t bits; /* a double */
 };
 
 struct bp_histogram {
@@ -37,6 +42,7 @@ typedef struct {
     size_t order; /* creation order, for stable output */
     union {
         struct bp_counter counter;
+        struct bp_gauge gauge;
         struct bp_histogram hist;
     } u;
 } series;
@@ -137,6 +143,21 @@ void bp_counter_set(bp_counter *c, int64_t v)
         atomic_store_explicit(&c->value, v, memory_order_relaxed);
 }
 
+bp_gauge *bp_metrics_gauge(const char *name, const char *help, const char *labels)
+{
+    series *s = lookup(KIND_GAUGE, name, help, labels, NULL, 0);
+    return s ? &s->u.gauge : NULL;
+}
+
+void bp_gauge_set(bp_gauge *g, double v)
+{
+    if (g == NULL)
+        return;
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    atomic_store_explicit(&g->bits, bits, memory_order_relaxed);
+}
+
 bp_histogram *bp_metrics_histogram(const char *name, const char *help, const char *labels,
                                    const double *bounds, size_t nbounds)
 {
@@ -212,6 +233,52 @@ static bool is_counter_name(const char *name)
            (n > 6 && strcmp(name + n - 6, "_count") == 0);
 }
 
+static const char *type_of(const series *s)
+{
+    if (s->kind == KIND_HISTOGRAM)
+        return "histogram";
+    return s->kind == KIND_COUNTER && is_counter_name(s->name) ? "counter" : "gauge";
+}
+
+/* One sample of a process_* family with its HELP and TYPE lines; value is
+ * already formatted. */
+static void sb_process(bp_strbuf *b, const char *name, const char *type, const char *help,
+                       const char *extra, const char *value)
+{
+    bp_strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s", name, help, name, type, name);
+    sb_labels(b, NULL, extra, NULL);
+    bp_strbuf_printf(b, " %s\n", value);
+}
+
+/* The process_* families, named and described as the Prometheus client
+ * libraries do, so that standard dashboards and alerts work unchanged. */
+static void render_process(bp_strbuf *b, const char *extra)
+{
+    bp_procstat ps;
+    if (bp_procstat_read(&ps) != 0)
+        return;
+    char v[32];
+    snprintf(v, sizeof v, "%.2f", ps.cpu_seconds);
+    sb_process(b, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.", extra, v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)ps.open_fds);
+    sb_process(b, "process_open_fds", "gauge", "Number of open file descriptors.", extra, v);
+    if (ps.max_fds > 0) {
+        snprintf(v, sizeof v, "%llu", (unsigned long long)ps.max_fds);
+        sb_process(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.", extra,
+                   v);
+    }
+    snprintf(v, sizeof v, "%llu", (unsigned long long)ps.virtual_bytes);
+    sb_process(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", extra,
+               v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)ps.resident_bytes);
+    sb_process(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", extra,
+               v);
+    snprintf(v, sizeof v, "%.2f", ps.start_time_seconds);
+    sb_process(b, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.", extra, v);
+}
+
 char *bp_metrics_render(const char *extra_labels)
 {
     bp_strbuf b = {0};
@@ -232,15 +299,22 @@ char *bp_metrics_render(const char *extra_labels)
     for (size_t i = 0; i < n; i++) {
         series *s = all[i];
         if (i == 0 || strcmp(all[i - 1]->name, s->name) != 0) {
-            const char *type = s->kind == KIND_HISTOGRAM  ? "histogram"
-                               : is_counter_name(s->name) ? "counter"
-                                                          : "gauge";
+            const char *type = type_of(s);
             bp_strbuf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, type);
         }
         if (s->kind == KIND_COUNTER) {
             bp_strbuf_printf(&b, "%s", s->name);
             sb_labels(&b, s->labels, extra_labels, NULL);
             bp_strbuf_printf(&b, " %lld\n", (long long)atomic_load(&s->u.counter.value));
+            continue;
+        }
+        if (s->kind == KIND_GAUGE) {
+            uint64_t bits = atomic_load(&s->u.gauge.bits);
+            double v;
+            memcpy(&v, &bits, sizeof v);
+            bp_strbuf_printf(&b, "%s", s->name);
+            sb_labels(&b, s->labels, extra_labels, NULL);
+            bp_strbuf_printf(&b, " %.9g\n", v);
             continue;
         }
         struct bp_histogram *h = &s->u.hist;
@@ -267,5 +341,6 @@ char *bp_metrics_render(const char *extra_labels)
         bp_strbuf_printf(&b, " %llu\n", (unsigned long long)cumulative);
     }
     free(all);
+    render_process(&b, extra_labels);
     return bp_strbuf_take(&b);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 typedef struct bp_counter bp_counter;
+typedef struct bp_gauge bp_gauge;
 typedef struct bp_histogram bp_histogram;
 
 /* Returns the counter series name{labels}, creating it the first time.
@@ -24,6 +25,15 @@ void bp_counter_add(bp_counter *c, uint64_t n);
  * ends in neither _total nor _count are rendered with TYPE gauge. */
 void bp_counter_set(bp_counter *c, int64_t v);
 
+/* Returns the gauge series name{labels}, creating it the first time, for a
+ * value that is not a whole number (a latency, a ratio). Same arguments and
+ * ownership as bp_metrics_counter; always rendered with TYPE gauge, so name
+ * must not end in _total. */
+bp_gauge *bp_metrics_gauge(const char *name, const char *help, const char *labels);
+
+/* Sets a gauge to v, which must be finite (NULL is ignored). */
+void bp_gauge_set(bp_gauge *g, double v);
+
 /* Returns the histogram series name{labels} with the given upper bounds
  * (ascending, without +Inf), creating it the first time. NULL bounds means
  * the default latency buckets in seconds (0.0005 to 10). */
@@ -33,9 +43,12 @@ bp_histogram *bp_metrics_histogram(const char *name, const char *help, const cha
 /* Records one observation (NULL is ignored). */
 void bp_histogram_observe(bp_histogram *h, double v);
 
-/* Renders every series; extra_labels (e.g. "service=\"auth\"", or NULL) is
- * added to each. Returns a NUL-terminated string the caller frees with free(),
- * or NULL when out of memory. */
+/* Renders every series, then the process_* families of the Prometheus
+ * client libraries (CPU seconds, resident and virtual memory, open and
+ * maximum descriptors, start time), read from /proc when called and left
+ * out where /proc cannot be read; extra_labels (e.g. "service=\"auth\"", or
+ * NULL) is added to each. Returns a NUL-terminated string the caller frees
+ * with free(), or NULL when out of memory. */
 char *bp_metrics_render(const char *extra_labels);
 
 /* Escapes a label value for use inside quotes (\\, \" and \n). Writes at most

@@ -10,6 +10,7 @@
 
 #include "arena.h"
 #include "rpc.pb-c.h"
+#include "strbuf.h"
 
 /* Largest nng message either side accepts (requests and replies). */
 #define BP_RPC_MAX_MSG (4u * 1024u * 1024u)
@@ -66,12 +67,20 @@ typedef struct {
     /* Optional: turns a bearer token carried in the envelope into a
      * principal (bp_call_set_principal). Returns 0, or bp_call_fail(401). */
     int (*authenticate)(bp_call *call, const char *token);
+    /* Optional: answers the built-in BusinessMetrics call by appending
+     * Prometheus text (prom.h) to out, computed from the service's own
+     * schema through bp_call_worker(call)->db, so that the figures survive
+     * restarts and agree across instances. Returns 0 or a BP_E* code (the
+     * call then fails and the gateway leaves the service out). Without it
+     * the call answers empty text. */
+    int (*business_metrics)(bp_call *call, bp_strbuf *out);
     void *app;
 } bp_service;
 
-/* Listens on url and starts the worker lanes. The Health and Metrics methods
- * are answered by the server itself unless the service has a handler for
- * them. def must outlive the server. Returns 0 or a BP_E* code. */
+/* Listens on url and starts the worker lanes. The Health, Metrics and
+ * BusinessMetrics methods are answered by the server itself unless the
+ * service has a handler for them. def must outlive the server. Returns 0 or
+ * a BP_E* code. */
 int bp_server_start(const bp_service *def, const char *url, bp_server **out);
 
 /* Stops receiving, lets in-flight calls finish and reply, joins the workers

@@ -24,6 +24,7 @@
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
+#include "storehealth.h"
 
 /* Niceness of slow lane threads, relative to the fast lane's 0. */
 #define SLOW_LANE_NICE 5
@@ -278,6 +279,7 @@ static int builtin_health(bp_call *call, const ProtobufCMessage *req, ProtobufCM
 static int builtin_metrics(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
     Bp__Common__MetricsReply *out = (Bp__Common__MetricsReply *)resp;
+    bp_storehealth_record(call->worker->db, call->worker->kv);
     char labels[96];
     snprintf(labels, sizeof labels, "service=\"%s\"", call->srv->def->name);
     char *text = bp_metrics_render(labels);
@@ -288,9 +290,30 @@ static int builtin_metrics(bp_call *call, const ProtobufCMessage *req, ProtobufC
     return 0;
 }
 
+/* The service's business figures (bp_service.business_metrics), or empty
+ * text for a service that has none. */
+static int builtin_business_metrics(bp_call *call, const ProtobufCMessage *req,
+                                    ProtobufCMessage *resp)
+{
+    Bp__Common__MetricsReply *out = (Bp__Common__MetricsReply *)resp;
+    bp_strbuf text = {0};
+    if (call->srv->def->business_metrics != NULL) {
+        int rv = call->srv->def->business_metrics(call, &text);
+        if (rv != 0) {
+            bp_strbuf_reset(&text);
+            return rv == BP_EREPLIED ? rv : bp_call_fail_internal(call, rv);
+        }
+    }
+    char *s = bp_strbuf_take(&text);
+    out->text = s != NULL ? bp_arena_strdup(call->arena, s) : NULL;
+    free(s);
+    return out->text != NULL ? 0 : bp_call_fail_internal(call, BP_ENOMEM);
+}
+
 static const bp_handler builtin_handlers[] = {
     {"Health", builtin_health, 0},
     {"Metrics", builtin_metrics, 0},
+    {"BusinessMetrics", builtin_business_metrics, 0},
 };
 
 /* ---- dispatch --------------------------------------------------------- */

@@ -13,6 +13,7 @@
 #include "gw_forwarded.h"
 #include "gw_ratelimit.h"
 #include "gw_respond.h"
+#include "gw_uploads.h"
 
 void gw_config_load(gw_config *cfg)
 {
@@ -52,4 +53,5 @@ void gw_config_load(gw_config *cfg)
         bp_config_fail("TRUSTED_PROXIES", "expected a comma-separated list of IP addresses or "
                                           "CIDRs such as 10.0.0.0/8,::1 (at most 64)");
     gw_ratelimit_configure();
+    gw_uploads_configure();
 }

@@ -13,4 +13,15 @@ extern const gw_op gw_metrics_op;
  * methods outside the standard set are counted as "OTHER". */
 void gw_metrics_observe(const char *route, const char *method, int status, double seconds);
 
+/* The content type of Prometheus text. */
+#define GW_PROM_TEXT "text/plain; version=0.0.4; charset=utf-8"
+
+/* Answers a fan-out (gw_fanout.h) of an RPC returning bp.common.MetricsReply
+ * as one Prometheus text: own (the gateway's, or NULL), then a gauge family
+ * up_name{service} (1 when the service answered, with up_help as its HELP),
+ * then every answer, merged family by family. A service that did not answer
+ * is left out, not an error. */
+enum MHD_Result gw_metrics_answer(gw_request *req, const char *own, const char *up_name,
+                                  const char *up_help);
+
 #endif

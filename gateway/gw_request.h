@@ -55,9 +55,10 @@ struct gw_op {
     /* Optional, for a body that is neither JSON nor buffered (uploads).
      * accept runs once the headers are read, in place of the JSON and size
      * checks, and returns 0 or the HTTP status to refuse with (the body is
-     * then dropped); body gets each piece of the body as it arrives and
-     * returns MHD_NO to drop the connection. req->body stays empty and
-     * GW_MAX_BODY does not apply: the op bounds what it keeps. */
+     * then dropped; the message is req->early_message when accept set it
+     * to a static string, else the status's own); body gets each piece of the body as it arrives
+     * and returns MHD_NO to drop the connection. req->body stays empty and GW_MAX_BODY does not
+     * apply: the op bounds what it keeps. */
     int (*accept)(gw_request *req);
     enum MHD_Result (*body)(gw_request *req, const char *data, size_t n);
     /* Optional: releases req->op_state when the request ends, however. */

@@ -13,7 +13,7 @@
 #include "gw_server.h"
 #include "gw_services.h"
 
-static enum MHD_Result health_start(gw_request *req)
+enum MHD_Result gw_health_start(gw_request *req)
 {
     if (!gw_fanout_start(req, "Health", gw_server_config(req->srv)->ops_timeout_ms))
         return gw_answer_error(req, 503, NULL, NULL, NULL);
@@ -31,8 +31,7 @@ static const char *copy_printable(char *out, size_t size, const char *s, const c
     return n > 0 ? out : fallback;
 }
 
-/* "ok", or why not; reason is scratch space for a copied status. */
-static const char *service_state(const gw_fan_slot *slot, char *reason, size_t size)
+const char *gw_health_state(const gw_fan_slot *slot, char *reason, size_t size)
 {
     switch (slot->rv) {
     case 0:
@@ -67,7 +66,7 @@ static enum MHD_Result health_finish(gw_request *req)
     bool all_ok = true;
     for (size_t i = 0; i < req->fan.n; i++) {
         char reason[64];
-        const char *state = service_state(&req->fan.slots[i], reason, sizeof reason);
+        const char *state = gw_health_state(&req->fan.slots[i], reason, sizeof reason);
         all_ok = all_ok && strcmp(state, "ok") == 0;
         json_object_set_new(services, gw_service_at(i)->name, json_string(state));
     }
@@ -76,4 +75,4 @@ static enum MHD_Result health_finish(gw_request *req)
     return gw_answer_json(req, all_ok ? 200 : 503, doc);
 }
 
-const gw_op gw_health_op = {.start = health_start, .finish = health_finish};
+const gw_op gw_health_op = {.start = gw_health_start, .finish = health_finish};

@@ -18,8 +18,6 @@
 #include "gw_server.h"
 #include "gw_services.h"
 
-#define PROM_TEXT "text/plain; version=0.0.4; charset=utf-8"
-
 static const char *method_label(const char *method)
 {
     static const char *const known[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"};
@@ -54,18 +52,15 @@ static enum MHD_Result metrics_start(gw_request *req)
     return MHD_YES;
 }
 
-static enum MHD_Result metrics_finish(gw_request *req)
+enum MHD_Result gw_metrics_answer(gw_request *req, const char *own, const char *up_name,
+                                  const char *up_help)
 {
     Bp__Common__MetricsReply *replies[GW_MAX_FANOUT] = {NULL};
     const char *docs[GW_MAX_FANOUT + 2] = {NULL};
-    char up[GW_MAX_FANOUT * 96 + 256];
-    size_t used = (size_t)snprintf(up, sizeof up,
-                                   "# HELP barberpro_service_up Whether the service answered the "
-                                   "gateway's Metrics call (1) or not (0).\n"
-                                   "# TYPE barberpro_service_up gauge\n");
-    char *own = bp_metrics_render("service=\"gateway\"");
+    char up[GW_MAX_FANOUT * 96 + 512];
+    size_t used = (size_t)snprintf(up, sizeof up, "# HELP %s %s\n# TYPE %s gauge\n", up_name,
+                                   up_help, up_name);
     docs[0] = own;
-
     for (size_t i = 0; i < req->fan.n; i++) {
         const gw_fan_slot *slot = &req->fan.slots[i];
         const char *name = gw_service_at(i)->name;
@@ -76,26 +71,38 @@ static enum MHD_Result metrics_finish(gw_request *req)
                 bp__common__metrics_reply__unpack(NULL, r->has_body ? r->body.len : 0,
                                                   r->has_body ? r->body.data : (const uint8_t *)"");
         }
-        bool ok = replies[i] != NULL && replies[i]->text != NULL;
+        /* An empty text (a daemon without figures) leaves the field unset. */
+        bool ok = replies[i] != NULL;
         if (ok)
             docs[2 + i] = replies[i]->text;
         else
-            bp_log(BP_LOG_DEBUG, req->request_id, "metrics: %s did not answer (%s, status %d)",
+            bp_log(BP_LOG_DEBUG, req->request_id, "%s: %s did not answer (%s, status %d)", up_name,
                    name, bp_strerror(slot->rv), status);
         if (used < sizeof up)
-            used += (size_t)snprintf(up + used, sizeof up - used,
-                                     "barberpro_service_up{service=\"%s\"} %d\n", name, ok);
+            used += (size_t)snprintf(up + used, sizeof up - used, "%s{service=\"%s\"} %d\n",
+                                     up_name, name, ok);
     }
     docs[1] = up;
 
-    char *text = own != NULL ? gw_prom_merge(docs, req->fan.n + 2) : NULL;
-    free(own);
+    char *text = gw_prom_merge(docs, req->fan.n + 2);
     for (size_t i = 0; i < req->fan.n; i++)
         if (replies[i] != NULL)
             bp__common__metrics_reply__free_unpacked(replies[i], NULL);
     if (text == NULL)
         return gw_answer_error(req, 500, NULL, NULL, NULL);
-    return gw_answer(req, 200, text, strlen(text), PROM_TEXT);
+    return gw_answer(req, 200, text, strlen(text), GW_PROM_TEXT);
+}
+
+static enum MHD_Result metrics_finish(gw_request *req)
+{
+    char *own = bp_metrics_render("service=\"gateway\"");
+    if (own == NULL)
+        return gw_answer_error(req, 500, NULL, NULL, NULL);
+    enum MHD_Result rv = gw_metrics_answer(
+        req, own, "barberpro_service_up",
+        "Whether the service answered the gateway's Metrics call (1) or not (0).");
+    free(own);
+    return rv;
 }
 
 const gw_op gw_metrics_op = {.start = metrics_start, .finish = metrics_finish};

@@ -8,11 +8,14 @@
 
 #include "bp.h"
 #include "log.h"
+#include "gw_business.h"
 #include "gw_health.h"
 #include "gw_metrics.h"
 #include "gw_openapi.h"
 #include "gw_routes.h"
 #include "gw_services.h"
+#include "gw_status.h"
+#include "gw_uploads.h"
 
 /* One row per endpoint: method, pattern, service, RPC, auth, rate-limit
  * class, and the handler for the gateway's own rows. Literal rows go before
@@ -102,7 +105,12 @@ static const gw_route routes[] = {
     /* Operations (the gateway itself) */
     {"GET", "/api/health", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_health_op},
     {"GET", "/api/metrics", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_metrics_op},
+    {"GET", "/api/business-metrics", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_business_op},
     {"GET", "/api/openapi.json", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_openapi_op},
+    /* Uploads (the gateway itself: streamed to UPLOAD_DIR, served from it) */
+    {"POST", "/api/uploads", NULL, NULL, GW_AUTH_USER, GW_RATE_API, &gw_upload_op},
+    {"GET", "/uploads/{name}", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_upload_file_op},
+    {"GET", "/status", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_status_op},
 };
 
 static const ProtobufCMethodDescriptor *resolved[BP_COUNTOF(routes)];

@@ -285,7 +285,7 @@ static enum MHD_Result on_headers(gw_request *req, const char *method)
         /* A streamed body: the op judges its type and size. */
         int status = req->op->accept(req);
         if (status != 0)
-            return reject(req, status, NULL);
+            return reject(req, status, req->early_message);
     } else {
         if (req->declared_len > GW_MAX_BODY)
             return reject_now(req, 413, NULL);

@@ -33,6 +33,16 @@ for p in "${packages[@]}"; do
     fi
 done
 
+# node and npm run the OpenAPI linter (scripts/openapi-lint.sh). Looked for
+# as commands, not packages: NodeSource's nodejs carries npm itself and
+# conflicts with Debian's npm package.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+# promtool checks the live /api/metrics text in the tests and the alert rules
+# in make lint; it comes with Debian's prometheus package (whose server is
+# not used: on a systemd host, `systemctl disable --now prometheus`).
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+
 if ((${#missing[@]} == 0)); then
     exit 0
 fi

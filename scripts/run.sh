@@ -35,6 +35,8 @@ mkdir -p "$VAR"
 VAR=$(cd "$VAR" && pwd)
 export BARBERPRO_VAR_DIR=$VAR
 export BARBERPRO_RUN_DIR=$VAR/run
+# Uploads live with the rest of the suite's data unless told otherwise.
+export UPLOAD_DIR=${UPLOAD_DIR:-$VAR/uploads}
 mkdir -p "$BARBERPRO_RUN_DIR"
 chmod 700 "$BARBERPRO_RUN_DIR"
 

@@ -98,6 +98,18 @@ run_test_binary() {
     fi
 }
 
+# ---- the OpenAPI document ----------------------------------------------------
+# gateway/openapi.yaml against Redocly CLI's recommended rules, one counted
+# check (scripts/openapi-lint.sh; `npm ci` only on the first run).
+if [[ -z $ONLY || openapi-lint =~ $ONLY ]]; then
+    echo "==> openapi lint"
+    if "$REPO/scripts/openapi-lint.sh"; then
+        pass
+    else
+        fail "openapi lint (scripts/openapi-lint.sh: gateway/openapi.yaml)"
+    fi
+fi
+
 # ---- PostgreSQL and Redis ----------------------------------------------------
 bp_pg_start "$TMP/pg" fast
 bp_pg_createdb barberpro
@@ -132,6 +144,7 @@ export RPC_TIMEOUT_MS=1500
 export LOG_LEVEL=${LOG_LEVEL:-info}
 export CORS_ORIGIN=http://localhost:5173
 export UPLOAD_DIR=$TMP/uploads
+export MAX_FILE_SIZE=262144 # 256 KiB: the upload limit tests stay quick
 export BACKUP_LOCAL_DIR=$TMP/backups
 # An admin account the tests sign in with (BP_TEST_ADMIN_*), and booking
 # holds short enough for the expiry test to watch one lapse.

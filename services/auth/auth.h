@@ -37,6 +37,11 @@ int auth_command(const bp_daemon *d, const char *cmd, int argc, char **argv);
  * and sets the call's principal, or answers 401. */
 int auth_authenticate(bp_call *call, const char *token);
 
+/* The bp_service.business_metrics hook (business.c): registrations and
+ * accounts by role, appended to out as Prometheus text. Returns 0 or
+ * BP_EIO. */
+int auth_business_metrics(bp_call *call, bp_strbuf *out);
+
 /* Bus handlers (see proto/auth.proto). */
 int auth_handle_sign_up(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
 int auth_handle_login(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);

@@ -32,6 +32,7 @@ static const bp_service service = {
     .use_db = true,
     .use_kv = true,
     .authenticate = auth_authenticate,
+    .business_metrics = auth_business_metrics,
     .app = &ctx,
 };
 

@@ -101,4 +101,43 @@ enum {
  * nothing; the busy spans are scanned in place. */
 int booking_slot_check(const booking_avail_query *q, int64_t start);
 
+/* ---- working time (the business metrics' utilisation) ---------------------- */
+
+/* One provider's working and booked time over an interval. */
+typedef struct {
+    const bp_tz *tz;            /* the shop's zone */
+    const booking_hours *hours; /* the weekly hours, as booking_avail_query's */
+    size_t n_hours;
+    const int32_t *closed_days; /* local dates the shop is closed; any order */
+    size_t n_closed;
+    const booking_span *time_off; /* any order, may overlap */
+    size_t n_time_off;
+    const booking_span *booked; /* what holds the chair: bookings with their buffer;
+                                   any order, may overlap */
+    size_t n_booked;
+    int64_t from, to; /* the interval [from, to), Unix seconds */
+} booking_usage_query;
+
+typedef struct {
+    int64_t working_s; /* seconds of working hours in the interval, time off left out */
+    int64_t booked_s;  /* seconds of those that a booking holds */
+} booking_usage;
+
+/* Measures q into *out. Working hours are every hours row on every local
+ * date not in closed_days, read as the slot engine reads them (both bounds
+ * with bp_tz_local_to_utc_end: a wall time inside a DST gap is the jump, a
+ * repeated one its earlier instant), clipped to the interval, less the time
+ * off. Booked time is the part of that working time under a booking, so
+ * overlapping bookings count once and a booking outside the hours not at
+ * all: booked_s <= working_s. Returns 0; BP_EINVAL for an inconsistent
+ * query (hours as booking_availability refuses them, a span ending before
+ * it starts, counts beyond BOOKING_AVAIL_MAX_CLOSED and _BUSY, an interval
+ * ending before it starts, longer than BOOKING_AVAIL_MAX_DAYS days or
+ * outside 1970..9999); BP_ENOMEM. Allocates only scratch space. */
+int booking_usage_measure(const booking_usage_query *q, booking_usage *out);
+
+/* booked_s / working_s, or NaN when working_s is not positive: without
+ * working time there is nothing to use, which is not 0 % used. */
+double booking_usage_ratio(int64_t booked_s, int64_t working_s);
+
 #endif

@@ -149,6 +149,12 @@ BOOKING_HANDLER(mark_no_show);
 /* events.c */
 BOOKING_HANDLER(deliver);
 
+/* The bp_service.business_metrics hook (business.c): bookings made and by
+ * status, and the active providers' working time, booked time and their
+ * ratio today and over the next 7 days, appended to out as Prometheus
+ * text. Returns 0, BP_EIO or BP_ENOMEM. */
+int booking_business_metrics(bp_call *call, bp_strbuf *out);
+
 /* Loads the demo shop, services and barbers (idempotent). Returns 0 or
  * BP_EIO. */
 int booking_demo_load(bp_db *db);

@@ -191,23 +191,32 @@ enum {
  * Safe with several instances (SKIP LOCKED); bounded batches per round. */
 int booking_expire_holds(bp_db *db, bp_kv *kv);
 
-/* The columns both a booking's slot context (bookings.c) and the
- * availability (slots.c) read about provider p and service s: whether p
- * performs s, p's weekly hours as "weekday start end ...", and p's time off
- * touching the window [$3, $4) (Unix seconds) as "start end ..." clipped to
- * it. One definition, so the two paths can never judge a slot differently. */
-#define BOOKING_SQL_PROVIDER_WEEK                                                                  \
-    " EXISTS (SELECT 1 FROM booking.provider_services ps"                                          \
-    "         WHERE ps.provider_id = p.id AND ps.service_id = s.id),"                              \
+/* Provider p's weekly hours as "weekday start end ...". */
+#define BOOKING_SQL_PROVIDER_HOURS                                                                 \
     " (SELECT coalesce(string_agg(h.weekday || ' ' || h.start_min || ' ' || h.end_min, ' '), '')"  \
-    "  FROM booking.provider_hours h WHERE h.provider_id = p.id),"                                 \
+    "  FROM booking.provider_hours h WHERE h.provider_id = p.id)"
+
+/* Provider p's time off touching the window [from, to) (SQL int8
+ * expressions of Unix seconds) as "start end ..." clipped to it. */
+#define BOOKING_SQL_PROVIDER_TIME_OFF(from, to)                                                    \
     " (SELECT coalesce(string_agg("                                                                \
     "   extract(epoch FROM greatest(coalesce(lower(t.period), '-infinity'),"                       \
-    "                               to_timestamp($3::int8)))::int8"                                \
+    "                               to_timestamp(" from ")))::int8"                                \
     "   || ' ' || extract(epoch FROM least(coalesce(upper(t.period), 'infinity'),"                 \
-    "                                      to_timestamp($4::int8)))::int8, ' '), '')"              \
+    "                                      to_timestamp(" to ")))::int8, ' '), '')"                \
     "  FROM booking.time_off t WHERE t.provider_id = p.id"                                         \
-    "  AND t.period && tstzrange(to_timestamp($3::int8), to_timestamp($4::int8)))"
+    "  AND t.period && tstzrange(to_timestamp(" from "), to_timestamp(" to ")))"
+
+/* The columns both a booking's slot context (bookings.c) and the
+ * availability (slots.c) read about provider p and service s: whether p
+ * performs s, p's weekly hours, and p's time off touching the window
+ * [$3, $4) (Unix seconds). One definition, so the two paths can never judge
+ * a slot differently (the business metrics read the hours and time off with
+ * the same two macros). */
+#define BOOKING_SQL_PROVIDER_WEEK                                                                  \
+    " EXISTS (SELECT 1 FROM booking.provider_services ps"                                          \
+    "         WHERE ps.provider_id = p.id AND ps.service_id = s.id)," BOOKING_SQL_PROVIDER_HOURS   \
+    "," BOOKING_SQL_PROVIDER_TIME_OFF("$3::int8", "$4::int8")
 
 /* Two transactions inserting overlapping bookings of one provider would
  * each wait for the other inside the exclusion check and deadlock (PostgreSQL

@@ -102,6 +102,7 @@ static const bp_service service = {
     .use_db = true,
     .use_kv = true,
     .worker_init = worker_init,
+    .business_metrics = booking_business_metrics,
     .app = &ctx,
 };
 

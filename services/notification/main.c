@@ -31,6 +31,7 @@ static const bp_service service = {
     .use_db = true,
     .use_kv = false,
     .workers = 4,
+    .business_metrics = notification_business_metrics,
 };
 
 static int on_start(bp_db *db)

@@ -5,6 +5,7 @@
  *   sender.c     the job that sends what is due, channel after channel
  *   whatsapp.c, sms.c, email.c   the channels (channels.h)
  *   delivery.c   the providers' delivery statuses (webhooks)
+ *   business.c   the business figures of GET /api/business-metrics
  *
  * Every message is a row of notification.notifications before anything is
  * sent: `queued` (or `scheduled` with its due time, for a reminder), then
@@ -40,5 +41,9 @@ void notification_sender_free(void);
 int notification_senders_start(void);
 void notification_senders_stop(void);
 void notification_senders_kick(void);
+
+/* The bp_service.business_metrics hook (business.c): messages by channel
+ * and status, appended to out as Prometheus text. Returns 0 or BP_EIO. */
+int notification_business_metrics(bp_call *call, bp_strbuf *out);
 
 #endif

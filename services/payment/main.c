@@ -53,6 +53,7 @@ static const bp_service service = {
      * they protect), so it needs no Redis connection. */
     .use_db = true,
     .use_kv = false,
+    .business_metrics = payment_business_metrics,
     .app = &payment_config,
 };
 

@@ -11,6 +11,7 @@
  *   webhook.c    MercadoPagoWebhook and the queue of notifications
  *   reconcile.c  looking pending payments up when no webhook came
  *   events.c     Deliver: booking.cancelled and booking.expired
+ *   business.c   the business figures of GET /api/business-metrics
  *
  * Money is integer centavos everywhere; pesos exist only in mp.c. */
 #ifndef PAYMENT_H
@@ -200,6 +201,11 @@ int payment_refund_queue(bp_db *db, const payment_row *p, int64_t amount_cents, 
  * done, BP_EUNAVAIL when it stays queued, BP_EINVAL when MercadoPago
  * refused it for good, BP_EIO. */
 int payment_refund_send(const payment_ctx *ctx, bp_db *db, const char *rid, const char *refund_id);
+
+/* The bp_service.business_metrics hook (business.c): payments by status,
+ * their count and amount, appended to out as Prometheus text. Returns 0 or
+ * BP_EIO. */
+int payment_business_metrics(bp_call *call, bp_strbuf *out);
 
 /* Job names, for bp_jobs_kick. */
 #define PAYMENT_JOB_NOTIFICATIONS "notifications"

@@ -15,6 +15,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -1390,6 +1391,19 @@ static int free_port(void)
     return -1;
 }
 
+/* True when something accepts TCP connections on 127.0.0.1:port. */
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
 pid_t bpt_gateway_spawn(const char *label, const char *const *env, char *base_url, size_t len)
 {
     char bin[PATH_MAX_LEN], log_path[PATH_MAX_LEN], port_env[32];
@@ -1411,6 +1425,10 @@ pid_t bpt_gateway_spawn(const char *label, const char *const *env, char *base_ur
         return -1;
     double deadline = bpt_now_ms() + 10000;
     while (bpt_now_ms() < deadline && bpt_pid_alive(pid)) {
+        if (!port_open(port)) { /* not listening yet: no HTTP error to print */
+            bpt_sleep_ms(50);
+            continue;
+        }
         bpt_response *r = bpt_http_at(base_url, "GET", "/api/openapi.json", NULL, NULL, 0);
         int up = r != NULL && r->status == 200;
         bpt_response_free(r);
@@ -1569,4 +1587,65 @@ json_t *bpt_fake_json(const char *url_var, const char *method, const char *fmt, 
     json_t *doc = json_incref(r->json);
     bpt_response_free(r);
     return doc;
+}
+
+/* ---- promtool ------------------------------------------------------------------- */
+
+int bpt_promtool_check(const char *text, char *out, size_t len)
+{
+    const char *tool = getenv("PROMTOOL") != NULL ? getenv("PROMTOOL") : "promtool";
+    const char *dir = getenv("BP_TEST_TMP") != NULL ? getenv("BP_TEST_TMP") : "/tmp";
+    char path[512];
+    snprintf(path, sizeof path, "%s/metrics-XXXXXX", dir);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t n = strlen(text), done = 0;
+    while (done < n) {
+        ssize_t w = write(fd, text + done, n - done);
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    int pipefd[2] = {-1, -1};
+    if (done != n || lseek(fd, 0, SEEK_SET) != 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, 0);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+    char *const argv[] = {(char *)tool, "check", "metrics", NULL};
+    pid_t pid;
+    int rv = posix_spawnp(&pid, tool, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[1]);
+    close(fd);
+    unlink(path);
+    if (rv != 0) {
+        close(pipefd[0]);
+        return rv == ENOENT ? -2 : -1;
+    }
+    size_t used = 0;
+    for (;;) {
+        char chunk[1024];
+        ssize_t got = read(pipefd[0], chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        size_t take = (size_t)got < len - 1 - used ? (size_t)got : len - 1 - used;
+        memcpy(out + used, chunk, take);
+        used += take;
+    }
+    out[used] = '\0';
+    close(pipefd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

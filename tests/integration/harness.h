@@ -304,6 +304,12 @@ long bpt_booking_events(const char *topic, const char *booking_id);
  * NULL-terminated; may be NULL); -1 when no sample matched. */
 double bpt_metric_sum(const char *text, const char *name, const char *const *labels);
 
+/* Runs `promtool check metrics` (PROMTOOL, else promtool on PATH) with text
+ * written to a temporary file as its input. Returns its exit status with
+ * what it printed in out (len bytes), -1 when the check could not be run,
+ * or -2 when promtool is not installed. */
+int bpt_promtool_check(const char *text, char *out, size_t len);
+
 /* ---- daemons ----------------------------------------------------------- */
 
 /* The current pid of a process of the suite ("auth", ..., "gateway"), from

@@ -73,3 +73,30 @@ Test(gateway_openapi, every_described_operation_is_routed)
     }
     json_decref(doc);
 }
+
+Test(gateway_openapi, rate_limit_classes_match_the_table)
+{
+    json_t *doc = load();
+    json_t *paths = json_object_get(doc, "paths");
+    size_t n;
+    const gw_route *routes = gw_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        char method[16];
+        lower(routes[i].method, method, sizeof method);
+        json_t *op = json_object_get(json_object_get(paths, routes[i].pattern), method);
+        cr_assert_not_null(op, "%s %s is not described", routes[i].method, routes[i].pattern);
+        const char *rate = json_string_value(json_object_get(op, "x-barberpro-rate-limit"));
+        const char *want = gw_rate_name(routes[i].rate);
+        cr_expect(rate != NULL && strcmp(rate, want) == 0,
+                  "%s %s: x-barberpro-rate-limit is %s, the table says %s", routes[i].method,
+                  routes[i].pattern, rate != NULL ? rate : "(missing)", want);
+        json_t *limited = json_object_get(json_object_get(op, "responses"), "429");
+        if (routes[i].rate != GW_RATE_NONE)
+            cr_expect_not_null(limited, "%s %s is rate-limited but documents no 429",
+                               routes[i].method, routes[i].pattern);
+        else
+            cr_expect_null(limited, "%s %s is never rate-limited but documents a 429",
+                           routes[i].method, routes[i].pattern);
+    }
+    json_decref(doc);
+}

@@ -11,6 +11,7 @@
 
 #include "bp.h"
 #include "common.pb-c.h"
+#include "prom.h"
 #include "rpc.h"
 #include "rpctest.pb-c.h"
 
@@ -53,6 +54,16 @@ static int authenticate(bp_call *call, const char *token)
     return 0;
 }
 
+/* The service's business figures: a hook that writes what the built-in
+ * BusinessMetrics answers. */
+static int business_hook(bp_call *call, bp_strbuf *out)
+{
+    bp_prom_family(out, "rpctest_business_things", "gauge", "Things counted.");
+    const char *labels[] = {"method", bp_call_method(call), NULL};
+    bp_prom_int(out, "rpctest_business_things", labels, 7);
+    return 0;
+}
+
 static const bp_handler handlers[] = {
     {"Echo", do_echo, 0},
     {"Slow", do_slow, BP_HANDLER_SLOW},
@@ -69,6 +80,7 @@ static const bp_service service = {
     .slow_workers = 1,
     .slow_queue_max = 2,
     .authenticate = authenticate,
+    .business_metrics = business_hook,
 };
 
 static bp_server *srv;
@@ -190,6 +202,60 @@ Test(rpc, health_is_built_in)
     cr_assert_eq(status, 200);
     cr_assert_str_eq(((Bp__Common__HealthReply *)resp)->status, "ok");
     protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* Calls BusinessMetrics on c; returns the status and the text (caller
+ * frees) in *text. */
+static int call_business(bp_client *c, char **text)
+{
+    Bp__Common__Empty req = BP__COMMON__EMPTY__INIT;
+    bp_rpc_args args = {.method = "BusinessMetrics", .timeout_ms = 2000};
+    ProtobufCMessage *resp = NULL;
+    int status = 0;
+    cr_assert_eq(bp_client_call_msg(c, &args, &req.base, &bp__common__metrics_reply__descriptor,
+                                    &resp, &status, NULL, 0),
+                 0);
+    const char *t = resp != NULL ? ((Bp__Common__MetricsReply *)resp)->text : NULL;
+    *text = strdup(t != NULL ? t : "");
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return status;
+}
+
+Test(rpc, business_metrics_is_built_in_and_answers_the_services_hook)
+{
+    char *text = NULL;
+    cr_assert_eq(call_business(cli, &text), 200);
+    cr_expect_str_eq(text, "# HELP rpctest_business_things Things counted.\n"
+                           "# TYPE rpctest_business_things gauge\n"
+                           "rpctest_business_things{method=\"BusinessMetrics\"} 7\n");
+    free(text);
+}
+
+Test(rpc, business_metrics_without_a_hook_is_empty_text)
+{
+    static const bp_service plain = {
+        .name = "rpctest-plain",
+        .descriptor = &bp__rpctest__echo__descriptor,
+        .handlers = handlers,
+        .n_handlers = BP_COUNTOF(handlers),
+        .workers = 1,
+        .slow_workers = 1,
+    };
+    char plain_url[128];
+    snprintf(plain_url, sizeof plain_url, "ipc:///tmp/bp-rpc-test-plain-%d.ipc", (int)getpid());
+    bp_server *s2;
+    bp_client *c2;
+    cr_assert_eq(bp_server_start(&plain, plain_url, &s2), 0);
+    cr_assert_eq(bp_client_open("rpctest-plain", plain_url, &c2), 0);
+    for (int i = 0; i < 200 && !bp_client_connected(c2); i++)
+        usleep(10000);
+    char *text = NULL;
+    cr_expect_eq(call_business(c2, &text), 200);
+    cr_expect_str_eq(text, "");
+    free(text);
+    bp_client_close(c2);
+    bp_server_stop(s2);
 }
 
 /* Sends raw bytes with a plain REQ socket and decodes the reply. */
