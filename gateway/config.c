@@ -38,7 +38,8 @@ void gw_config_load(gw_config *cfg)
     }
 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->threads = cpus > 0 ? (int)(cpus < 256 ? cpus : 256) : 1;
+    long def_threads = cpus > 0 ? (cpus < 256 ? cpus : 256) : 1;
+    cfg->threads = (int)bp_config_int("GATEWAY_THREADS", def_threads, 1, 1024);
 
     cfg->rpc_timeout_ms = bp_rpc_default_timeout_ms();
     cfg->ops_timeout_ms = cfg->rpc_timeout_ms < 2000 ? cfg->rpc_timeout_ms : 2000;

@@ -10,7 +10,7 @@ typedef struct {
     char bind_address[64];        /* BIND_ADDRESS (0.0.0.0) */
     struct sockaddr_storage addr; /* bind_address:port */
     bool ipv6;
-    int threads;             /* HTTP thread pool: the number of online CPUs */
+    int threads;             /* GATEWAY_THREADS (the number of online CPUs): HTTP threads */
     int rpc_timeout_ms;      /* RPC_TIMEOUT_MS (5000): the budget of a request's bus calls */
     int ops_timeout_ms;      /* min(RPC_TIMEOUT_MS, 2000) for health and metrics */
     const char *cors_origin; /* CORS_ORIGIN (none): comma-separated allowed origins */
