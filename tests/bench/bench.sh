@@ -391,7 +391,7 @@ notified=$(psql "$DATABASE_URL" -XAtq -F '|' -c "SELECT count(*),
 
 # ---- the table ----------------------------------------------------------------------
 echo
-echo "BarberPro bench: $(nproc) cores ($(uname -m)), wrk ${THREADS} threads, ${DURATION}s per row, rate limits off, BCRYPT_SALT_ROUNDS=${BCRYPT_SALT_ROUNDS:-12}"
+echo "BarberPro bench: $(nproc) cores ($(uname -m)), wrk ${THREADS} threads, ${DURATION}s per row, rate limits off but in the (limits on) rows, BCRYPT_SALT_ROUNDS=${BCRYPT_SALT_ROUNDS:-12}"
 printf '%-32s %6s %12s %10s %10s %9s %7s\n' endpoint conns "requests/s" "p50 ms" "p99 ms" "non-2xx" errors
 declare -A rps=()
 for row in "${rows[@]}"; do
