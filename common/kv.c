@@ -13,10 +13,7 @@
 #define KV_TIMEOUT_MS 1000
 
 struct bp_kv {
-    char host[256]; /* host name, or the socket path for unix */
-    int port;       /* 0 for a unix socket */
-    char password[256];
-    int db;
+    bp_kv_addr addr;
     int timeout_ms;
     bool quiet; /* failures are the caller's to report */
     redisContext *ctx;
@@ -24,7 +21,7 @@ struct bp_kv {
 
 /* Parses redis://[:password@]host[:port][/db] and
  * unix://[:password@]/path[?db=N]. */
-static int parse_url(bp_kv *kv, const char *url)
+int bp_kv_parse_url(const char *url, bp_kv_addr *kv)
 {
     const char *rest;
     bool is_unix;
@@ -90,8 +87,8 @@ static int kv_connect(bp_kv *kv)
     struct timeval tv = {kv->timeout_ms / 1000, (kv->timeout_ms % 1000) * 1000};
     if (kv->ctx != NULL)
         redisFree(kv->ctx);
-    kv->ctx = kv->port == 0 ? redisConnectUnixWithTimeout(kv->host, tv)
-                            : redisConnectWithTimeout(kv->host, kv->port, tv);
+    kv->ctx = kv->addr.port == 0 ? redisConnectUnixWithTimeout(kv->addr.host, tv)
+                                 : redisConnectWithTimeout(kv->addr.host, kv->addr.port, tv);
     if (kv->ctx == NULL || kv->ctx->err) {
         if (!kv->quiet)
             bp_log_error("cannot connect to Redis: %s",
@@ -100,8 +97,8 @@ static int kv_connect(bp_kv *kv)
     }
     redisSetTimeout(kv->ctx, tv);
     redisReply *r;
-    if (kv->password[0] != '\0') {
-        r = redisCommand(kv->ctx, "AUTH %s", kv->password);
+    if (kv->addr.password[0] != '\0') {
+        r = redisCommand(kv->ctx, "AUTH %s", kv->addr.password);
         bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
         freeReplyObject(r);
         if (!ok) {
@@ -110,8 +107,8 @@ static int kv_connect(bp_kv *kv)
             return BP_EIO;
         }
     }
-    if (kv->db != 0) {
-        r = redisCommand(kv->ctx, "SELECT %d", kv->db);
+    if (kv->addr.db != 0) {
+        r = redisCommand(kv->ctx, "SELECT %d", kv->addr.db);
         freeReplyObject(r);
     }
     return 0;
@@ -122,7 +119,7 @@ int bp_kv_new(const char *url, int timeout_ms, bool quiet, bp_kv **out)
     bp_kv *kv = calloc(1, sizeof *kv);
     if (kv == NULL)
         return BP_ENOMEM;
-    if (parse_url(kv, url) != 0) {
+    if (bp_kv_parse_url(url, &kv->addr) != 0) {
         bp_log_error("REDIS_URL is not redis://host:port/db or unix:///path");
         free(kv);
         return BP_EINVAL;

@@ -10,6 +10,19 @@
 
 typedef struct bp_kv bp_kv;
 
+/* Where a Redis URL points. */
+typedef struct {
+    char host[256]; /* host name, or the socket path for unix:// */
+    int port;       /* 0 for a unix socket */
+    char password[256];
+    int db;
+} bp_kv_addr;
+
+/* Parses redis://[:password@]host[:port][/db] or
+ * unix://[:password@]/path/to/redis.sock[?db=N] into out (zeroed first by
+ * the caller). Returns 0 or BP_EINVAL. */
+int bp_kv_parse_url(const char *url, bp_kv_addr *out);
+
 /* Connects to url: redis://[:password@]host[:port][/db] or
  * unix://[:password@]/path/to/redis.sock[?db=N]. Returns 0, BP_EINVAL for a
  * malformed url, or BP_EIO; free with bp_kv_close. */

@@ -8,7 +8,9 @@
  * When Redis cannot be reached, requests go through: the outage is logged
  * once, counted in barberpro_ratelimit_fail_open_total{class}, and Redis is
  * not asked again for a second, so an outage costs a request at most one
- * short timeout. */
+ * short timeout. The checks go to Redis pipelined from one thread of the
+ * limiter's own, and each verdict comes back to a continuation: no caller
+ * waits (gw_ratelimit_check_async). */
 #ifndef GW_RATELIMIT_H
 #define GW_RATELIMIT_H
 
@@ -43,7 +45,12 @@ typedef struct {
  * the variable. No connection is made yet. */
 void gw_ratelimit_configure(void);
 
-/* Closes the Redis connections (at stop). */
+/* Starts the limiter's thread (when the limiter is on). Returns 0 or
+ * BP_EIO. Until it runs, every check is let through. */
+int gw_ratelimit_start(void);
+
+/* Stops the thread after the checks in flight are answered (at stop, once
+ * no request can ask any more). */
 void gw_ratelimit_close(void);
 
 /* True when requests of class c are limited (the limiter is on and c is not
@@ -53,11 +60,19 @@ bool gw_ratelimit_applies(gw_rate_class c);
 /* The rule of class c (max 0 for GW_RATE_NONE). */
 gw_rate_rule gw_ratelimit_rule(gw_rate_class c);
 
+/* What runs with a verdict: on the limiter's thread, or on the caller's
+ * when no Redis round trip was needed. r lives only during the call. */
+typedef void (*gw_rate_done)(void *arg, const gw_rate_result *r);
+
 /* Counts one request of class c against the bucket of subject ("ip:<addr>"
- * or "user:<id>") and fills out. Blocks for one Redis round trip at most
- * GW_RATE_REDIS_TIMEOUT_MS long; callable from any thread. When the class
- * is not limited or Redis cannot be reached, out->checked is false and
- * out->allowed true. */
+ * or "user:<id>") and calls done(arg, verdict) once: at once when the class
+ * is not limited or Redis is paused, otherwise from the limiter's thread
+ * within about GW_RATE_REDIS_TIMEOUT_MS. Callable from any thread; never
+ * blocks. Without a verdict (Redis unreachable), r->checked is false and
+ * r->allowed true. */
+void gw_ratelimit_check_async(gw_rate_class c, const char *subject, gw_rate_done done, void *arg);
+
+/* As gw_ratelimit_check_async, waiting for the verdict (tests, tools). */
 void gw_ratelimit_check(gw_rate_class c, const char *subject, gw_rate_result *out);
 
 /* Turns the script's answer into out (exposed for tests): whether the

@@ -129,9 +129,10 @@ struct gw_request {
         bp_client *client;
         uint8_t *input; /* the packed input message, owned */
         size_t input_len;
-        int64_t deadline_ms;           /* bp_mono_ms by which every hop must be done */
-        bool authenticating;           /* the pending call is auth.Authenticate */
-        void (*then)(gw_request *req); /* after a good Authenticate (gw_authenticate) */
+        int64_t deadline_ms;                /* bp_mono_ms by which every hop must be done */
+        bool authenticating;                /* the pending call is auth.Authenticate */
+        void (*then)(gw_request *req);      /* after a good Authenticate (gw_authenticate) */
+        void (*rate_next)(gw_request *req); /* after an allowing verdict (gw_rate_admit) */
         char user_id[GW_PRINCIPAL_MAX], role[GW_PRINCIPAL_MAX], session_id[GW_PRINCIPAL_MAX];
         int rv;
         Bp__Rpc__Reply *reply; /* owned */

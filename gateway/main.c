@@ -29,6 +29,11 @@ int main(int argc, char **argv)
 
     if (gw_services_open() != 0)
         return 1;
+    if (gw_ratelimit_start() != 0) {
+        bp_log_error("cannot start the rate limiter's thread");
+        gw_services_close();
+        return 1;
+    }
     gw_server *srv;
     if (gw_server_start(&cfg, &srv) != 0) {
         gw_services_close();

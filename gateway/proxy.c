@@ -210,19 +210,33 @@ static void copy_principal(char *out, const char *s, bool *ok)
     out[n] = '\0';
 }
 
-bool gw_rate_admit(gw_request *req, const char *user_id)
+/* The verdict of gw_rate_admit: kept for the headers, then the request
+ * goes on (rate_next) or resumes to be answered. */
+static void on_rate_verdict(void *arg, const gw_rate_result *r)
+{
+    gw_request *req = arg;
+    req->rate = *r;
+    void (*next)(gw_request * req) = req->proxy.rate_next;
+    if (!r->allowed || next == NULL)
+        gw_request_resume(req); /* last touch of req */
+    else
+        next(req);
+}
+
+void gw_rate_admit(gw_request *req, const char *user_id, void (*next)(gw_request *req))
 {
     char subject[GW_ADDR_MAX + GW_PRINCIPAL_MAX];
     if (user_id != NULL)
         snprintf(subject, sizeof subject, "user:%s", user_id);
     else
         gw_address_subject(req->client_ip, subject, sizeof subject);
-    gw_ratelimit_check(req->match.route->rate, subject, &req->rate);
-    return req->rate.allowed;
+    req->proxy.rate_next = next;
+    gw_ratelimit_check_async(req->match.route->rate, subject, on_rate_verdict, req);
 }
 
-/* The target call, once the caller is known: it carries the principal
- * (and, to auth, which checks tokens itself, the token too). */
+/* The target call. It carries the principal when auth verified the token
+ * first; the token itself travels only to auth (which checks tokens
+ * itself) or when nobody verified it yet. */
 static void call_target(gw_request *req)
 {
     bp_rpc_args a;
@@ -231,10 +245,14 @@ static void call_target(gw_request *req)
         gw_request_resume(req);
         return;
     }
-    a.user_id = req->proxy.user_id;
-    a.role = req->proxy.role[0] != '\0' ? req->proxy.role : NULL;
-    a.session_id = req->proxy.session_id[0] != '\0' ? req->proxy.session_id : NULL;
-    if (strcmp(req->match.route->service, "auth") == 0)
+    bool known = req->proxy.user_id[0] != '\0';
+    if (known) {
+        a.user_id = req->proxy.user_id;
+        a.role = req->proxy.role[0] != '\0' ? req->proxy.role : NULL;
+        a.session_id = req->proxy.session_id[0] != '\0' ? req->proxy.session_id : NULL;
+    }
+    if (req->match.route->auth != GW_AUTH_PUBLIC &&
+        (!known || strcmp(req->match.route->service, "auth") == 0))
         a.token = req->token;
     /* On failure to start, on_reply has already run and resumed. */
     bp_client_call_async(req->proxy.client, &a, on_reply, req);
@@ -249,11 +267,13 @@ static void on_authenticated(void *arg, int rv, Bp__Rpc__Reply *reply)
     gw_request *req = arg;
     if (rv != 0 || reply == NULL || !reply->has_status || reply->status >= 300 ||
         reply->status < 200) {
-        if (rv == 0 && reply != NULL && reply->has_status && reply->status == 401)
-            gw_rate_admit(req, NULL);
+        bool refused = rv == 0 && reply != NULL && reply->has_status && reply->status == 401;
         req->proxy.rv = rv;
         req->proxy.reply = reply;
-        gw_request_resume(req);
+        if (refused)
+            gw_rate_admit(req, NULL, NULL); /* resumes with the verdict */
+        else
+            gw_request_resume(req);
         return;
     }
     Bp__Auth__AuthenticateReply *who = bp__auth__authenticate_reply__unpack(
@@ -274,10 +294,7 @@ static void on_authenticated(void *arg, int rv, Bp__Rpc__Reply *reply)
         return;
     }
     req->proxy.authenticating = false;
-    if (!gw_rate_admit(req, req->proxy.user_id) || req->proxy.then == NULL)
-        gw_request_resume(req);
-    else
-        req->proxy.then(req);
+    gw_rate_admit(req, req->proxy.user_id, req->proxy.then);
 }
 
 bool gw_authenticate(gw_request *req, void (*then)(gw_request *req))
@@ -337,8 +354,6 @@ static enum MHD_Result proxy_start(gw_request *req)
     const char *token = route->auth != GW_AUTH_PUBLIC ? req->token : NULL;
     bool to_auth = strcmp(route->service, "auth") == 0;
     bool verify_first = token != NULL && (!to_auth || gw_ratelimit_applies(route->rate));
-    if (!verify_first && !gw_rate_admit(req, NULL))
-        return gw_answer_error(req, 429, NULL, NULL, NULL);
     if (!build_input(req, &rv))
         return rv;
     if (req->proxy.client == NULL)
@@ -348,14 +363,11 @@ static enum MHD_Result proxy_start(gw_request *req)
     if (verify_first)
         return gw_authenticate(req, call_target) ? MHD_YES
                                                  : gw_answer_error(req, 503, NULL, NULL, NULL);
-
-    bp_rpc_args a;
-    hop_args(req, &a, req->proxy.rpc->name, req->proxy.input, req->proxy.input_len);
-    a.token = token;
     if (!gw_request_suspend(req))
         return gw_answer_error(req, 503, NULL, NULL, NULL);
-    /* Whatever happens, the callback resumes the request: hands off. */
-    bp_client_call_async(req->proxy.client, &a, on_reply, req);
+    /* The address's rate limit, then the call; whatever happens, a callback
+     * resumes the request: hands off. */
+    gw_rate_admit(req, NULL, call_target);
     return MHD_YES;
 }
 

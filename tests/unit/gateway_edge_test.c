@@ -126,6 +126,7 @@ static void configure(const char *api_max, const char *window_ms, const char *re
     setenv("RATE_LIMIT_AUTH_MAX", "10", 1);
     setenv("REDIS_URL", redis, 1);
     gw_ratelimit_configure();
+    cr_assert_eq(gw_ratelimit_start(), 0);
 }
 
 static void subject(char *out, size_t len)
