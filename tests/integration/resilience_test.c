@@ -4,6 +4,11 @@
  * daemon's bus socket gets an error answer while the daemon serves on.
  * scripts/test.sh runs this binary with --jobs=1: its tests stop daemons. */
 #include <criterion/criterion.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,22 +204,65 @@ Test(bus, unknown_method_gets_an_error_and_the_daemon_serves_on, .timeout = 30,
     assert_daemon_serves("auth");
 }
 
+/* Sends one message of len bytes to the daemon's ipc:// socket speaking
+ * nng's wire protocol by hand (the SP header of a REQ peer, then a frame:
+ * type 1 and a 64-bit big-endian length): an nng client socket is not used
+ * here because nng 1.5 can hang in nng_close on a REQ socket whose peer
+ * dropped it in the middle of a send (nng issue #648). Returns 0 when the
+ * daemon closed the connection without a reply, -1 when it could not be
+ * reached, 1 when it answered. */
+static int send_oversized(const char *name, size_t len)
+{
+    char url[512];
+    bpt_rpc_url(name, url, sizeof url);
+    if (strncmp(url, "ipc://", 6) != 0)
+        return -1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t path_len = strlen(url + 6);
+    if (path_len >= sizeof sa.sun_path)
+        return -1;
+    memcpy(sa.sun_path, url + 6, path_len + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    const unsigned char hello[8] = {0, 'S', 'P', 0, 0, 48, 0, 0}; /* REQ is protocol 48 */
+    unsigned char peer[8];
+    if (send(fd, hello, sizeof hello, MSG_NOSIGNAL) != (ssize_t)sizeof hello ||
+        recv(fd, peer, sizeof peer, MSG_WAITALL) != (ssize_t)sizeof peer) {
+        close(fd);
+        return -1;
+    }
+    unsigned char frame[9] = {1};
+    for (int i = 0; i < 8; i++)
+        frame[1 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    send(fd, frame, sizeof frame, MSG_NOSIGNAL);
+    /* Some of the body: the daemon drops the connection on the length. */
+    static unsigned char chunk[64 * 1024];
+    for (size_t sent = 0; sent < len;) {
+        ssize_t w = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        sent += (size_t)w;
+    }
+    unsigned char b;
+    ssize_t got = recv(fd, &b, 1, 0);
+    close(fd);
+    return got > 0 ? 1 : 0;
+}
+
 Test(bus, oversized_message_is_dropped_and_the_daemon_serves_on, .timeout = 60,
      .fini = leave_auth_running)
 {
     size_t len = 5u * 1024u * 1024u; /* above BP_RPC_MAX_MSG (4 MiB) */
-    unsigned char *big = calloc(1, len);
-    cr_assert_not_null(big);
-    void *raw = NULL;
-    size_t raw_len = 0;
-    int rv = bpt_rpc_raw("auth", big, len, 2000, &raw, &raw_len);
-    if (rv == 0) {
-        Bp__Rpc__Reply *reply = bp__rpc__reply__unpack(NULL, raw_len, raw);
-        cr_assert(reply != NULL && reply->status >= 400, "a 5 MiB message was accepted");
-        bp__rpc__reply__free_unpacked(reply, NULL);
-        free(raw);
-    }
-    free(big);
+    int rv = send_oversized("auth", len);
+    cr_assert_neq(rv, -1, "the auth daemon's bus socket could not be reached");
+    cr_assert_eq(rv, 0, "a 5 MiB message was answered instead of dropped");
     assert_daemon_serves("auth");
     cr_assert_eq(bpt_wait_healthy(5000), 0);
 }
