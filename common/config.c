@@ -103,3 +103,21 @@ void bp_config_rpc_url(const char *service, char *out, size_t len)
     if (n < 0 || (size_t)n >= len || (strncmp(out, "ipc://", 6) == 0 && strlen(out) - 6 > 107))
         bp_config_fail(var, "the bus address is too long (unix socket paths hold 107 bytes)");
 }
+
+const char *bp_config_secret(const char *name)
+{
+    const char *v = bp_config_str(name, "");
+    return *v != '\0' ? v : NULL;
+}
+
+void bp_config_url(const char *name, const char *def, char *out, size_t len)
+{
+    const char *v = bp_config_str(name, def);
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+        bp_config_fail(name, "must be an http:// or https:// URL");
+    if ((size_t)snprintf(out, len, "%s", v) >= len)
+        bp_config_fail(name, "is too long");
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == '/')
+        out[--n] = '\0';
+}

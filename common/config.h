@@ -22,6 +22,15 @@ long bp_config_int(const char *name, long def, long min, long max);
  * unset; exits 2 on anything else. */
 bool bp_config_bool(const char *name, bool def);
 
+/* Returns name, or NULL when it is unset or empty: an optional secret or
+ * credential whose absence turns a feature off. */
+const char *bp_config_secret(const char *name);
+
+/* Reads name (def when unset) as an http:// or https:// URL into out (len
+ * bytes) without its trailing slashes, ready for "/path" to be appended;
+ * exits 2 naming the variable when it is another scheme or too long. */
+void bp_config_url(const char *name, const char *def, char *out, size_t len);
+
 /* True when BARBERPRO_ENV is "production". */
 bool bp_config_is_production(void);
 

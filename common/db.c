@@ -138,9 +138,10 @@ PGresult *bp_db_exec_prepared(bp_db *db, unsigned slot, const char *sql, int npa
     return r;
 }
 
-PGresult *bp_db_select(bp_db *db, const char *sql, const char *request_id)
+PGresult *bp_db_select(bp_db *db, const char *sql, int nparams, const char *const *params,
+                       const char *request_id)
 {
-    PGresult *res = bp_db_query(db, sql, 0, NULL);
+    PGresult *res = bp_db_query(db, sql, nparams, params);
     if (bp_db_ok(res, request_id))
         return res;
     PQclear(res);

@@ -37,9 +37,11 @@ PGresult *bp_db_exec_prepared(bp_db *db, unsigned slot, const char *sql, int npa
  * PGRES_TUPLES_OK; logs the error (with request_id, may be NULL) otherwise. */
 bool bp_db_ok(const PGresult *res, const char *request_id);
 
-/* Runs sql (no parameters) and returns its result when bp_db_ok; otherwise
- * logs, clears it and returns NULL. For reads that either work or fail. */
-PGresult *bp_db_select(bp_db *db, const char *sql, const char *request_id);
+/* As bp_db_query, returning the result only when bp_db_ok; otherwise it
+ * is logged (with request_id, may be NULL) and cleared, and the answer is
+ * NULL. For statements that either work or fail. */
+PGresult *bp_db_select(bp_db *db, const char *sql, int nparams, const char *const *params,
+                       const char *request_id);
 
 /* True when res failed with the given SQLSTATE (e.g. "23505"). */
 bool bp_db_sqlstate(const PGresult *res, const char *state);

@@ -136,11 +136,9 @@ int bp_inbox_prune(bp_db *db, bp_kv *kv)
              " WHERE received_at < now() - interval '%d days' LIMIT %d)",
              inbox_schema, inbox_schema, RETENTION_DAYS, PRUNE_BATCH);
     for (int round = 0; round < PRUNE_ROUNDS; round++) {
-        PGresult *r = bp_db_query(db, sql, 0, NULL);
-        if (!bp_db_ok(r, NULL)) {
-            PQclear(r);
+        PGresult *r = bp_db_select(db, sql, 0, NULL, NULL);
+        if (r == NULL)
             return BP_EIO;
-        }
         long deleted = strtol(PQcmdTuples(r), NULL, 10);
         PQclear(r);
         if (deleted < PRUNE_BATCH)

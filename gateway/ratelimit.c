@@ -59,7 +59,8 @@ static struct {
     gw_rate_rule rules[GW_RATE_PAYMENTS + 1];
     bp_kv_addr addr;
     char sha[41];
-    /* The queue from callers to the thread. */
+    /* The queue from callers to the thread: one check per suspended
+     * request at most, so the connection limit bounds it. */
     pthread_mutex_t lock;
     check *queue_head, *queue_tail;
     int wake_fd; /* eventfd: the queue has work, or stop */

@@ -197,11 +197,10 @@ static int measure_usage(bp_call *call, usage_totals *totals)
     snprintf(from, sizeof from, "%lld", (long long)bounds[0]);
     snprintf(to, sizeof to, "%lld", (long long)widest);
     const char *params[] = {first, last, from, to};
-    PGresult *res = bp_db_query(bp_call_worker(call)->db, SQL_USAGE, 4, params);
-    if (!bp_db_ok(res, bp_call_request_id(call))) {
-        PQclear(res);
+    PGresult *res =
+        bp_db_select(bp_call_worker(call)->db, SQL_USAGE, 4, params, bp_call_request_id(call));
+    if (res == NULL)
         return BP_EIO;
-    }
     int_list scratch = {NULL, 0, 0};
     int rv = 0;
     memset(totals, 0, sizeof *totals);
@@ -214,7 +213,8 @@ static int measure_usage(bp_call *call, usage_totals *totals)
 
 int booking_business_metrics(bp_call *call, bp_strbuf *out)
 {
-    PGresult *res = bp_db_select(bp_call_worker(call)->db, SQL_BY_STATUS, bp_call_request_id(call));
+    PGresult *res =
+        bp_db_select(bp_call_worker(call)->db, SQL_BY_STATUS, 0, NULL, bp_call_request_id(call));
     if (res == NULL)
         return BP_EIO;
     static const char *const status[] = {"status", NULL};

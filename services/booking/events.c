@@ -102,11 +102,9 @@ static int on_payment_approved(bp_call *call, bp_db *db, const Bp__Events__Event
         return 0;
     const char *payment_id = pay->payment_id != NULL && *pay->payment_id ? pay->payment_id : NULL;
     const char *lock[] = {pay->booking_id};
-    PGresult *res = bp_db_query(db, SQL_LOCK, 1, lock);
-    if (!bp_db_ok(res, bp_call_request_id(call))) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db, SQL_LOCK, 1, lock, bp_call_request_id(call));
+    if (res == NULL)
         return BP_EIO;
-    }
     if (PQntuples(res) != 1) {
         bp_log(BP_LOG_WARN, bp_call_request_id(call), "payment for unknown booking %s",
                pay->booking_id);

@@ -217,16 +217,14 @@ static int raise_all(bp_call *call, const char *shop_id, int32_t basis_points, c
     bp_db *db = bp_call_worker(call)->db;
     const char *params[] = {day, shop_id};
     /* FOR UPDATE: two raises at once apply one after the other. */
-    PGresult *res = bp_db_query(db,
-                                BOOKING_SERVICE_SELECT
-                                "WHERE s.shop_id = $2 AND s.active "
-                                "ORDER BY s.created_at, s.id "
-                                "LIMIT " BOOKING_STR(BOOKING_SERVICES_MAX) " FOR UPDATE OF s",
-                                2, params);
-    if (!bp_db_ok(res, bp_call_request_id(call))) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db,
+                                 BOOKING_SERVICE_SELECT
+                                 "WHERE s.shop_id = $2 AND s.active "
+                                 "ORDER BY s.created_at, s.id "
+                                 "LIMIT " BOOKING_STR(BOOKING_SERVICES_MAX) " FOR UPDATE OF s",
+                                 2, params, bp_call_request_id(call));
+    if (res == NULL)
         return BP_EIO;
-    }
     int rv = 0;
     for (int i = 0; rv == 0 && i < PQntuples(res); i++) {
         int64_t price = strtoll(PQgetvalue(res, i, 5), NULL, 10);

@@ -24,8 +24,8 @@ static const char SQL_BY_CHANNEL_STATUS[] =
 
 int notification_business_metrics(bp_call *call, bp_strbuf *out)
 {
-    PGresult *res =
-        bp_db_select(bp_call_worker(call)->db, SQL_BY_CHANNEL_STATUS, bp_call_request_id(call));
+    PGresult *res = bp_db_select(bp_call_worker(call)->db, SQL_BY_CHANNEL_STATUS, 0, NULL,
+                                 bp_call_request_id(call));
     if (res == NULL)
         return BP_EIO;
     static const char *const labels[] = {"channel", "status", NULL};

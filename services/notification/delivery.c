@@ -34,17 +34,12 @@ static struct {
 
 void notification_delivery_load(void)
 {
-    const char *s = bp_config_str("WHATSAPP_APP_SECRET", "");
-    const char *v = bp_config_str("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "");
-    const char *t = bp_config_str("TWILIO_AUTH_TOKEN", "");
-    dl.app_secret = *s != '\0' ? s : NULL;
-    dl.verify_token = *v != '\0' ? v : NULL;
-    dl.twilio_token = *t != '\0' ? t : NULL;
-    const char *base = bp_config_str("PUBLIC_BASE_URL", "http://127.0.0.1:3000");
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/')
-        n--;
-    snprintf(dl.twilio_url, sizeof dl.twilio_url, "%.*s/api/webhooks/twilio", (int)n, base);
+    dl.app_secret = bp_config_secret("WHATSAPP_APP_SECRET");
+    dl.verify_token = bp_config_secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN");
+    dl.twilio_token = bp_config_secret("TWILIO_AUTH_TOKEN");
+    char base[384];
+    bp_config_url("PUBLIC_BASE_URL", "http://127.0.0.1:3000", base, sizeof base);
+    snprintf(dl.twilio_url, sizeof dl.twilio_url, "%s/api/webhooks/twilio", base);
 }
 
 const char *notification_twilio_callback_url(void)

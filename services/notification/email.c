@@ -34,13 +34,10 @@ void notification_email_load(void)
 {
     snprintf(em.from, sizeof em.from, "%s",
              bp_config_str("FROM_EMAIL", "noreply@barberpro.com.ar"));
-    const char *key = bp_config_str("SENDGRID_API_KEY", "");
-    em.sendgrid_key = *key != '\0' ? key : NULL;
-    const char *sg = bp_config_str("SENDGRID_API_URL", "https://api.sendgrid.com");
-    size_t n = strlen(sg);
-    while (n > 0 && sg[n - 1] == '/')
-        n--;
-    snprintf(em.sendgrid_url, sizeof em.sendgrid_url, "%.*s/v3/mail/send", (int)n, sg);
+    em.sendgrid_key = bp_config_secret("SENDGRID_API_KEY");
+    char sg[384];
+    bp_config_url("SENDGRID_API_URL", "https://api.sendgrid.com", sg, sizeof sg);
+    snprintf(em.sendgrid_url, sizeof em.sendgrid_url, "%s/v3/mail/send", sg);
     const char *host = bp_config_str("SMTP_HOST", "");
     const char *secure = bp_config_str("SMTP_SECURE", "starttls");
     bool tls = strcmp(secure, "tls") == 0;
@@ -49,9 +46,8 @@ void notification_email_load(void)
     long port = bp_config_int("SMTP_PORT", tls ? 465 : 587, 1, 65535);
     snprintf(em.smtp_url, sizeof em.smtp_url, "%s://%s:%ld", tls ? "smtps" : "smtp", host, port);
     em.starttls = strcmp(secure, "starttls") == 0;
-    const char *user = bp_config_str("SMTP_USER", ""), *pass = bp_config_str("SMTP_PASS", "");
-    em.smtp_user = *user != '\0' ? user : NULL;
-    em.smtp_pass = pass;
+    em.smtp_user = bp_config_secret("SMTP_USER");
+    em.smtp_pass = bp_config_str("SMTP_PASS", "");
     em.on = em.sendgrid_key != NULL || *host != '\0';
     if (!em.on)
         bp_log_warn("email is not configured (SENDGRID_API_KEY or SMTP_HOST): no email");

@@ -286,11 +286,9 @@ static int payment_event(bp_call *call, bp_db *db, const Bp__Events__Event *ev,
     if (p == NULL || p->booking_id == NULL || !bp_uuid_valid(p->booking_id))
         return 0;
     const char *params[] = {p->booking_id};
-    PGresult *res = bp_db_query(db, SQL_RECALL, 1, params);
-    if (!bp_db_ok(res, bp_call_request_id(call))) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db, SQL_RECALL, 1, params, bp_call_request_id(call));
+    if (res == NULL)
         return BP_EIO;
-    }
     if (PQntuples(res) == 0) {
         /* Its booking's events come from another producer: wait for them
          * (the relay delivers this one again later). */

@@ -276,11 +276,9 @@ static int send_one(bp_db *db)
     char lease[24];
     snprintf(lease, sizeof lease, "%d", (int)BP_COUNTOF(CHANNELS) * cfg.timeout_ms + 5000);
     const char *params[] = {lease};
-    PGresult *res = bp_db_query(db, SQL_CLAIM, 1, params);
-    if (!bp_db_ok(res, NULL)) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db, SQL_CLAIM, 1, params, NULL);
+    if (res == NULL)
         return BP_EIO;
-    }
     int rv = 0;
     if (PQntuples(res) == 1) {
         claimed r = {PQgetvalue(res, 0, 0),

@@ -27,19 +27,15 @@ static struct {
 
 void notification_sms_load(void)
 {
-    const char *base = bp_config_str("TWILIO_API_URL", "https://api.twilio.com");
+    char base[384];
+    bp_config_url("TWILIO_API_URL", "https://api.twilio.com", base, sizeof base);
     const char *sid = bp_config_str("TWILIO_ACCOUNT_SID", "");
     const char *token = bp_config_str("TWILIO_AUTH_TOKEN", "");
     const char *from = bp_config_str("TWILIO_FROM", "");
-    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
-        bp_config_fail("TWILIO_API_URL", "must be an http:// or https:// URL");
     for (const char *c = sid; *c != '\0'; c++)
         if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')))
             bp_config_fail("TWILIO_ACCOUNT_SID", "must be letters and digits (AC...)");
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/')
-        n--;
-    snprintf(tw.url, sizeof tw.url, "%.*s/2010-04-01/Accounts/%s/Messages.json", (int)n, base, sid);
+    snprintf(tw.url, sizeof tw.url, "%s/2010-04-01/Accounts/%s/Messages.json", base, sid);
     char pair[256];
     unsigned char b64[360];
     int len = snprintf(pair, sizeof pair, "%s:%s", sid, token);

@@ -26,18 +26,14 @@ static struct {
 
 void notification_whatsapp_load(void)
 {
-    const char *base = bp_config_str("WHATSAPP_API_URL", "https://graph.facebook.com/v19.0");
+    char base[384];
+    bp_config_url("WHATSAPP_API_URL", "https://graph.facebook.com/v19.0", base, sizeof base);
     const char *id = bp_config_str("WHATSAPP_PHONE_NUMBER_ID", "");
     const char *token = bp_config_str("WHATSAPP_TOKEN", "");
-    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
-        bp_config_fail("WHATSAPP_API_URL", "must be an http:// or https:// URL");
     for (const char *c = id; *c != '\0'; c++)
         if (*c < '0' || *c > '9')
             bp_config_fail("WHATSAPP_PHONE_NUMBER_ID", "must be the number's id (digits)");
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/')
-        n--;
-    snprintf(wa.url, sizeof wa.url, "%.*s/%s/messages", (int)n, base, id);
+    snprintf(wa.url, sizeof wa.url, "%s/%s/messages", base, id);
     wa.token = *token != '\0' && *id != '\0' ? token : NULL;
     snprintf(wa.language, sizeof wa.language, "%s", bp_config_str("WHATSAPP_LANGUAGE", "es_AR"));
     wa.strip_ar_nine = bp_config_bool("WHATSAPP_STRIP_AR_NINE", true);

@@ -18,7 +18,8 @@ static const char SQL_BY_STATUS[] =
 
 int payment_business_metrics(bp_call *call, bp_strbuf *out)
 {
-    PGresult *res = bp_db_select(bp_call_worker(call)->db, SQL_BY_STATUS, bp_call_request_id(call));
+    PGresult *res =
+        bp_db_select(bp_call_worker(call)->db, SQL_BY_STATUS, 0, NULL, bp_call_request_id(call));
     if (res == NULL)
         return BP_EIO;
     static const char *const status[] = {"status", NULL};

@@ -10,25 +10,6 @@
 
 payment_ctx payment_config;
 
-/* A URL setting without its trailing slashes, or exit 2. */
-static void url_setting(const char *name, const char *def, char *out, size_t len)
-{
-    const char *v = bp_config_str(name, def);
-    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-        bp_config_fail(name, "must be an http:// or https:// URL");
-    if ((size_t)snprintf(out, len, "%s", v) >= len)
-        bp_config_fail(name, "is too long");
-    size_t n = strlen(out);
-    while (n > 0 && out[n - 1] == '/')
-        out[--n] = '\0';
-}
-
-static const char *secret(const char *name)
-{
-    const char *v = bp_config_str(name, "");
-    return *v != '\0' ? v : NULL;
-}
-
 static int dial(const char *service, bp_client **out)
 {
     char url[512];
@@ -41,12 +22,12 @@ static int dial(const char *service, bp_client **out)
 
 int payment_config_load(payment_ctx *ctx)
 {
-    url_setting("MERCADOPAGO_API_URL", "https://api.mercadopago.com", ctx->api_url,
-                sizeof ctx->api_url);
-    url_setting("PUBLIC_BASE_URL", "http://127.0.0.1:3000", ctx->public_base_url,
-                sizeof ctx->public_base_url);
-    ctx->access_token = secret("MERCADOPAGO_ACCESS_TOKEN");
-    ctx->webhook_secret = secret("MERCADOPAGO_WEBHOOK_SECRET");
+    bp_config_url("MERCADOPAGO_API_URL", "https://api.mercadopago.com", ctx->api_url,
+                  sizeof ctx->api_url);
+    bp_config_url("PUBLIC_BASE_URL", "http://127.0.0.1:3000", ctx->public_base_url,
+                  sizeof ctx->public_base_url);
+    ctx->access_token = bp_config_secret("MERCADOPAGO_ACCESS_TOKEN");
+    ctx->webhook_secret = bp_config_secret("MERCADOPAGO_WEBHOOK_SECRET");
     const char *tz = bp_config_str("TIMEZONE", "America/Argentina/Buenos_Aires");
     const bp_tz *zone;
     if (bp_tz_load(tz, &zone) != 0)

@@ -53,11 +53,9 @@ static int look_now(bp_call *call, bp_db *db, const char *booking_id)
 static int refund_all(bp_call *call, bp_db *db, const Bp__Events__BookingEvent *b)
 {
     const char *params[] = {b->booking_id};
-    PGresult *res = bp_db_query(db, SQL_PAID, 1, params);
-    if (!bp_db_ok(res, bp_call_request_id(call))) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db, SQL_PAID, 1, params, bp_call_request_id(call));
+    if (res == NULL)
         return BP_EIO;
-    }
     int rv = 0;
     for (int i = 0; i < PQntuples(res) && rv == 0; i++) {
         payment_row p;

@@ -57,11 +57,9 @@ static int look_up(bp_db *db, const char *id)
 int payment_reconcile(bp_db *db, bp_kv *kv)
 {
     (void)kv;
-    PGresult *res = bp_db_query(db, SQL_DUE, 0, NULL);
-    if (!bp_db_ok(res, NULL)) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db, SQL_DUE, 0, NULL, NULL);
+    if (res == NULL)
         return BP_EIO;
-    }
     /* Once MercadoPago fails, the rest wait for the next round (one timeout
      * per round, not one per payment). */
     int rv = 0;

@@ -155,11 +155,9 @@ int payment_refund_send(const payment_ctx *ctx, bp_db *db, const char *rid, cons
     char lease[24];
     snprintf(lease, sizeof lease, "%d", 2 * ctx->timeout_ms + 30000);
     const char *claim[] = {refund_id, lease};
-    PGresult *res = bp_db_query(db, SQL_CLAIM, 2, claim);
-    if (!bp_db_ok(res, rid)) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db, SQL_CLAIM, 2, claim, rid);
+    if (res == NULL)
         return BP_EIO;
-    }
     if (PQntuples(res) != 1) {
         PQclear(res); /* done, failed, or in another worker's hands */
         return BP_EUNAVAIL;
@@ -200,16 +198,14 @@ int payment_refund_send(const payment_ctx *ctx, bp_db *db, const char *rid, cons
 int payment_process_refunds(bp_db *db, bp_kv *kv)
 {
     (void)kv;
-    PGresult *res = bp_db_query(db,
-                                "SELECT id FROM payment.refunds WHERE status = 'pending'"
-                                " AND next_attempt_at <= now()"
-                                " AND (locked_until IS NULL OR locked_until < now())"
-                                " ORDER BY next_attempt_at LIMIT 20",
-                                0, NULL);
-    if (!bp_db_ok(res, NULL)) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db,
+                                 "SELECT id FROM payment.refunds WHERE status = 'pending'"
+                                 " AND next_attempt_at <= now()"
+                                 " AND (locked_until IS NULL OR locked_until < now())"
+                                 " ORDER BY next_attempt_at LIMIT 20",
+                                 0, NULL, NULL);
+    if (res == NULL)
         return BP_EIO;
-    }
     /* Stops at the first refund MercadoPago does not answer: the rest wait
      * for the next round rather than a timeout each. */
     int rv = 0;

@@ -189,11 +189,9 @@ static int record_attempt(bp_db *db, const char *rid, const payment_row *p, cons
 int payment_rederive(bp_db *db, const char *rid, const payment_row *p, payment_change *change)
 {
     const char *params[] = {p->id};
-    PGresult *res = bp_db_query(db, SQL_ATTEMPTS, 1, params);
-    if (!bp_db_ok(res, rid)) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db, SQL_ATTEMPTS, 1, params, rid);
+    if (res == NULL)
         return BP_EIO;
-    }
     payment_attempt a[32];
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {

@@ -247,11 +247,9 @@ int payment_process_notifications(bp_db *db, bp_kv *kv)
     char lease[24];
     snprintf(lease, sizeof lease, "%d", 2 * payment_config.timeout_ms + 30000);
     const char *params[] = {lease};
-    PGresult *res = bp_db_query(db, SQL_CLAIM, 1, params);
-    if (!bp_db_ok(res, NULL)) {
-        PQclear(res);
+    PGresult *res = bp_db_select(db, SQL_CLAIM, 1, params, NULL);
+    if (res == NULL)
         return BP_EIO;
-    }
     /* Once MercadoPago fails, the rest of the batch is not asked in vain
      * (one timeout per round, not one per row): it waits for its retry. */
     int rv = 0;

@@ -782,7 +782,7 @@ static enum MHD_Result fake_last(struct MHD_Connection *conn)
         return fake_reply_json(conn, MHD_HTTP_BAD_REQUEST,
                                "{\"error\":\"endpoint=preferences|payment|search|refunds\"}");
     pthread_mutex_lock(&lock);
-    json_t *o = json_pack("{s:I,s:O?}", "count", (json_int_t)counts[ep], "last", last_request[ep]);
+    json_t *o = fake_last_doc(counts[ep], last_request[ep]);
     pthread_mutex_unlock(&lock);
     return fake_reply_obj(conn, MHD_HTTP_OK, o);
 }

@@ -438,11 +438,9 @@ static enum MHD_Result mail_send(struct MHD_Connection *conn, const fake_body *b
 static enum MHD_Result fake_last(struct MHD_Connection *conn)
 {
     pthread_mutex_lock(&lock);
-    json_t *o = json_pack("{s:I,s:O?}", "count", (json_int_t)send_count, "last", last_request);
-    json_t *copy = json_deep_copy(o);
-    json_decref(o);
+    json_t *o = fake_last_doc(send_count, last_request);
     pthread_mutex_unlock(&lock);
-    return fake_reply_obj(conn, MHD_HTTP_OK, copy);
+    return fake_reply_obj(conn, MHD_HTTP_OK, o);
 }
 
 /* GET /_fake/messages: every accepted send, oldest first. */

@@ -999,8 +999,7 @@ static enum MHD_Result get_last(struct MHD_Connection *conn)
 {
     pthread_mutex_lock(&lock);
     size_t n = json_array_size(messages);
-    json_t *o = json_pack("{s:I,s:o}", "count", (json_int_t)message_count, "last",
-                          n > 0 ? json_deep_copy(json_array_get(messages, n - 1)) : json_null());
+    json_t *o = fake_last_doc(message_count, n > 0 ? json_array_get(messages, n - 1) : NULL);
     pthread_mutex_unlock(&lock);
     return fake_reply_obj(conn, MHD_HTTP_OK, o);
 }

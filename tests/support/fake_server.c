@@ -48,6 +48,12 @@ enum MHD_Result fake_reply_obj(struct MHD_Connection *conn, unsigned status, jso
     return rv;
 }
 
+json_t *fake_last_doc(long long count, const json_t *last)
+{
+    return json_pack("{s:I,s:o?}", "count", (json_int_t)count, "last",
+                     last != NULL ? json_deep_copy(last) : NULL);
+}
+
 const char *fake_query(struct MHD_Connection *conn, const char *name)
 {
     return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);

@@ -32,6 +32,11 @@ enum MHD_Result fake_reply_json(struct MHD_Connection *conn, unsigned status, co
  * cannot be written. */
 enum MHD_Result fake_reply_obj(struct MHD_Connection *conn, unsigned status, json_t *v);
 
+/* The answer of GET /_fake/last: {"count": count, "last": a copy of last
+ * (the last API request), or null}. Call with the fake's lock held, so that
+ * both are read together; the copy outlives the lock. */
+json_t *fake_last_doc(long long count, const json_t *last);
+
 /* The query parameter or request header name, or NULL; owned by MHD. */
 const char *fake_query(struct MHD_Connection *conn, const char *name);
 const char *fake_header(struct MHD_Connection *conn, const char *name);
