@@ -1532,7 +1532,19 @@ out:
 int bpt_rpc_call(const char *name, const char *method, const void *body, size_t body_len,
                  int timeout_ms, Bp__Rpc__Reply **reply)
 {
+    return bpt_rpc_call_as(name, method, NULL, NULL, body, body_len, timeout_ms, reply);
+}
+
+int bpt_rpc_call_as(const char *name, const char *method, const char *user_id, const char *role,
+                    const void *body, size_t body_len, int timeout_ms, Bp__Rpc__Reply **reply)
+{
     Bp__Rpc__Request req = BP__RPC__REQUEST__INIT;
+    Bp__Rpc__Principal who = BP__RPC__PRINCIPAL__INIT;
+    if (user_id != NULL) {
+        who.user_id = (char *)user_id;
+        who.role = (char *)role;
+        req.principal = &who;
+    }
     char request_id[64];
     snprintf(request_id, sizeof request_id, "bpt-%ld-%lld", (long)getpid(), (long long)wall_ms());
     req.method = (char *)method;

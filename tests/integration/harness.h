@@ -358,6 +358,12 @@ int bpt_rpc_raw(const char *name, const void *msg, size_t len, int timeout_ms, v
 int bpt_rpc_call(const char *name, const char *method, const void *body, size_t body_len,
                  int timeout_ms, Bp__Rpc__Reply **reply);
 
+/* bpt_rpc_call with a principal in the envelope, as the gateway sends it
+ * after checking a token (user_id and role may be NULL): for internal
+ * methods no route reaches, such as ExportUser. */
+int bpt_rpc_call_as(const char *name, const char *method, const char *user_id, const char *role,
+                    const void *body, size_t body_len, int timeout_ms, Bp__Rpc__Reply **reply);
+
 /* ---- small things ----------------------------------------------------------- */
 
 /* Milliseconds from CLOCK_MONOTONIC. */
