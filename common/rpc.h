@@ -152,6 +152,10 @@ typedef struct bp_client bp_client;
  * service. Returns 0 or a BP_E* code; free with bp_client_close. */
 int bp_client_open(const char *service, const char *url, bp_client **out);
 
+/* bp_client_open at the service's configured address (bp_config_rpc_url),
+ * logging the address when it cannot. */
+int bp_client_dial(const char *service, bp_client **out);
+
 /* Closes the socket; calls still in flight complete with BP_EUNAVAIL. */
 void bp_client_close(bp_client *c);
 

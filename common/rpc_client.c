@@ -81,6 +81,16 @@ int bp_client_open(const char *service, const char *url, bp_client **out)
     return 0;
 }
 
+int bp_client_dial(const char *service, bp_client **out)
+{
+    char url[512];
+    bp_config_rpc_url(service, url, sizeof url);
+    int rv = bp_client_open(service, url, out);
+    if (rv != 0)
+        bp_log_error("cannot dial the %s daemon at %s", service, url);
+    return rv;
+}
+
 void bp_client_close(bp_client *c)
 {
     if (c == NULL)

@@ -27,7 +27,12 @@ static const gw_route routes[] = {
     {"POST", "/api/auth/logout", "auth", "Logout", GW_AUTH_USER, GW_RATE_API, NULL},
     {"GET", "/api/auth/me", "auth", "Me", GW_AUTH_USER, GW_RATE_API, NULL},
     {"PATCH", "/api/users/me", "auth", "UpdateMe", GW_AUTH_USER, GW_RATE_API, NULL},
+    {"DELETE", "/api/users/me", "auth", "EraseMe", GW_AUTH_USER, GW_RATE_API, NULL},
     {"PUT", "/api/users/me/consents", "auth", "PutConsents", GW_AUTH_USER, GW_RATE_API, NULL},
+    {"GET", "/api/users/me/export", "auth", "ExportMe", GW_AUTH_USER, GW_RATE_API, NULL},
+    {"GET", "/api/admin/audit", "auth", "ListAudit", GW_AUTH_USER, GW_RATE_API, NULL},
+    {"GET", "/api/admin/data-requests/{request_id}", "auth", "GetDataRequest", GW_AUTH_USER,
+     GW_RATE_API, NULL},
     /* Shops, services, providers (booking daemon) */
     {"POST", "/api/shops", "booking", "CreateShop", GW_AUTH_USER, GW_RATE_API, NULL},
     {"GET", "/api/shops", "booking", "ListShops", GW_AUTH_PUBLIC, GW_RATE_API, NULL},

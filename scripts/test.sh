@@ -153,6 +153,10 @@ export BARBERPRO_ADMIN_PASSWORD=TestAdmin2026-secret
 export BP_TEST_ADMIN_EMAIL=$BARBERPRO_ADMIN_EMAIL BP_TEST_ADMIN_PASSWORD=$BARBERPRO_ADMIN_PASSWORD
 export BOOKING_HOLD_SECONDS=4
 export BOOKING_EXPIRE_INTERVAL_MS=500
+# Retention rounds often enough for the privacy tests to watch one, and the
+# terms version they expect.
+export AUTH_RETENTION_INTERVAL_MS=2000
+export TERMS_VERSION=2026-01
 # The limiter stays on (its headers are part of the contract) but high
 # enough that the tests, all from 127.0.0.1, never reach it.
 export RATE_LIMIT_MAX_REQUESTS=1000000

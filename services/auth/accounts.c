@@ -2,6 +2,7 @@
  * admin, demo data). Safe when several instances run it at once: the
  * unique email index settles a race and the loser retries as an update. */
 #include "accounts.h"
+#include "auth.h"
 #include "input.h"
 
 #include <stdio.h>
@@ -69,9 +70,9 @@ static int create(bp_db *db, const auth_account *a, const normalized *n, char id
         return BP_EIO;
     rv = auth_store_user_insert(db, &u, &u);
     if (rv == 0 && a->grant_terms)
-        rv = auth_store_consent_add(db, u.id, "terms", true, &origin);
+        rv = auth_store_consent_add(db, u.id, "terms", true, auth_terms_version(), &origin);
     if (rv == 0 && a->grant_whatsapp)
-        rv = auth_store_consent_add(db, u.id, "whatsapp", true, &origin);
+        rv = auth_store_consent_add(db, u.id, "whatsapp", true, NULL, &origin);
     if (rv == 0) {
         json_t *details = json_pack("{s:s, s:s}", "via", a->via, "role", u.role);
         rv = auth_store_audit(db, NULL, u.id, "account_created", &origin, details);

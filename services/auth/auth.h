@@ -17,17 +17,30 @@
 
 /* Settled once by auth_setup before the server starts, then read-only. It
  * is the bp_service.app of the daemon. */
+/* Longest TERMS_VERSION, in bytes. */
+#define AUTH_TERMS_VERSION_MAX 64
+
 typedef struct {
     unsigned char secret[AUTH_SECRET_MAX]; /* JWT_SECRET (or a random one) */
     size_t secret_len;
     int token_ttl_s;
+    /* The owners of the rest of a person's data, for the export and the
+     * erasure deadline (privacy.c). */
+    bp_client *booking, *payment, *notification;
 } auth_ctx;
+
+/* TERMS_VERSION: the version of the terms in force, recorded with every
+ * terms acceptance (default "2026-01"; checked by auth_setup). */
+const char *auth_terms_version(void);
 
 /* The on_start hook: reads JWT_SECRET (refusing a missing or short one in
  * production, exit 2) and BCRYPT_SALT_ROUNDS, prepares the password module,
  * and creates or updates the BARBERPRO_ADMIN_EMAIL account when
  * BARBERPRO_ADMIN_PASSWORD is set too. db is borrowed. Returns 0 to go on. */
 int auth_setup(auth_ctx *ctx, bp_db *db);
+
+/* The on_stop hook: closes what auth_setup opened. */
+void auth_teardown(auth_ctx *ctx);
 
 /* Subcommands create-user and demo-data (bp_daemon.command): argv[0] is
  * cmd. Returns the exit status, or -1 when cmd is not one of them. */
@@ -54,5 +67,19 @@ int auth_handle_authenticate(bp_call *call, const ProtobufCMessage *req, Protobu
  * email or user_id (exactly one; 400 otherwise, 404 not_found when none).
  * Not routed by the gateway (finduser.c). */
 int auth_handle_find_user(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+/* Ley 25.326 (privacy.c, audit.c): the caller's export and erasure, the
+ * audit log and data-subject requests for admins, and the audit records
+ * other services send. */
+int auth_handle_export_me(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int auth_handle_erase_me(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int auth_handle_get_data_request(bp_call *call, const ProtobufCMessage *req,
+                                 ProtobufCMessage *resp);
+int auth_handle_list_audit(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+int auth_handle_deliver(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp);
+
+/* Jobs (privacy.c, retention.c): marks erasures done as each service
+ * acknowledges them; removes what the retention periods let go. */
+int auth_erasure_progress(bp_db *db, bp_kv *kv);
+int auth_retention(bp_db *db, bp_kv *kv);
 
 #endif

@@ -18,6 +18,10 @@ static const char SQL_BY_ROLE[] =
     " full join (select role, count(*) filter (where erased_at is null) as live,"
     "  count(*) as every from auth.users group by role) as c using (role) order by role";
 
+static const char SQL_ERASURES[] =
+    "select count(*), count(*) filter (where deadline < now()) from auth.data_requests"
+    " where status <> 'done' and kind = 'erasure'";
+
 int auth_business_metrics(bp_call *call, bp_strbuf *out)
 {
     PGresult *res =
@@ -34,6 +38,21 @@ int auth_business_metrics(bp_call *call, bp_strbuf *out)
                    "Accounts ever created (sign-ups, invited barbers and operators), erased "
                    "ones included.");
     bp_prom_int(out, "barberpro_business_registrations_total", NULL, every);
+    PQclear(res);
+
+    /* Erasures still running, and those past the law's deadline (an
+     * alert): from the partial index data_requests_open_idx. */
+    res = bp_db_select(bp_call_worker(call)->db, SQL_ERASURES, 0, NULL, bp_call_request_id(call));
+    if (res == NULL)
+        return BP_EIO;
+    bp_prom_family(out, "barberpro_business_erasures_open", "gauge",
+                   "Erasure requests (Ley 25.326) not yet completed by every service.");
+    bp_prom_int(out, "barberpro_business_erasures_open", NULL,
+                strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    bp_prom_family(out, "barberpro_business_erasures_overdue", "gauge",
+                   "Erasure requests past their deadline of 5 business days.");
+    bp_prom_int(out, "barberpro_business_erasures_overdue", NULL,
+                strtoll(PQgetvalue(res, 0, 1), NULL, 10));
     PQclear(res);
     return 0;
 }

@@ -17,8 +17,15 @@ int auth_handle_put_consents(bp_call *call, const ProtobufCMessage *reqm, Protob
     auth_consents now;
     int rv = 0;
 
-    if (req->has_marketing || req->has_whatsapp) {
+    if (req->has_accept_terms && !req->accept_terms)
+        return bp_call_fail(call, 422, "terms_required", "accept_terms",
+                            "Para seguir usando BarberPro tenés que aceptar los términos; si "
+                            "no querés, podés eliminar tu cuenta.");
+    bool terms = req->has_accept_terms && req->accept_terms;
+    if (req->has_marketing || req->has_whatsapp || terms) {
         json_t *details = json_object();
+        if (terms)
+            json_object_set_new(details, "terms_version", json_string(auth_terms_version()));
         if (req->has_marketing)
             json_object_set_new(details, "marketing", json_boolean(req->marketing));
         if (req->has_whatsapp)
@@ -26,9 +33,11 @@ int auth_handle_put_consents(bp_call *call, const ProtobufCMessage *reqm, Protob
 
         rv = bp_db_begin(db) == 0 ? 0 : BP_EIO;
         if (rv == 0 && req->has_marketing)
-            rv = auth_store_consent_add(db, user_id, "marketing", req->marketing, &origin);
+            rv = auth_store_consent_add(db, user_id, "marketing", req->marketing, NULL, &origin);
         if (rv == 0 && req->has_whatsapp)
-            rv = auth_store_consent_add(db, user_id, "whatsapp", req->whatsapp, &origin);
+            rv = auth_store_consent_add(db, user_id, "whatsapp", req->whatsapp, NULL, &origin);
+        if (rv == 0 && terms)
+            rv = auth_store_consent_add(db, user_id, "terms", true, auth_terms_version(), &origin);
         if (rv == 0)
             rv = auth_store_audit(db, user_id, user_id, "consent_change", &origin, details);
         if (rv == 0)
@@ -43,15 +52,8 @@ int auth_handle_put_consents(bp_call *call, const ProtobufCMessage *reqm, Protob
     rv = auth_store_consents_get(db, user_id, &now);
     if (rv != 0)
         return bp_call_fail_internal(call, rv);
-    Bp__Auth__Consents *c =
-        (Bp__Auth__Consents *)bp_call_message(call, &bp__auth__consents__descriptor);
-    if (c == NULL)
+    resp->consents = auth_reply_consents(call, &now);
+    if (resp->consents == NULL)
         return bp_call_fail_internal(call, BP_ENOMEM);
-    c->has_terms = c->has_marketing = c->has_whatsapp = 1;
-    c->terms = now.terms;
-    c->marketing = now.marketing;
-    c->whatsapp = now.whatsapp;
-    c->updated_at = now.updated_at_ms > 0 ? auth_reply_time(call, now.updated_at_ms) : NULL;
-    resp->consents = c;
     return 0;
 }

@@ -14,6 +14,7 @@ auth_origin auth_origin_of(bp_call *call)
         .request_id = bp_call_request_id(call),
         .ip = bp_call_client_ip(call),
         .user_agent = bp_call_user_agent(call),
+        .role = bp_call_role(call),
     };
 }
 
@@ -41,4 +42,29 @@ Bp__Auth__User *auth_reply_user(bp_call *call, const auth_user *u)
         m->locale == NULL || m->created_at == NULL || (u->phone[0] != '\0' && m->phone == NULL))
         return NULL;
     return m;
+}
+
+Bp__Auth__Consents *auth_reply_consents(bp_call *call, const auth_consents *now)
+{
+    Bp__Auth__Consents *c =
+        (Bp__Auth__Consents *)bp_call_message(call, &bp__auth__consents__descriptor);
+    if (c == NULL)
+        return NULL;
+    c->has_terms = c->has_marketing = c->has_whatsapp = 1;
+    c->terms = now->terms;
+    c->marketing = now->marketing;
+    c->whatsapp = now->whatsapp;
+    c->updated_at = now->updated_at_ms > 0 ? auth_reply_time(call, now->updated_at_ms) : NULL;
+    c->terms_version = now->terms_version[0] != '\0' ? bp_call_strdup(call, now->terms_version)
+                                                     : NULL;
+    c->current_terms_version = bp_call_strdup(call, auth_terms_version());
+    if (c->current_terms_version == NULL)
+        return NULL;
+    return c;
+}
+
+char *auth_reply_text(bp_call *call, const PGresult *r, int row, int col)
+{
+    const char *v = PQgetvalue(r, row, col);
+    return v[0] != '\0' ? bp_call_strdup(call, v) : NULL;
 }

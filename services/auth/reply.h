@@ -20,6 +20,15 @@ auth_origin auth_origin_of(bp_call *call);
 /* u as a User message in the call's arena; NULL when out of memory. */
 Bp__Auth__User *auth_reply_user(bp_call *call, const auth_user *u);
 
+/* The current consents c as a Consents message (with the terms version
+ * accepted and the one in force) in the call's arena; NULL when out of
+ * memory. */
+Bp__Auth__Consents *auth_reply_consents(bp_call *call, const auth_consents *c);
+
+/* The text at (row, col) of r in the call's arena, NULL (an unset field)
+ * when it is empty or out of memory. */
+char *auth_reply_text(bp_call *call, const PGresult *r, int row, int col);
+
 /* epoch_ms as RFC 3339 in TIMEZONE, in the call's arena; NULL when out of
  * memory or not representable. */
 char *auth_reply_time(bp_call *call, int64_t epoch_ms);

@@ -129,10 +129,46 @@ static int ensure_admin(bp_db *db)
     return 0;
 }
 
+#define TERMS_VERSION_DEFAULT "2026-01"
+
+const char *auth_terms_version(void)
+{
+    return bp_config_str("TERMS_VERSION", TERMS_VERSION_DEFAULT);
+}
+
+/* A version is printable ASCII without spaces, so that it reads the same in
+ * every log and export. */
+static void check_terms_version(void)
+{
+    const char *v = auth_terms_version();
+    size_t n = strlen(v);
+    if (n == 0 || n > AUTH_TERMS_VERSION_MAX)
+        bp_config_fail("TERMS_VERSION", "must be 1 to 64 characters");
+    for (size_t i = 0; i < n; i++)
+        if (v[i] <= ' ' || v[i] > '~')
+            bp_config_fail("TERMS_VERSION", "must be printable ASCII without spaces");
+}
+
+void auth_teardown(auth_ctx *ctx)
+{
+    bp_client_close(ctx->booking);
+    bp_client_close(ctx->payment);
+    bp_client_close(ctx->notification);
+    ctx->booking = ctx->payment = ctx->notification = NULL;
+}
+
 int auth_setup(auth_ctx *ctx, bp_db *db)
 {
     load_secret(ctx);
     ctx->token_ttl_s = AUTH_TOKEN_TTL_S;
+    check_terms_version();
+    int rv = bp_client_dial("booking", &ctx->booking);
+    if (rv == 0)
+        rv = bp_client_dial("payment", &ctx->payment);
+    if (rv == 0)
+        rv = bp_client_dial("notification", &ctx->notification);
+    if (rv != 0)
+        return rv;
 
     long cost = bp_config_int("BCRYPT_SALT_ROUNDS", AUTH_BCRYPT_COST_DEFAULT, AUTH_BCRYPT_COST_MIN,
                               AUTH_BCRYPT_COST_MAX);

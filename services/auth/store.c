@@ -47,7 +47,7 @@ static const char *or_null(const char *s)
 
 /* The ip when it parses as IPv4 or IPv6, else NULL: an inet column refuses
  * anything else, and a bad address must not cost the record. */
-static const char *ip_or_null(const char *ip)
+const char *auth_store_ip(const char *ip)
 {
     unsigned char buf[sizeof(struct in6_addr)];
     if (ip == NULL || ip[0] == '\0')
@@ -158,21 +158,23 @@ int auth_store_user_set_password(bp_db *db, const char *id, const char *password
 }
 
 int auth_store_consent_add(bp_db *db, const char *user_id, const char *kind, bool granted,
-                           const auth_origin *origin)
+                           const char *version, const auth_origin *origin)
 {
     const char *p[] = {
         user_id,
         kind,
         granted ? "true" : "false",
-        origin != NULL ? ip_or_null(origin->ip) : NULL,
+        origin != NULL ? auth_store_ip(origin->ip) : NULL,
         origin != NULL ? or_null(origin->user_agent) : NULL,
         origin != NULL ? or_null(origin->request_id) : NULL,
+        or_null(version),
     };
     return exec(db,
-                "insert into auth.consents (user_id, kind, granted, ip, user_agent, request_id)"
+                "insert into auth.consents"
+                " (user_id, kind, granted, ip, user_agent, request_id, version)"
                 " values ($1::uuid, $2, $3::boolean, $4::inet, left($5, " UA_MAX "),"
-                " left($6, " RID_MAX "))",
-                6, p);
+                " left($6, " RID_MAX "), $7)",
+                7, p);
 }
 
 int auth_store_consents_get(bp_db *db, const char *user_id, auth_consents *out)
@@ -181,7 +183,8 @@ int auth_store_consents_get(bp_db *db, const char *user_id, auth_consents *out)
     memset(out, 0, sizeof *out);
     PGresult *r = bp_db_query(db,
                               "select distinct on (kind) kind, granted,"
-                              " (extract(epoch from recorded_at) * 1000)::bigint"
+                              " (extract(epoch from recorded_at) * 1000)::bigint,"
+                              " coalesce(version, '')"
                               " from auth.consents where user_id = $1::uuid"
                               " order by kind, recorded_at desc, id desc",
                               1, p);
@@ -197,8 +200,10 @@ int auth_store_consents_get(bp_db *db, const char *user_id, auth_consents *out)
         const char *kind = PQgetvalue(r, i, 0);
         bool granted = PQgetvalue(r, i, 1)[0] == 't';
         int64_t at = strtoll(PQgetvalue(r, i, 2), NULL, 10);
-        if (strcmp(kind, "terms") == 0)
+        if (strcmp(kind, "terms") == 0) {
             out->terms = granted;
+            copy_field(r, i, 3, out->terms_version, sizeof out->terms_version);
+        }
         else if (strcmp(kind, "marketing") == 0)
             out->marketing = granted;
         else if (strcmp(kind, "whatsapp") == 0) {
@@ -226,15 +231,16 @@ int auth_store_audit(bp_db *db, const char *actor_id, const char *subject_id, co
         or_null(subject_id),
         action,
         origin != NULL ? or_null(origin->request_id) : NULL,
-        origin != NULL ? ip_or_null(origin->ip) : NULL,
+        origin != NULL ? auth_store_ip(origin->ip) : NULL,
         json,
+        origin != NULL && actor_id != NULL ? or_null(origin->role) : NULL,
     };
-    int rv =
-        exec(db,
-             "insert into auth.audit_log (actor_id, subject_id, action, request_id, ip, details)"
-             " values ($1::uuid, $2::uuid, $3, left($4, " RID_MAX "), $5::inet,"
-             " coalesce($6::jsonb, '{}'::jsonb))",
-             6, p);
+    int rv = exec(db,
+                  "insert into auth.audit_log"
+                  " (actor_id, subject_id, action, request_id, ip, details, actor_role)"
+                  " values ($1::uuid, $2::uuid, $3, left($4, " RID_MAX "), $5::inet,"
+                  " coalesce($6::jsonb, '{}'::jsonb), left($7, 16))",
+                  7, p);
     free(json);
     return rv;
 }

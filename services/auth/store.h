@@ -32,6 +32,7 @@ typedef struct {
     const char *request_id;
     const char *ip;
     const char *user_agent;
+    const char *role; /* the actor's role, for audit entries */
 } auth_origin;
 
 /* The current state of a user's consents: the latest row of each kind. */
@@ -39,7 +40,12 @@ typedef struct {
     bool terms, marketing, whatsapp;
     bool whatsapp_withdrawn; /* a WhatsApp consent was recorded and its latest is a no */
     int64_t updated_at_ms;   /* the latest change, 0 when none */
+    char terms_version[65];  /* of the latest terms row, "" when it has none */
 } auth_consents;
+
+/* ip when it parses as an IPv4 or IPv6 address (what an inet column
+ * takes), else NULL: a bad address must not cost the record. */
+const char *auth_store_ip(const char *ip);
 
 /* Looks a live account up by normalised email or by id into *out. */
 int auth_store_user_by_email(bp_db *db, const char *email, auth_user *out);
@@ -65,16 +71,19 @@ int auth_store_user_update_account(bp_db *db, const char *id, const char *email,
 /* Replaces the password hash of live account id (a rehash at a new cost). */
 int auth_store_user_set_password(bp_db *db, const char *id, const char *password_hash);
 
-/* Appends one consent change to the history of user_id. kind is terms,
- * marketing or whatsapp. */
+/* Appends one consent change to the history of user_id. kind is terms
+ * (then version names the terms accepted; NULL otherwise), marketing or
+ * whatsapp. */
 int auth_store_consent_add(bp_db *db, const char *user_id, const char *kind, bool granted,
-                           const auth_origin *origin);
+                           const char *version, const auth_origin *origin);
 
 /* Reads the current consents of user_id (false for a kind never recorded). */
 int auth_store_consents_get(bp_db *db, const char *user_id, auth_consents *out);
 
-/* Appends an audit entry. actor_id and subject_id may be NULL; details (may
- * be NULL for {}) is borrowed, not stolen. */
+/* Appends an audit entry (service "auth"; the actor's role from origin).
+ * actor_id and subject_id may be NULL; details (may be NULL for {}) is
+ * borrowed, not stolen. Details name fields, never their values: the log
+ * outlives an erasure. */
 int auth_store_audit(bp_db *db, const char *actor_id, const char *subject_id, const char *action,
                      const auth_origin *origin, const json_t *details);
 

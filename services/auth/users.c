@@ -123,9 +123,9 @@ int auth_handle_sign_up(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMe
         return bp_call_fail_internal(call, BP_EIO);
     rv = auth_store_user_insert(db, &u, &u);
     if (rv == 0)
-        rv = auth_store_consent_add(db, u.id, "terms", true, &origin);
+        rv = auth_store_consent_add(db, u.id, "terms", true, auth_terms_version(), &origin);
     if (rv == 0)
-        rv = auth_store_consent_add(db, u.id, "marketing", marketing, &origin);
+        rv = auth_store_consent_add(db, u.id, "marketing", marketing, NULL, &origin);
     if (rv == 0) {
         json_t *details = json_pack("{s:s, s:b}", "role", u.role, "marketing_opt_in", marketing);
         rv = auth_store_audit(db, u.id, u.id, "register", &origin, details);
