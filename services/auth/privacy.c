@@ -487,7 +487,7 @@ static int erase_account(bp_call *call, const char *user_id, const char *request
 {
     bp_db *db = bp_call_worker(call)->db;
     auth_origin origin = auth_origin_of(call);
-    char deadline[16];
+    char deadline[24];
     snprintf(deadline, sizeof deadline, "%lld", (long long)(deadline_ms / 1000));
     Bp__Events__UserEvent ev = BP__EVENTS__USER_EVENT__INIT;
     ev.user_id = (char *)user_id;

@@ -844,6 +844,22 @@ long bpt_db_long(const char *sql, int n, const char *const *params)
     return v;
 }
 
+char *bpt_db_text(const char *sql, int n, const char *const *params)
+{
+    PGconn *c = suite_db();
+    if (c == NULL)
+        return NULL;
+    char *v = NULL;
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && PQnfields(r) > 0)
+        v = strdup(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+    else
+        fprintf(stderr, "harness: %s: %s\n", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
 int bpt_booking_hold(const char *booking_id, int seconds)
 {
     char secs[16];

@@ -289,6 +289,10 @@ json_t *bpt_fake_json(const char *url_var, const char *method, const char *fmt, 
  * column (a count), or -1 when it failed (printed). */
 long bpt_db_long(const char *sql, int n, const char *const *params);
 
+/* The same for a text: the first row's first column, malloc'd ("" for
+ * NULL), or NULL when the statement failed (printed) or returned no row. */
+char *bpt_db_text(const char *sql, int n, const char *const *params);
+
 /* How many distinct events of topic about booking_id the payment daemon's
  * outbox (payment.outbox, one row per event and consumer) holds, read from
  * each bp.events.PaymentEvent payload. -1 when the query failed. */
