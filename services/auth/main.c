@@ -66,8 +66,7 @@ static int on_start(bp_db *db)
 {
     jobs[0].interval_ms =
         (int)bp_config_int("AUTH_ERASURE_PROGRESS_INTERVAL_MS", 1000, 100, 3600000);
-    jobs[1].interval_ms =
-        (int)bp_config_int("AUTH_RETENTION_INTERVAL_MS", 3600000, 100, 86400000);
+    jobs[1].interval_ms = (int)bp_config_int("AUTH_RETENTION_INTERVAL_MS", 3600000, 100, 86400000);
     return auth_setup(&ctx, db) == 0 ? 0 : 1;
 }
 

@@ -171,8 +171,8 @@ static int consent_history(bp_call *call, const char *user_id, Bp__Auth__UserExp
         return BP_ENOMEM;
     }
     for (int i = 0; i < n; i++) {
-        Bp__Auth__ConsentRecord *c = (Bp__Auth__ConsentRecord *)bp_call_message(
-            call, &bp__auth__consent_record__descriptor);
+        Bp__Auth__ConsentRecord *c =
+            (Bp__Auth__ConsentRecord *)bp_call_message(call, &bp__auth__consent_record__descriptor);
         if (c == NULL) {
             PQclear(r);
             return BP_ENOMEM;
@@ -493,7 +493,8 @@ static int erase_account(bp_call *call, const char *user_id, const char *request
     ev.user_id = (char *)user_id;
     ev.request_id = (char *)request_id;
     char event_id[37];
-    json_t *details = json_pack("{s:s, s:s}", "data_request_id", request_id, "deadline_basis", basis);
+    json_t *details =
+        json_pack("{s:s, s:s}", "data_request_id", request_id, "deadline_basis", basis);
 
     int rv = bp_db_begin(db) == 0 ? 0 : BP_EIO;
     if (rv == 0) {

@@ -55,8 +55,8 @@ Bp__Auth__Consents *auth_reply_consents(bp_call *call, const auth_consents *now)
     c->marketing = now->marketing;
     c->whatsapp = now->whatsapp;
     c->updated_at = now->updated_at_ms > 0 ? auth_reply_time(call, now->updated_at_ms) : NULL;
-    c->terms_version = now->terms_version[0] != '\0' ? bp_call_strdup(call, now->terms_version)
-                                                     : NULL;
+    c->terms_version =
+        now->terms_version[0] != '\0' ? bp_call_strdup(call, now->terms_version) : NULL;
     c->current_terms_version = bp_call_strdup(call, auth_terms_version());
     if (c->current_terms_version == NULL)
         return NULL;

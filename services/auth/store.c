@@ -203,8 +203,7 @@ int auth_store_consents_get(bp_db *db, const char *user_id, auth_consents *out)
         if (strcmp(kind, "terms") == 0) {
             out->terms = granted;
             copy_field(r, i, 3, out->terms_version, sizeof out->terms_version);
-        }
-        else if (strcmp(kind, "marketing") == 0)
+        } else if (strcmp(kind, "marketing") == 0)
             out->marketing = granted;
         else if (strcmp(kind, "whatsapp") == 0) {
             out->whatsapp = granted;

@@ -208,8 +208,8 @@ Test(privacy, consents_keep_a_history_with_the_terms_version)
 {
     person p;
     person_new(&p, "Consentida");
-    bpt_response *r = bpt_http_pack("PUT", "/api/users/me/consents", p.u.token, "{s:b}",
-                                    "whatsapp", 0);
+    bpt_response *r =
+        bpt_http_pack("PUT", "/api/users/me/consents", p.u.token, "{s:b}", "whatsapp", 0);
     cr_assert_eq(r->status, 200, "%s", r->body);
     cr_expect_str_eq(bpt_json_str(r->json, "consents.terms_version"), "2026-01");
     cr_expect_str_eq(bpt_json_str(r->json, "consents.current_terms_version"), "2026-01");
@@ -227,13 +227,13 @@ Test(privacy, consents_keep_a_history_with_the_terms_version)
     /* Four rows: terms and marketing at sign-up, whatsapp off, then terms
      * and whatsapp on; nothing overwritten. */
     const char *params[] = {p.u.id};
-    cr_expect_eq(bpt_db_long("select count(*) from auth.consents where user_id = $1::uuid", 1,
-                             params),
-                 5);
-    cr_expect_eq(bpt_db_long("select count(*) from auth.consents where user_id = $1::uuid"
-                             " and kind = 'terms' and version = '2026-01' and request_id is not null",
-                             1, params),
-                 2);
+    cr_expect_eq(
+        bpt_db_long("select count(*) from auth.consents where user_id = $1::uuid", 1, params), 5);
+    cr_expect_eq(
+        bpt_db_long("select count(*) from auth.consents where user_id = $1::uuid"
+                    " and kind = 'terms' and version = '2026-01' and request_id is not null",
+                    1, params),
+        2);
 }
 
 /* ---- export ------------------------------------------------------------------- */
@@ -316,7 +316,7 @@ static void expected_deadline(char out[32])
     for (int y = 0; y < 2; y++) {
         char path[64], date[11];
         bpt_day_date(day, date);
-        snprintf(path, sizeof path, "/api/holidays?year=%d", atoi(date) + y);
+        snprintf(path, sizeof path, "/api/holidays?year=%ld", strtol(date, NULL, 10) + y);
         bpt_response *r = get_ok(path, NULL);
         json_array_extend(holidays, bpt_json_at(r->json, "items"));
         bpt_response_free(r);
@@ -382,8 +382,8 @@ Test(privacy, erasure_leaves_no_personal_datum_anywhere, .timeout = 90)
     r = bpt_http_json("GET", "/api/auth/me", p.u.token, NULL);
     cr_expect(bpt_error_is(r, 401, "unauthorized"), "%s", r->body);
     bpt_response_free(r);
-    r = bpt_http_pack("POST", "/api/auth/login", NULL, "{s:s, s:s}", "email", p.u.email,
-                      "password", p.u.password);
+    r = bpt_http_pack("POST", "/api/auth/login", NULL, "{s:s, s:s}", "email", p.u.email, "password",
+                      p.u.password);
     cr_expect(bpt_error_is(r, 401, "invalid_credentials"), "%s", r->body);
     bpt_response_free(r);
 
@@ -485,8 +485,8 @@ Test(privacy, overdue_erasures_are_a_metric)
                              1, params),
                  1);
     bpt_response *r = get_ok("/api/business-metrics", NULL);
-    cr_expect_geq(bpt_metric_sum(r->body, "barberpro_business_erasures_overdue", NULL), 1.0,
-                  "%s", r->body);
+    cr_expect_geq(bpt_metric_sum(r->body, "barberpro_business_erasures_overdue", NULL), 1.0, "%s",
+                  r->body);
     bpt_response_free(r);
     /* Leave nothing overdue behind for other tests' figures. */
     cr_expect_eq(bpt_db_long("with x as (update auth.data_requests set status = 'done',"
@@ -604,9 +604,9 @@ Test(privacy, audit_records_each_access_and_only_admins_read_it, .timeout = 60)
                              " where subject_id = $1::uuid returning 1) select count(*) from x",
                              1, params),
                  -1);
-    cr_expect_gt(bpt_db_long("select count(*) from auth.audit_log where subject_id = $1::uuid", 1,
-                             params),
-                 3);
+    cr_expect_gt(
+        bpt_db_long("select count(*) from auth.audit_log where subject_id = $1::uuid", 1, params),
+        3);
 }
 
 /* ---- retention ------------------------------------------------------------------ */
