@@ -11,6 +11,9 @@ extern const bp_migration notification_migrations[];
 /* One row per RPC of proto/notification.proto. */
 static const bp_handler handlers[] = {
     {"ListNotifications", notification_handle_list, BP_HANDLER_AUTH},
+    /* Internal: auth calls it with the user as the principal, for the
+     * user's export; no gateway route leads here. */
+    {"ExportUser", notification_handle_export, BP_HANDLER_AUTH},
     /* Public: their signatures are the check. */
     {"WhatsAppVerify", notification_handle_whatsapp_verify, 0},
     {"WhatsAppStatus", notification_handle_whatsapp_status, 0},

@@ -1,7 +1,7 @@
 /* The notification daemon's internal interface. One file per concern:
  *   templates.c  the messages as data, their es-AR rendering, reminder times
  *   events.c     Deliver: booking and payment events become rows
- *   list.c       ListNotifications
+ *   list.c       ListNotifications, and ExportUser (the same rows with their texts)
  *   sender.c     the job that sends what is due, channel after channel
  *   whatsapp.c, sms.c, email.c   the channels (channels.h)
  *   delivery.c   the providers' delivery statuses (webhooks)
@@ -23,6 +23,7 @@
                                    ProtobufCMessage *resp)
 
 NOTIFICATION_HANDLER(list);
+NOTIFICATION_HANDLER(export);
 NOTIFICATION_HANDLER(deliver);
 NOTIFICATION_HANDLER(whatsapp_verify);
 NOTIFICATION_HANDLER(whatsapp_status);
