@@ -710,6 +710,24 @@ BOOKING_HANDLER(get_booking)
     return reply_visible(call, in->booking_id, &out->booking, &actor);
 }
 
+static ProtobufCMessage *booking_message(bp_call *call, const PGresult *res, int row)
+{
+    booking_row b;
+    booking_row_read(res, row, 0, &b);
+    Bp__Booking__Booking *m = booking_row_reply(call, &b);
+    return m != NULL ? &m->base : NULL;
+}
+
+int booking_bookings_of_client(bp_call *call, const char *user_id, int max,
+                               Bp__Booking__Booking ***items, size_t *n)
+{
+    return booking_reply_of_user(call,
+                                 "SELECT " BOOKING_ROW_COLUMNS
+                                 " FROM booking.bookings b" BOOKING_ROW_JOINS
+                                 " WHERE b.client_id = $1 ORDER BY b.starts_at, b.id LIMIT $2::int",
+                                 user_id, max, booking_message, (ProtobufCMessage ***)items, n);
+}
+
 /* Internal, for the payment daemon: the booking exactly as GetBooking
  * answers it, with who the caller is to it, so that the payment daemon
  * decides who may pay, record or refund without a second read. */

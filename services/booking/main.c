@@ -56,6 +56,9 @@ static const bp_handler handlers[] = {
     /* Internal, no gateway route: the payment daemon asks it at checkout,
      * with the caller's principal, for the booking and who the caller is. */
     {"PaymentContext", booking_handle_payment_context, BP_HANDLER_AUTH},
+    /* Internal, no gateway route: auth asks it, with the user as the
+     * principal, for the user's export (Ley 25.326). */
+    {"ExportUser", booking_handle_export_user, BP_HANDLER_AUTH},
 };
 
 /* Who hears of a booking's life: the notification daemon of every change,
