@@ -57,6 +57,8 @@ const char *booking_actor_name(booking_actor a)
         return "owner";
     case BOOKING_ACTOR_ADMIN:
         return "admin";
+    case BOOKING_ACTOR_SYSTEM:
+        return "system";
     case BOOKING_ACTOR_NONE:
         break;
     }
@@ -643,13 +645,14 @@ BOOKING_HANDLER(create_booking)
 /* ---- audit (Ley 25.326) ----------------------------------------------------------- */
 
 /* Tells auth's audit log that the caller, acting as actor on booking_id,
- * did action to the client's data. Nothing for the client themself, so
- * that a client's own calls cost nothing more; inside db's transaction
- * when one is open. Returns 0 or a BP_E* code. */
+ * did action to the client's data. Nothing for the client themself (nor
+ * for the daemon), so that a client's own calls cost nothing more; inside
+ * db's transaction when one is open. Returns 0 or a BP_E* code. */
 static int audit_booking(bp_call *call, booking_actor actor, const char *client_id,
                          const char *booking_id, const char *action, const char *change)
 {
-    if (actor == BOOKING_ACTOR_CLIENT || client_id == NULL || *client_id == '\0')
+    if (actor == BOOKING_ACTOR_CLIENT || actor == BOOKING_ACTOR_SYSTEM || client_id == NULL ||
+        *client_id == '\0')
         return 0;
     json_t *details = change != NULL
                           ? json_pack("{s:s, s:s}", "booking_id", booking_id, "change", change)
@@ -1048,14 +1051,21 @@ BOOKING_HANDLER(cancel_booking)
         return fail_invalid_state(
             call, "Solo se puede cancelar un turno pendiente de pago o confirmado.");
     }
-    bool refund = booking_refund_due(b.status, b.deposit_cents, actor, bp_now_ms() / 1000,
-                                     b.starts_ms / 1000, b.cancellation_hours);
-    PQclear(res);
     const char *reason = in->reason != NULL && *in->reason != '\0' ? in->reason : NULL;
-    const char *params[] = {in->booking_id, booking_actor_name(actor), reason,
-                            refund ? "true" : "false"};
-    return update_and_emit(call, SQL_CANCEL, 4, params, "booking.cancelled", NULL, actor,
-                           (Bp__Booking__BookingReply *)resp);
+    PGresult *cancelled;
+    rv = booking_cancel_locked(bp_call_worker(call)->db, &b, actor, reason, &cancelled);
+    PQclear(res);
+    return commit_change(call, rv, cancelled, "booking.cancelled", actor,
+                         (Bp__Booking__BookingReply *)resp);
+}
+
+int booking_cancel_locked(bp_db *db, const booking_row *b, booking_actor actor, const char *reason,
+                          PGresult **res)
+{
+    bool refund = booking_refund_due(b->status, b->deposit_cents, actor, bp_now_ms() / 1000,
+                                     b->starts_ms / 1000, b->cancellation_hours);
+    const char *params[] = {b->id, booking_actor_name(actor), reason, refund ? "true" : "false"};
+    return change_and_emit(db, SQL_CANCEL, 4, params, "booking.cancelled", NULL, res);
 }
 
 static const char SQL_RESCHEDULE[] =
