@@ -44,6 +44,18 @@ const booking_ctx *booking_ctx_of(bp_call *call);
 /* cents in es-AR form ("$ 15.000,00"), in the call's arena. */
 char *booking_reply_money(bp_call *call, int64_t cents, const char *currency);
 
+/* Builds the message of row of res in the call's arena; NULL when out of
+ * memory. */
+typedef ProtobufCMessage *(*booking_row_message)(bp_call *call, const PGresult *res, int row);
+
+/* Runs sql, a SELECT of the records of user_id ($1) with LIMIT $2 (an
+ * int, given max + 1 so that one row too many shows), and builds one
+ * message per row with fn into *items (the call's arena, NULL-terminated)
+ * and *n. Returns 0, BP_ETOOBIG when more than max rows came back, BP_EIO
+ * or BP_ENOMEM; nothing is answered. */
+int booking_reply_of_user(bp_call *call, const char *sql, const char *user_id, int max,
+                          booking_row_message fn, ProtobufCMessage ***items, size_t *n);
+
 /* ---- who may do what (access.c) -------------------------------------------- */
 
 /* Whether the caller may manage shop_id: its owner, or an admin. Answers
@@ -148,6 +160,27 @@ BOOKING_HANDLER(complete_booking);
 BOOKING_HANDLER(mark_no_show);
 /* events.c */
 BOOKING_HANDLER(deliver);
+/* privacy.c: everything booking holds about the caller (internal, for auth) */
+BOOKING_HANDLER(export_user);
+
+/* ---- what each concern holds about one account (Ley 25.326 export) --------- */
+
+/* Each fills *items (the call's arena) and *n with the records of user_id,
+ * oldest first, at most max of them, with the personal fields their owner
+ * may see. Return 0, BP_ETOOBIG (more than max), BP_EIO or BP_ENOMEM;
+ * nothing is answered. */
+/* Bookings whose client is user_id, any status, notes included (bookings.c). */
+int booking_bookings_of_client(bp_call *call, const char *user_id, int max,
+                               Bp__Booking__Booking ***items, size_t *n);
+/* Shops whose owner is user_id (shops.c). */
+int booking_shops_of_owner(bp_call *call, const char *user_id, int max, Bp__Booking__Shop ***items,
+                           size_t *n);
+/* Provider profiles linked to user_id, with email and phone (providers.c). */
+int booking_providers_of_user(bp_call *call, const char *user_id, int max,
+                              Bp__Booking__Provider ***items, size_t *n);
+/* Time off of the provider profiles linked to user_id (schedule.c). */
+int booking_time_off_of_user(bp_call *call, const char *user_id, int max,
+                             Bp__Booking__TimeOff ***items, size_t *n);
 
 /* The bp_service.business_metrics hook (business.c): bookings made and by
  * status, and the active providers' working time, booked time and their

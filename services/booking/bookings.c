@@ -17,6 +17,7 @@
 #include "holidays.h"
 #include "outbox.h"
 #include "prices.h"
+#include "privacy.h"
 
 /* What a request may carry; the table's CHECKs say the same. */
 #define NOTES_MAX          1000
@@ -56,6 +57,8 @@ const char *booking_actor_name(booking_actor a)
         return "owner";
     case BOOKING_ACTOR_ADMIN:
         return "admin";
+    case BOOKING_ACTOR_SYSTEM:
+        return "system";
     case BOOKING_ACTOR_NONE:
         break;
     }
@@ -639,6 +642,70 @@ BOOKING_HANDLER(create_booking)
     return 0;
 }
 
+/* ---- audit (Ley 25.326) ----------------------------------------------------------- */
+
+/* Tells auth's audit log that the caller, acting as actor on booking_id,
+ * did action to the client's data. Nothing for the client themself (nor
+ * for the daemon), so that a client's own calls cost nothing more; inside
+ * db's transaction when one is open. Returns 0 or a BP_E* code. */
+static int audit_booking(bp_call *call, booking_actor actor, const char *client_id,
+                         const char *booking_id, const char *action, const char *change)
+{
+    if (actor == BOOKING_ACTOR_CLIENT || actor == BOOKING_ACTOR_SYSTEM || client_id == NULL ||
+        *client_id == '\0')
+        return 0;
+    json_t *details = change != NULL
+                          ? json_pack("{s:s, s:s}", "booking_id", booking_id, "change", change)
+                          : json_pack("{s:s}", "booking_id", booking_id);
+    if (details == NULL)
+        return BP_ENOMEM;
+    const char *subjects[] = {client_id};
+    int rv = bp_audit_access(call, bp_call_worker(call)->db, subjects, 1, action, details);
+    json_decref(details);
+    return rv;
+}
+
+/* A page the caller saw as provider or owner: one audit record per client
+ * on it, naming that client's bookings, all in one transaction. */
+static int audit_list(bp_call *call, Bp__Booking__Booking *const *items, size_t n)
+{
+    bp_db *db = bp_call_worker(call)->db;
+    const char *me = bp_call_user_id(call);
+    bool open = false;
+    int rv = 0;
+    for (size_t i = 0; rv == 0 && i < n; i++) {
+        const char *client = items[i]->client_id;
+        bool first = client != NULL && strcmp(client, me) != 0;
+        for (size_t j = 0; first && j < i; j++)
+            first = items[j]->client_id == NULL || strcmp(items[j]->client_id, client) != 0;
+        if (!first)
+            continue;
+        json_t *ids = json_array();
+        for (size_t j = i; ids != NULL && j < n; j++)
+            if (items[j]->client_id != NULL && strcmp(items[j]->client_id, client) == 0 &&
+                json_array_append_new(ids, json_string(items[j]->id)) != 0) {
+                json_decref(ids);
+                ids = NULL;
+            }
+        json_t *details = ids != NULL ? json_pack("{s:o}", "booking_ids", ids) : NULL;
+        if (details == NULL) {
+            rv = BP_ENOMEM;
+            break;
+        }
+        if (!open && (rv = bp_db_begin(db)) == 0)
+            open = true;
+        const char *subjects[] = {client};
+        if (rv == 0)
+            rv = bp_audit_access(call, db, subjects, 1, "bookings_list", details);
+        json_decref(details);
+    }
+    if (open && rv == 0 && (rv = bp_db_commit(db)) == 0)
+        bp_relay_kick();
+    else if (open && rv != 0)
+        bp_db_rollback(db);
+    return rv;
+}
+
 /* ---- read ------------------------------------------------------------------------- */
 
 static const char SQL_GET[] =
@@ -702,12 +769,36 @@ static int reply_visible(bp_call *call, const char *booking_id, Bp__Booking__Boo
     return rv;
 }
 
+/* A read by the shop side or an admin is audited before the answer goes
+ * out: no answer without its record. */
 BOOKING_HANDLER(get_booking)
 {
     const Bp__Booking__BookingRequest *in = (const Bp__Booking__BookingRequest *)req;
     Bp__Booking__BookingReply *out = (Bp__Booking__BookingReply *)resp;
     booking_actor actor;
-    return reply_visible(call, in->booking_id, &out->booking, &actor);
+    int rv = reply_visible(call, in->booking_id, &out->booking, &actor);
+    if (rv == 0)
+        rv = audit_booking(call, actor, out->booking->client_id, out->booking->id, "booking_read",
+                           NULL);
+    return rv == 0 || rv == BP_EREPLIED ? rv : bp_call_fail_internal(call, rv);
+}
+
+static ProtobufCMessage *booking_message(bp_call *call, const PGresult *res, int row)
+{
+    booking_row b;
+    booking_row_read(res, row, 0, &b);
+    Bp__Booking__Booking *m = booking_row_reply(call, &b);
+    return m != NULL ? &m->base : NULL;
+}
+
+int booking_bookings_of_client(bp_call *call, const char *user_id, int max,
+                               Bp__Booking__Booking ***items, size_t *n)
+{
+    return booking_reply_of_user(call,
+                                 "SELECT " BOOKING_ROW_COLUMNS
+                                 " FROM booking.bookings b" BOOKING_ROW_JOINS
+                                 " WHERE b.client_id = $1 ORDER BY b.starts_at, b.id LIMIT $2::int",
+                                 user_id, max, booking_message, (ProtobufCMessage ***)items, n);
 }
 
 /* Internal, for the payment daemon: the booking exactly as GetBooking
@@ -834,6 +925,9 @@ BOOKING_HANDLER(list_bookings)
     out->n_items = (size_t)n;
     if (rows > limit)
         out->next_cursor = bp_call_printf(call, "%lld_%s", (long long)(b.starts_ms / 1000), b.id);
+    /* A client's own list names nobody else: nothing to audit. */
+    if (strcmp(role, "client") != 0 && (rv = audit_list(call, out->items, out->n_items)) != 0)
+        rv = bp_call_fail_internal(call, rv);
 out:
     PQclear(res);
     return rv;
@@ -860,42 +954,72 @@ static int lock_booking(bp_call *call, const char *booking_id, PGresult **res, b
     return rv;
 }
 
-/* Runs an UPDATE ... RETURNING BOOKING_ROW_COLUMNS of the locked booking,
- * emits topic about the new row, commits, and fills resp. The caller's
- * transaction is open; this ends it either way. */
-static int update_and_emit(bp_call *call, const char *sql, int nparams, const char *const *params,
-                           const char *topic, const booking_event_extra *extra,
-                           Bp__Booking__BookingReply *out)
+/* Runs an UPDATE ... RETURNING BOOKING_ROW_COLUMNS of one locked booking
+ * and emits topic about the new row, inside db's open transaction. On 0
+ * *res holds the new row (the caller clears it). Returns 0, BP_ECONFLICT
+ * (23P01: another booking holds the chair) or BP_EIO, with *res NULL; the
+ * transaction is then to be rolled back. */
+static int change_and_emit(bp_db *db, const char *sql, int nparams, const char *const *params,
+                           const char *topic, const booking_event_extra *extra, PGresult **res)
+{
+    PGresult *r = bp_db_query(db, sql, nparams, params);
+    int rv = 0;
+    *res = NULL;
+    if (bp_db_sqlstate(r, "23P01")) {
+        rv = BP_ECONFLICT;
+    } else if (!bp_db_ok(r, NULL) || PQntuples(r) != 1) {
+        rv = BP_EIO;
+    } else {
+        booking_row b;
+        booking_row_read(r, 0, 0, &b);
+        rv = booking_emit(db, topic, &b, extra);
+    }
+    if (rv == 0)
+        *res = r;
+    else
+        PQclear(r);
+    return rv;
+}
+
+/* Ends the caller's transaction after change_and_emit answered rv with
+ * res (taken): a shop side's change of a client's booking is audited in
+ * it, then it commits and resp gets the new booking; on any failure it
+ * rolls back and answers. */
+static int commit_change(bp_call *call, int rv, PGresult *res, const char *topic,
+                         booking_actor actor, Bp__Booking__BookingReply *out)
 {
     bp_db *db = bp_call_worker(call)->db;
-    PGresult *res = bp_db_query(db, sql, nparams, params);
-    int rv;
-    if (bp_db_sqlstate(res, "23P01")) {
-        PQclear(res);
-        bp_db_rollback(db);
-        count_booking("slot_taken");
-        return booking_fail_slot_taken(call);
-    }
-    if (!bp_db_ok(res, bp_call_request_id(call)) || PQntuples(res) != 1) {
-        PQclear(res);
-        bp_db_rollback(db);
-        return bp_call_fail_internal(call, BP_EIO);
-    }
     booking_row b;
-    booking_row_read(res, 0, 0, &b);
-    rv = booking_emit(db, topic, &b, extra);
+    if (rv == 0) {
+        booking_row_read(res, 0, 0, &b);
+        rv = audit_booking(call, actor, b.client_id, b.id, "booking_changed",
+                           topic + strlen("booking."));
+    }
     if (rv == 0)
         rv = bp_db_commit(db);
     if (rv != 0) {
         PQclear(res);
         bp_db_rollback(db);
-        return bp_call_fail_internal(call, rv);
+        if (rv != BP_ECONFLICT)
+            return bp_call_fail_internal(call, rv);
+        count_booking("slot_taken");
+        return booking_fail_slot_taken(call);
     }
     after_commit(call, b.provider_id);
     count_booking(topic + strlen("booking."));
     out->booking = booking_row_reply(call, &b);
     PQclear(res);
     return out->booking != NULL ? 0 : bp_call_fail_internal(call, BP_ENOMEM);
+}
+
+/* change_and_emit and commit_change of one statement. */
+static int update_and_emit(bp_call *call, const char *sql, int nparams, const char *const *params,
+                           const char *topic, const booking_event_extra *extra, booking_actor actor,
+                           Bp__Booking__BookingReply *out)
+{
+    PGresult *res;
+    int rv = change_and_emit(bp_call_worker(call)->db, sql, nparams, params, topic, extra, &res);
+    return commit_change(call, rv, res, topic, actor, out);
 }
 
 #define UPDATE_JOINS                                                                               \
@@ -927,14 +1051,21 @@ BOOKING_HANDLER(cancel_booking)
         return fail_invalid_state(
             call, "Solo se puede cancelar un turno pendiente de pago o confirmado.");
     }
-    bool refund = booking_refund_due(b.status, b.deposit_cents, actor, bp_now_ms() / 1000,
-                                     b.starts_ms / 1000, b.cancellation_hours);
-    PQclear(res);
     const char *reason = in->reason != NULL && *in->reason != '\0' ? in->reason : NULL;
-    const char *params[] = {in->booking_id, booking_actor_name(actor), reason,
-                            refund ? "true" : "false"};
-    return update_and_emit(call, SQL_CANCEL, 4, params, "booking.cancelled", NULL,
-                           (Bp__Booking__BookingReply *)resp);
+    PGresult *cancelled;
+    rv = booking_cancel_locked(bp_call_worker(call)->db, &b, actor, reason, &cancelled);
+    PQclear(res);
+    return commit_change(call, rv, cancelled, "booking.cancelled", actor,
+                         (Bp__Booking__BookingReply *)resp);
+}
+
+int booking_cancel_locked(bp_db *db, const booking_row *b, booking_actor actor, const char *reason,
+                          PGresult **res)
+{
+    bool refund = booking_refund_due(b->status, b->deposit_cents, actor, bp_now_ms() / 1000,
+                                     b->starts_ms / 1000, b->cancellation_hours);
+    const char *params[] = {b->id, booking_actor_name(actor), reason, refund ? "true" : "false"};
+    return change_and_emit(db, SQL_CANCEL, 4, params, "booking.cancelled", NULL, res);
 }
 
 static const char SQL_RESCHEDULE[] =
@@ -999,7 +1130,7 @@ BOOKING_HANDLER(reschedule_booking)
         bp_db_rollback(db);
         return bp_call_fail_internal(call, BP_EIO);
     }
-    return update_and_emit(call, SQL_RESCHEDULE, 4, params, "booking.rescheduled", &extra,
+    return update_and_emit(call, SQL_RESCHEDULE, 4, params, "booking.rescheduled", &extra, actor,
                            (Bp__Booking__BookingReply *)resp);
 fail:
     PQclear(res);
@@ -1043,7 +1174,7 @@ static int close_booking(bp_call *call, const char *booking_id, const char *sql,
         return rv;
     }
     const char *params[] = {booking_id};
-    return update_and_emit(call, sql, 1, params, topic, NULL, out);
+    return update_and_emit(call, sql, 1, params, topic, NULL, actor, out);
 }
 
 BOOKING_HANDLER(complete_booking)

@@ -10,6 +10,7 @@
 
 #include "availability.h"
 #include "booking.h"
+#include "cache.h"
 #include "events.pb-c.h"
 
 /* ---- policy (pure) ------------------------------------------------------------ */
@@ -21,6 +22,7 @@ typedef enum {
     BOOKING_ACTOR_PROVIDER, /* the provider's linked account */
     BOOKING_ACTOR_OWNER,    /* the owner of the provider's shop */
     BOOKING_ACTOR_ADMIN,
+    BOOKING_ACTOR_SYSTEM, /* the daemon itself (an erasure); never of a caller */
 } booking_actor;
 
 /* The caller's relation to a booking. The strings are the caller's user id
@@ -32,7 +34,7 @@ booking_actor booking_actor_of(const char *user_id, const char *role, const char
                                const char *provider_user_id, const char *owner_id);
 
 /* The cancelled_by value of an actor ("client", "provider", "owner",
- * "admin"), static; NULL for BOOKING_ACTOR_NONE. */
+ * "admin", "system"), static; NULL for BOOKING_ACTOR_NONE. */
 const char *booking_actor_name(booking_actor a);
 
 /* The deposit of a new booking in cents: price times the service's
@@ -115,6 +117,28 @@ typedef struct {
  * order. Returns 0 or the BP_E* code of bp_outbox_put (roll back then). */
 int booking_emit(bp_db *db, const char *topic, const booking_row *b,
                  const booking_event_extra *extra);
+
+/* Cancels the open booking b, read FOR UPDATE inside db's open
+ * transaction, as actor (who also decides the refund, booking_refund_due:
+ * every side but the client refunds), with reason (NULL: none), and emits
+ * booking.cancelled. The one cancellation of a booking: CancelBooking and
+ * the erasure of an account both come here. On 0 *res holds the cancelled
+ * row (BOOKING_ROW_COLUMNS; the caller clears it). Returns 0 or BP_EIO
+ * (*res NULL; roll back then). b is only read. */
+int booking_cancel_locked(bp_db *db, const booking_row *b, booking_actor actor, const char *reason,
+                          PGresult **res);
+
+/* ---- events (events.c) ----------------------------------------------------------- */
+
+/* Remembers, during a Deliver call, a cache to drop once the inbox
+ * transaction has committed (a drop before the commit could be undone by
+ * a fill that read the old state). id is copied; the list lives in the
+ * call's arena. Returns 0 or BP_ENOMEM. */
+int booking_event_drop_later(bp_call *call, booking_cache_kind kind, const char *id);
+
+/* user.erasure_requested (privacy.c): anonymises what booking holds about
+ * the user, in the inbox transaction; a bp_event_fn. */
+int booking_erase_user(bp_call *call, bp_db *db, const Bp__Events__Event *ev);
 
 /* ---- the slot context ---------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* Events the booking daemon consumes (bp.events.Event through Deliver):
- * payment.approved confirms a booking held for its deposit, and
- * payment.refunded records the refund. Each runs inside the inbox
+ * payment.approved confirms a booking held for its deposit,
+ * payment.refunded records the refund, and user.erasure_requested
+ * anonymises an account's data (privacy.c). Each runs inside the inbox
  * transaction of bp_inbox_deliver, so a redelivered event changes nothing.
  *
  * A payment that arrives after its hold lapsed (the booking is expired) is
@@ -17,6 +18,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "outbox.h"
+#include "privacy.h"
 
 #define UPDATE_JOINS                                                                               \
     " FROM booking.shops sh, booking.services s, booking.providers p"                              \
@@ -46,10 +48,40 @@ static const char SQL_REFUNDED[] =
     " refunded_cents = $2::int8, updated_at = now()"
     " WHERE id = $1 AND payment_id IS NOT DISTINCT FROM $3";
 
-/* Providers whose availability a committed event changed: dropped by the
- * Deliver handler once bp_inbox_deliver has committed (a drop before the
- * commit could be undone by a fill that read the old state). */
-static _Thread_local char changed_provider[37];
+/* Caches a committed event changed: dropped by the Deliver handler once
+ * bp_inbox_deliver has committed (a drop before the commit could be undone
+ * by a fill that read the old state). The entries live in the call's
+ * arena; the list is emptied at the start of every Deliver. */
+typedef struct {
+    booking_cache_kind kind;
+    char id[37];
+} cache_drop;
+
+static _Thread_local struct {
+    cache_drop *items;
+    size_t n, cap;
+} drops;
+
+int booking_event_drop_later(bp_call *call, booking_cache_kind kind, const char *id)
+{
+    for (size_t i = 0; i < drops.n; i++)
+        if (drops.items[i].kind == kind && strcmp(drops.items[i].id, id) == 0)
+            return 0;
+    if (drops.n == drops.cap) {
+        size_t cap = drops.cap == 0 ? 8 : drops.cap * 2;
+        cache_drop *grown = bp_arena_alloc(bp_call_arena(call), sizeof *grown * cap);
+        if (grown == NULL)
+            return BP_ENOMEM;
+        if (drops.n > 0)
+            memcpy(grown, drops.items, sizeof *grown * drops.n);
+        drops.items = grown;
+        drops.cap = cap;
+    }
+    drops.items[drops.n].kind = kind;
+    snprintf(drops.items[drops.n].id, sizeof drops.items[drops.n].id, "%s", id);
+    drops.n++;
+    return 0;
+}
 
 static const Bp__Events__PaymentEvent *payment_of(bp_call *call, const Bp__Events__Event *ev)
 {
@@ -134,8 +166,8 @@ static int on_payment_approved(bp_call *call, bp_db *db, const Bp__Events__Event
         if (rv != 0)
             return rv;
         if (!taken) {
-            snprintf(changed_provider, sizeof changed_provider, "%s", provider);
-            return simple(db, "RELEASE SAVEPOINT late_payment");
+            rv = booking_event_drop_later(call, BOOKING_CACHE_AVAIL, provider);
+            return rv != 0 ? rv : simple(db, "RELEASE SAVEPOINT late_payment");
         }
         if ((rv = simple(db, "ROLLBACK TO SAVEPOINT late_payment")) != 0)
             return rv;
@@ -171,14 +203,18 @@ static int on_payment_refunded(bp_call *call, bp_db *db, const Bp__Events__Event
 static const bp_event_handler handlers[] = {
     {"payment.approved", on_payment_approved},
     {"payment.refunded", on_payment_refunded},
+    {BP_ERASURE_TOPIC, booking_erase_user},
 };
 
 BOOKING_HANDLER(deliver)
 {
-    changed_provider[0] = '\0';
+    drops.items = NULL;
+    drops.n = drops.cap = 0;
     int rv = bp_inbox_deliver(call, req, resp, handlers, BP_COUNTOF(handlers));
-    if (rv == 0 && changed_provider[0] != '\0')
-        booking_cache_drop(bp_call_worker(call)->kv, BOOKING_CACHE_AVAIL, changed_provider);
+    for (size_t i = 0; rv == 0 && i < drops.n; i++)
+        booking_cache_drop(bp_call_worker(call)->kv, drops.items[i].kind, drops.items[i].id);
+    drops.items = NULL; /* the arena goes with the call */
+    drops.n = drops.cap = 0;
     if (rv == 0)
         bp_relay_kick();
     return rv;

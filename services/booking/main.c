@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "inbox.h"
+#include "privacy.h"
 
 extern const bp_migration booking_migrations[];
 
@@ -56,6 +57,9 @@ static const bp_handler handlers[] = {
     /* Internal, no gateway route: the payment daemon asks it at checkout,
      * with the caller's principal, for the booking and who the caller is. */
     {"PaymentContext", booking_handle_payment_context, BP_HANDLER_AUTH},
+    /* Internal, no gateway route: auth asks it, with the user as the
+     * principal, for the user's export (Ley 25.326). */
+    {"ExportUser", booking_handle_export_user, BP_HANDLER_AUTH},
 };
 
 /* Who hears of a booking's life: the notification daemon of every change,
@@ -65,13 +69,15 @@ static const bp_handler handlers[] = {
  * an error; the relay keeps the rows and retries with backoff until it
  * does: at least once, nothing lost in between. A booking confirmed at once
  * (no deposit) announces only booking.created, with status confirmed;
- * booking.confirmed is the later pending_payment -> confirmed change. */
+ * booking.confirmed is the later pending_payment -> confirmed change.
+ * Auth keeps the audit log of who read or changed another person's
+ * booking (Ley 25.326). */
 static const bp_subscription subscriptions[] = {
     {"booking.created", "notification"},   {"booking.confirmed", "notification"},
     {"booking.cancelled", "notification"}, {"booking.rescheduled", "notification"},
     {"booking.expired", "notification"},   {"booking.completed", "notification"},
     {"booking.no_show", "notification"},   {"booking.cancelled", "payment"},
-    {"booking.expired", "payment"},
+    {"booking.expired", "payment"},        {BP_AUDIT_TOPIC, "auth"},
 };
 
 /* The expiry interval is BOOKING_EXPIRE_INTERVAL_MS, set by on_start before

@@ -77,6 +77,21 @@ static Bp__Booking__Provider *provider_from_row(bp_call *call, const PGresult *r
     return m;
 }
 
+/* The owner of the account reads their own email and phone. */
+static ProtobufCMessage *own_provider_message(bp_call *call, const PGresult *res, int row)
+{
+    Bp__Booking__Provider *m = provider_from_row(call, res, row, true);
+    return m != NULL ? &m->base : NULL;
+}
+
+int booking_providers_of_user(bp_call *call, const char *user_id, int max,
+                              Bp__Booking__Provider ***items, size_t *n)
+{
+    return booking_reply_of_user(
+        call, PROVIDER_SELECT "WHERE p.user_id = $1 ORDER BY p.created_at, p.id LIMIT $2::int",
+        user_id, max, own_provider_message, (ProtobufCMessage ***)items, n);
+}
+
 /* Loads provider id (inside or outside a transaction) into *out. Returns
  * 0, BP_ENOTFOUND, BP_ENOMEM or BP_EIO. */
 static int load_provider(bp_call *call, const char *id, bool private, Bp__Booking__Provider **out)

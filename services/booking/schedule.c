@@ -285,6 +285,24 @@ static Bp__Booking__TimeOff *time_off_from_row(bp_call *call, const PGresult *re
     return m;
 }
 
+static ProtobufCMessage *time_off_message(bp_call *call, const PGresult *res, int row)
+{
+    Bp__Booking__TimeOff *m = time_off_from_row(call, res, row);
+    return m != NULL ? &m->base : NULL;
+}
+
+int booking_time_off_of_user(bp_call *call, const char *user_id, int max,
+                             Bp__Booking__TimeOff ***items, size_t *n)
+{
+    return booking_reply_of_user(
+        call,
+        "SELECT " TIME_OFF_COLUMNS
+        " FROM booking.time_off t JOIN booking.providers p ON p.id = t.provider_id"
+        " JOIN booking.shops sh ON sh.id = p.shop_id WHERE p.user_id = $1"
+        " ORDER BY lower(t.period), t.id LIMIT $2::int",
+        user_id, max, time_off_message, (ProtobufCMessage ***)items, n);
+}
+
 /* An RFC 3339 time with offset, or 400 naming field. */
 static int parse_time(bp_call *call, const char *field, const char *in, int64_t *ms)
 {

@@ -71,6 +71,21 @@ static Bp__Booking__Shop *shop_from_row(bp_call *call, const PGresult *res, int 
     return m;
 }
 
+static ProtobufCMessage *shop_message(bp_call *call, const PGresult *res, int row)
+{
+    Bp__Booking__Shop *m = shop_from_row(call, res, row);
+    return m != NULL ? &m->base : NULL;
+}
+
+int booking_shops_of_owner(bp_call *call, const char *user_id, int max, Bp__Booking__Shop ***items,
+                           size_t *n)
+{
+    return booking_reply_of_user(call,
+                                 "SELECT " SHOP_COLUMNS " FROM booking.shops WHERE owner_id = $1"
+                                 " ORDER BY created_at, id LIMIT $2::int",
+                                 user_id, max, shop_message, (ProtobufCMessage ***)items, n);
+}
+
 /* ---- validation of the writable fields ----------------------------------- */
 
 /* The normalised values of a create or update; a NULL pointer or a false

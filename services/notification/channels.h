@@ -68,6 +68,13 @@ int notification_post_json(const char *who, const char *url, const char *token, 
                            const char *const *keep, int timeout_ms, bp_http_response *resp,
                            char *why, size_t why_len);
 
+/* Rewrites s (a provider's error text, NUL-terminated) in place with every
+ * word holding an '@' as "[email]" and every run of 8 or more digits
+ * (with the + - . ( ) and spaces of a phone number) as "[tel]", so that
+ * neither last_error nor a log line keeps a person's address; error codes
+ * (at most 6 digits) stay. The text never grows. */
+void notification_redact(char *s);
+
 /* Counts a provider's refusal of our credentials (an alert); channel static. */
 void notification_count_auth_error(const char *channel);
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "bp.h"
+#include "channels.h"
 #include "config.h"
 #include "hmac.h"
 #include "log.h"
@@ -50,7 +51,8 @@ const char *notification_twilio_callback_url(void)
 /* ---- applying a status ---------------------------------------------------------------- */
 
 /* Forward only. A failure re-queues the row on the next channel unless it
- * was delivered or read. */
+ * was delivered or read, or its variables are gone (retention, erasure:
+ * it cannot be written again), when it is failed. */
 static const char SQL_STATUS[] =
     "UPDATE notification.notifications SET status = $3,"
     " delivered_at = CASE WHEN $3 IN ('delivered', 'read') THEN coalesce(delivered_at, now())"
@@ -63,7 +65,8 @@ static const char SQL_STATUS[] =
 static const char SQL_FALL_BACK[] =
     "UPDATE notification.notifications SET status = 'queued', channel = $3, attempts = 0,"
     " provider_message_id = NULL, last_error = $4, next_attempt_at = now(), updated_at = now()"
-    " WHERE channel = $1 AND provider_message_id = $2 AND status = 'sent' RETURNING id";
+    " WHERE channel = $1 AND provider_message_id = $2 AND status = 'sent'"
+    " AND vars <> '{}'::jsonb RETURNING id";
 
 static const char *next_channel_after(const char *channel)
 {
@@ -84,10 +87,13 @@ static int apply(bp_call *call, const char *channel, const char *id, const char 
         char why[300];
         snprintf(why, sizeof why, "%s no lo entregó: %s", channel,
                  error != NULL ? error : "sin detalle");
+        notification_redact(why); /* Meta's title may quote the number */
         const char *params[] = {channel, id, next, why};
-        res = next != NULL
-                  ? bp_db_query(db, SQL_FALL_BACK, 4, params)
-                  : bp_db_query(db, SQL_FAILED, 3, (const char *const[]){channel, id, why});
+        res = next != NULL ? bp_db_query(db, SQL_FALL_BACK, 4, params) : NULL;
+        if (next == NULL || (bp_db_ok(res, bp_call_request_id(call)) && PQntuples(res) == 0)) {
+            PQclear(res);
+            res = bp_db_query(db, SQL_FAILED, 3, (const char *const[]){channel, id, why});
+        }
     } else if (strcmp(status, "delivered") == 0 || strcmp(status, "read") == 0) {
         const char *params[] = {channel, id, status};
         res = bp_db_query(db, SQL_STATUS, 3, params);

@@ -12,7 +12,8 @@
  *     reminders are cancelled;
  *   booking.expired: booking_expired to the client;
  *   booking.completed, booking.no_show: the reminders left are cancelled;
- *   payment.approved, payment.refunded: payment_received, refund_issued.
+ *   payment.approved, payment.refunded: payment_received, refund_issued;
+ *   user.erasure_requested: privacy.c erases what the rows hold of the user.
  * notification.bookings keeps what the booking events said of each booking
  * (its client, its shop's people, the names and time), because a payment
  * event names only the booking. */
@@ -26,6 +27,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "notification.h"
+#include "privacy.h"
 #include "templates.h"
 
 /* ---- rows ---------------------------------------------------------------------------- */
@@ -331,7 +333,7 @@ static const bp_event_handler handlers[] = {
     {"booking.rescheduled", topic_rescheduled}, {"booking.cancelled", topic_cancelled},
     {"booking.expired", topic_expired},         {"booking.completed", topic_ended},
     {"booking.no_show", topic_ended},           {"payment.approved", topic_paid},
-    {"payment.refunded", topic_refunded},
+    {"payment.refunded", topic_refunded},       {BP_ERASURE_TOPIC, notification_erase_user},
 };
 
 NOTIFICATION_HANDLER(deliver)

@@ -11,6 +11,9 @@ extern const bp_migration notification_migrations[];
 /* One row per RPC of proto/notification.proto. */
 static const bp_handler handlers[] = {
     {"ListNotifications", notification_handle_list, BP_HANDLER_AUTH},
+    /* Internal: auth calls it with the user as the principal, for the
+     * user's export; no gateway route leads here. */
+    {"ExportUser", notification_handle_export, BP_HANDLER_AUTH},
     /* Public: their signatures are the check. */
     {"WhatsAppVerify", notification_handle_whatsapp_verify, 0},
     {"WhatsAppStatus", notification_handle_whatsapp_status, 0},
@@ -19,8 +22,12 @@ static const bp_handler handlers[] = {
     {"Deliver", notification_handle_deliver, 0},
 };
 
-static const bp_job jobs[] = {
+/* The retention interval comes from the settings (on_start, before the
+ * jobs start). */
+#define JOB_RETENTION 1
+static bp_job jobs[] = {
     {"inbox-prune", 3600000, true, bp_inbox_prune},
+    [JOB_RETENTION] = {"retention", 3600000, true, notification_retention},
 };
 
 static const bp_service service = {
@@ -37,6 +44,8 @@ static const bp_service service = {
 static int on_start(bp_db *db)
 {
     (void)db;
+    notification_privacy_load();
+    jobs[JOB_RETENTION].interval_ms = notification_retention_interval_ms();
     return notification_sender_load() == 0 && notification_senders_start() == 0 ? 0 : 1;
 }
 

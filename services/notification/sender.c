@@ -121,12 +121,24 @@ static const char SQL_CLAIM[] =
     "   ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
     " RETURNING id, user_id, audience, template, vars::text, coalesce(channel, ''), attempts";
 
+/* The outcome of a claimed row, unless an erasure took it meanwhile (it is
+ * then no longer `sending`). The text is kept only when the row's vars are
+ * still those it was rendered from: an erasure that stripped a shop's
+ * message about the client while it was being sent leaves no name behind. */
 static const char SQL_DONE[] =
     "UPDATE notification.notifications SET status = $2, channel = nullif($3, ''),"
-    " provider_message_id = $4, last_error = $5, attempts = $6::int, body = $7,"
+    " provider_message_id = $4, last_error = $5, attempts = $6::int,"
+    " body = CASE WHEN vars = $9::jsonb THEN $7 END,"
     " next_attempt_at = now() + $8::int8 * interval '1 millisecond',"
     " sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END,"
     " locked_until = NULL, updated_at = now() WHERE id = $1 AND status = 'sending'";
+
+/* The recipient has no account any more (erased, or erasing): the message
+ * can never go, and nothing of it is needed. */
+static const char SQL_GONE[] =
+    "UPDATE notification.notifications SET status = 'failed', last_error = $2, vars = '{}',"
+    " body = NULL, provider_message_id = NULL, locked_until = NULL, updated_at = now()"
+    " WHERE id = $1 AND status = 'sending'";
 
 typedef struct {
     const char *id, *user_id, *audience, *template, *vars, *channel;
@@ -141,8 +153,8 @@ static int record(bp_db *db, const claimed *r, const char *status, const char *c
     char n[12], delay[24];
     snprintf(n, sizeof n, "%d", attempts);
     snprintf(delay, sizeof delay, "%lld", (long long)delay_ms);
-    const char *params[] = {r->id, status, channel, provider_id, error, n, body, delay};
-    PGresult *res = bp_db_query(db, SQL_DONE, 8, params);
+    const char *params[] = {r->id, status, channel, provider_id, error, n, body, delay, r->vars};
+    PGresult *res = bp_db_query(db, SQL_DONE, 9, params);
     int rv = bp_db_ok(res, NULL) ? 0 : BP_EIO;
     PQclear(res);
     if (rv == 0 && strcmp(status, "sent") == 0)
@@ -193,9 +205,13 @@ static int send_row(bp_db *db, const claimed *r)
 {
     notification_contact to;
     int rv = contact_of(r->user_id, &to);
-    if (rv == BP_ENOTFOUND)
-        return record(db, r, "failed", r->channel, NULL, "el destinatario ya no tiene cuenta",
-                      r->attempts, NULL, 0);
+    if (rv == BP_ENOTFOUND) {
+        const char *params[] = {r->id, "el destinatario ya no tiene cuenta"};
+        PGresult *res = bp_db_query(db, SQL_GONE, 2, params);
+        rv = bp_db_ok(res, NULL) ? 0 : BP_EIO;
+        PQclear(res);
+        return rv;
+    }
     if (rv != 0)
         return record(db, r, "queued", r->channel, NULL, "auth no responde", r->attempts - 1, NULL,
                       backoff(r->attempts));
@@ -233,6 +249,7 @@ static int send_row(bp_db *db, const claimed *r)
         notification_outcome o =
             CHANNELS[i]->send(&to, &m, cfg.timeout_ms, id, sizeof id, why, sizeof why);
         const char *name = CHANNELS[i]->name;
+        notification_redact(why); /* a provider's reply may quote the address */
         if (o == NOTIFICATION_SENT) {
             rv = record(db, r, "sent", name, id, NULL, attempts, m.text, 0);
             goto out;
