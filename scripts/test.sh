@@ -156,6 +156,7 @@ export BOOKING_EXPIRE_INTERVAL_MS=500
 # Retention rounds often enough for the privacy tests to watch one, and the
 # terms version they expect.
 export AUTH_RETENTION_INTERVAL_MS=2000
+export NOTIFICATION_RETENTION_INTERVAL_MS=500
 export TERMS_VERSION=2026-01
 # The limiter stays on (its headers are part of the contract) but high
 # enough that the tests, all from 127.0.0.1, never reach it.
