@@ -278,7 +278,10 @@ PAYMENT_HANDLER(get_payment)
     PGresult *res = visible(call, in->payment_id, &p);
     if (res == NULL)
         return BP_EREPLIED;
-    int rv = payment_answer(call, (Bp__Payment__PaymentReply *)resp, &p);
+    /* No answer without its audit record when it is someone else's. */
+    int rv = payment_audit(call, bp_call_worker(call)->db, &p, "payment_read", NULL);
+    rv = rv != 0 ? bp_call_fail_internal(call, rv)
+                 : payment_answer(call, (Bp__Payment__PaymentReply *)resp, &p);
     PQclear(res);
     return rv;
 }
@@ -298,19 +301,11 @@ PAYMENT_HANDLER(list_payments)
                          1, params);
     if (res == NULL)
         return BP_EREPLIED;
-    int n = PQntuples(res), rv = 0;
-    out->items = n > 0 ? bp_arena_alloc(bp_call_arena(call), sizeof *out->items * (size_t)n) : NULL;
-    for (int i = 0; i < n; i++) {
-        payment_row p;
-        payment_row_read(res, i, &p);
-        Bp__Payment__Payment *m =
-            out->items != NULL ? payment_reply(call, bp_call_worker(call)->db, &p) : NULL;
-        if (m == NULL) {
-            rv = bp_call_fail_internal(call, BP_EIO);
-            break;
-        }
-        out->items[out->n_items++] = m;
-    }
+    /* No answer without its audit record when it shows someone else's. */
+    bp_db *db = bp_call_worker(call)->db;
+    int rv = payment_audit_list(call, db, res, in->booking_id);
+    if (rv == 0)
+        rv = payment_replies(call, db, res, PQntuples(res), &out->items, &out->n_items);
     PQclear(res);
-    return rv;
+    return rv != 0 ? bp_call_fail_internal(call, rv) : 0;
 }

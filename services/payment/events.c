@@ -5,7 +5,9 @@
  *     manual payment is the shop's to hand back, and is only logged.
  *   booking.cancelled, booking.expired: a pending payment of the booking is
  *     looked up at once (reconcile.c), and cancelled once its checkout has
- *     expired with nothing paid. */
+ *     expired with nothing paid.
+ *   user.erasure_requested: the user's personal data leaves the payments
+ *     (privacy.c). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "payment.h"
+#include "privacy.h"
 
 static const char SQL_LOOK_NOW[] =
     "UPDATE payment.payments SET next_check_at = now()"
@@ -100,6 +103,7 @@ static int on_expired(bp_call *call, bp_db *db, const Bp__Events__Event *ev)
 static const bp_event_handler handlers[] = {
     {"booking.cancelled", on_cancelled},
     {"booking.expired", on_expired},
+    {BP_ERASURE_TOPIC, payment_erase_user},
 };
 
 PAYMENT_HANDLER(deliver)

@@ -4,6 +4,7 @@
 #include "daemon.h"
 #include "inbox.h"
 #include "payment.h"
+#include "privacy.h"
 
 extern const bp_migration payment_migrations[];
 
@@ -19,15 +20,18 @@ static const bp_handler handlers[] = {
     {"MercadoPagoWebhook", payment_handle_mercadopago_webhook, 0},
     /* Only the relays of other daemons call it, over the bus. */
     {"Deliver", payment_handle_deliver, 0},
+    /* Internal: auth calls it with the user as the principal. */
+    {"ExportUser", payment_handle_export_user, BP_HANDLER_AUTH},
 };
 
 /* Who hears of a payment: the booking daemon confirms a booking on its
  * approval and records refunds; the notification daemon tells the client.
- * Keyed by booking, so each consumer sees one booking's payments in order. */
+ * Keyed by booking, so each consumer sees one booking's payments in order.
+ * Auth keeps the audit log of accesses to other people's payments. */
 static const bp_subscription subscriptions[] = {
     {"payment.approved", "booking"},      {"payment.refunded", "booking"},
     {"payment.approved", "notification"}, {"payment.rejected", "notification"},
-    {"payment.refunded", "notification"},
+    {"payment.refunded", "notification"}, {BP_AUDIT_TOPIC, "auth"},
 };
 
 /* Intervals from the settings, set by on_start before the jobs start. The

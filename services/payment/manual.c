@@ -71,9 +71,11 @@ static int acceptable(bp_call *call, const Bp__Booking__PaymentContextReply *ctx
     return 0;
 }
 
-/* Answers 201 with the row of res (one row), then frees res. */
+/* Answers 201 with the row of res (one row), then frees res. A payment
+ * this request did not record (a retry's) is a read of the client's
+ * payment when audit_read. */
 static int answer_row(bp_call *call, Bp__Payment__PaymentReply *out, PGresult *res,
-                      const char *booking_id)
+                      const char *booking_id, bool audit_read)
 {
     payment_row p;
     payment_row_read(res, 0, &p);
@@ -81,6 +83,9 @@ static int answer_row(bp_call *call, Bp__Payment__PaymentReply *out, PGresult *r
     if (strcmp(p.booking_id, booking_id) != 0) {
         rv = bp_call_fail(call, 409, "idempotency_conflict", "Idempotency-Key",
                           "Esa Idempotency-Key ya se usó para otro turno.");
+    } else if (audit_read && (rv = payment_audit(call, bp_call_worker(call)->db, &p, "payment_read",
+                                                 NULL)) != 0) {
+        rv = bp_call_fail_internal(call, rv);
     } else {
         bp_call_set_status(call, 201);
         rv = payment_answer(call, out, &p);
@@ -105,7 +110,7 @@ PAYMENT_HANDLER(manual_payment)
             return bp_call_fail_internal(call, BP_EIO);
         }
         if (PQntuples(res) == 1)
-            return answer_row(call, out, res, in->booking_id);
+            return answer_row(call, out, res, in->booking_id, true);
         PQclear(res);
     }
 
@@ -136,15 +141,19 @@ PAYMENT_HANDLER(manual_payment)
     } else if (PQntuples(res) == 1) {
         payment_row p;
         payment_row_read(res, 0, &p);
-        /* Announces the approval (the row is inserted approved). */
+        /* Announces the approval (the row is inserted approved), and tells
+         * the audit log that the shop recorded it on the client's booking. */
         rv = payment_set_status(db, &p, "approved", 0, NULL, NULL, 0, &change);
+        if (rv == 0)
+            rv = payment_audit(call, db, &p, "payment_changed", NULL);
     }
     if ((rv = payment_end(db, rv, &change)) != 0) {
         PQclear(res);
         rv = bp_call_fail_internal(call, rv);
         goto out;
     }
-    if (PQntuples(res) == 0) {
+    bool raced = PQntuples(res) == 0;
+    if (raced) {
         /* The same key won a race with this request. */
         PQclear(res);
         res = bp_db_query(db, SQL_BY_KEY, 2, by_key);
@@ -156,7 +165,7 @@ PAYMENT_HANDLER(manual_payment)
     }
     bp_log(BP_LOG_INFO, bp_call_request_id(call), "manual payment %s recorded for booking %s", id,
            in->booking_id);
-    rv = answer_row(call, out, res, in->booking_id);
+    rv = answer_row(call, out, res, in->booking_id, raced);
 out:
     bp__booking__payment_context_reply__free_unpacked(ctx, NULL);
     return rv;

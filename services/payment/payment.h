@@ -10,7 +10,8 @@
  *   refunds.c    Refund, the refund queue
  *   webhook.c    MercadoPagoWebhook and the queue of notifications
  *   reconcile.c  looking pending payments up when no webhook came
- *   events.c     Deliver: booking.cancelled and booking.expired
+ *   events.c     Deliver: booking.cancelled, booking.expired, user erasure
+ *   privacy.c    Ley 25.326: ExportUser, erasure, audit records of accesses
  *   business.c   the business figures of GET /api/business-metrics
  *
  * Money is integer centavos everywhere; pesos exist only in mp.c. */
@@ -23,6 +24,7 @@
 #include "booking.pb-c.h"
 #include "bp.h"
 #include "db.h"
+#include "events.pb-c.h"
 #include "kv.h"
 #include "payment.pb-c.h"
 #include "rpc.h"
@@ -159,6 +161,13 @@ int64_t payment_backoff_ms(int attempts);
  * call's arena; NULL when out of memory or on a read error. */
 Bp__Payment__Payment *payment_reply(bp_call *call, bp_db *db, const payment_row *p);
 
+/* The Payment messages (payment_reply) of the first n rows of res, whose
+ * first columns are PAYMENT_COLUMNS, into *items (an array in the call's
+ * arena) and *n_items, in the order of res. Returns 0, BP_ENOMEM or
+ * BP_EIO; *n_items counts those made when it fails. */
+int payment_replies(bp_call *call, bp_db *db, const PGresult *res, int n,
+                    Bp__Payment__Payment ***items, size_t *n_items);
+
 /* Answers {payment} for the row of res (status 200 unless set). */
 int payment_answer(bp_call *call, Bp__Payment__PaymentReply *out, const payment_row *p);
 
@@ -178,6 +187,28 @@ PAYMENT_HANDLER(manual_payment);
 PAYMENT_HANDLER(refund);
 PAYMENT_HANDLER(mercadopago_webhook);
 PAYMENT_HANDLER(deliver);
+PAYMENT_HANDLER(export_user);
+
+/* ---- Ley 25.326 (privacy.c) ---------------------------------------------------- */
+
+/* The user.erasure_requested handler (inbox.h's bp_event_fn): the user's
+ * payments stay, for the accounts, without anything that names them;
+ * their ids as creator or requester go too. Applied twice, or for a user
+ * with no payments, it changes nothing. Returns 0 or BP_EIO. */
+int payment_erase_user(bp_call *call, bp_db *db, const Bp__Events__Event *ev);
+
+/* Records for auth's audit log that the caller accessed p, another
+ * person's payment, with action ("payment_read", "payment_changed") and
+ * details {"payment_id", "refund_id" when refund_id is not NULL or ""}:
+ * inside the caller's transaction when one is open. Nothing is written
+ * when the caller is p's client or p has none. Returns 0 or a BP_E* code
+ * (BP_EIO: the transaction is aborted). */
+int payment_audit(bp_call *call, bp_db *db, const payment_row *p, const char *action,
+                  const char *refund_id);
+
+/* The same for the rows of res (PAYMENT_COLUMNS first) that ListPayments
+ * answers for booking_id: one "payments_list" record per other client. */
+int payment_audit_list(bp_call *call, bp_db *db, const PGresult *res, const char *booking_id);
 
 /* ---- queues and jobs ---------------------------------------------------------- */
 

@@ -300,6 +300,11 @@ PAYMENT_HANDLER(refund)
         payment_row p;
         payment_row_read(res, 0, &p);
         rv = queue_checked(call, in, &p, refund_id, &change);
+        /* The shop acted on the client's payment: audited with the change. */
+        if (rv == 0 && (rv = payment_audit(call, db, &p,
+                                           *refund_id != '\0' ? "payment_changed" : "payment_read",
+                                           refund_id)) != 0)
+            rv = bp_call_fail_internal(call, rv);
         PQclear(res);
     } else {
         rv = bp_call_fail_internal(call, rv);

@@ -77,6 +77,24 @@ Bp__Payment__Payment *payment_reply(bp_call *call, bp_db *db, const payment_row 
     return m;
 }
 
+int payment_replies(bp_call *call, bp_db *db, const PGresult *res, int n,
+                    Bp__Payment__Payment ***items, size_t *n_items)
+{
+    *n_items = 0;
+    *items = n > 0 ? bp_arena_alloc(bp_call_arena(call), sizeof **items * (size_t)n) : NULL;
+    if (n > 0 && *items == NULL)
+        return BP_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        payment_row p;
+        payment_row_read(res, i, &p);
+        Bp__Payment__Payment *m = payment_reply(call, db, &p);
+        if (m == NULL)
+            return BP_EIO;
+        (*items)[(*n_items)++] = m;
+    }
+    return 0;
+}
+
 int payment_answer(bp_call *call, Bp__Payment__PaymentReply *out, const payment_row *p)
 {
     out->payment = payment_reply(call, bp_call_worker(call)->db, p);
