@@ -38,13 +38,7 @@ int auth_handle_put_consents(bp_call *call, const ProtobufCMessage *reqm, Protob
             rv = auth_store_consent_add(db, user_id, "whatsapp", req->whatsapp, NULL, &origin);
         if (rv == 0 && terms)
             rv = auth_store_consent_add(db, user_id, "terms", true, auth_terms_version(), &origin);
-        if (rv == 0)
-            rv = auth_store_audit(db, user_id, user_id, "consent_change", &origin, details);
-        if (rv == 0)
-            rv = bp_db_commit(db) == 0 ? 0 : BP_EIO;
-        else
-            bp_db_rollback(db);
-        json_decref(details);
+        rv = auth_store_audit_commit(db, rv, user_id, user_id, "consent_change", &origin, details);
         if (rv != 0)
             return bp_call_fail_internal(call, rv);
     }

@@ -139,6 +139,16 @@ static int gather(bp_call *call, peer_call *peers, size_t n, int timeout_ms, siz
 
 /* ---- export ---------------------------------------------------------------- */
 
+/* Runs a statement of the call's worker that either works or fails:
+ * 0 or BP_EIO (logged). */
+static int run(bp_call *call, const char *sql, int n, const char *const *p)
+{
+    PGresult *r = bp_db_select(bp_call_worker(call)->db, sql, n, p, bp_call_request_id(call));
+    int rv = r != NULL ? 0 : BP_EIO;
+    PQclear(r);
+    return rv;
+}
+
 /* The caller's live account, or the 401 for one that is gone. */
 static int caller_account(bp_call *call, auth_user *u)
 {
@@ -203,24 +213,13 @@ static int record_export(bp_call *call, const char *user_id)
     const char *p[] = {id, user_id, bp_call_request_id(call)};
     json_t *details = json_pack("{s:s}", "data_request_id", id);
     int rv = bp_db_begin(db) == 0 ? 0 : BP_EIO;
-    if (rv == 0) {
-        PGresult *r = bp_db_select(db,
-                                   "insert into auth.data_requests"
-                                   " (id, user_id, kind, status, completed_at, request_id)"
-                                   " values ($1::uuid, $2::uuid, 'export', 'done', now(),"
-                                   " left($3, 128))",
-                                   3, p, bp_call_request_id(call));
-        rv = r != NULL ? 0 : BP_EIO;
-        PQclear(r);
-    }
     if (rv == 0)
-        rv = auth_store_audit(db, user_id, user_id, "export", &origin, details);
-    if (rv == 0)
-        rv = bp_db_commit(db) == 0 ? 0 : BP_EIO;
-    else
-        bp_db_rollback(db);
-    json_decref(details);
-    return rv;
+        rv = run(call,
+                 "insert into auth.data_requests"
+                 " (id, user_id, kind, status, completed_at, request_id)"
+                 " values ($1::uuid, $2::uuid, 'export', 'done', now(), left($3, 128))",
+                 3, p);
+    return auth_store_audit_commit(db, rv, user_id, user_id, "export", &origin, details);
 }
 
 /* What each owner calls its part, for the 503 a person reads. */
@@ -514,25 +513,16 @@ static int erase_account(bp_call *call, const char *user_id, const char *request
         /* One null per consumer the event went to; the progress job puts
          * the time each one applied it. */
         const char *p[] = {request_id, user_id, bp_call_request_id(call), event_id, deadline};
-        PGresult *r = bp_db_select(
-            db,
-            "insert into auth.data_requests"
-            " (id, user_id, kind, status, request_id, event_id, deadline, services)"
-            " values ($1::uuid, $2::uuid, 'erasure', 'running', left($3, 128), $4::uuid,"
-            " to_timestamp($5::bigint),"
-            " coalesce((select jsonb_object_agg(consumer, 'null'::jsonb) from auth.outbox"
-            "           where event_id = $4::uuid), '{}'::jsonb))",
-            5, p, bp_call_request_id(call));
-        rv = r != NULL ? 0 : BP_EIO;
-        PQclear(r);
+        rv = run(call,
+                 "insert into auth.data_requests"
+                 " (id, user_id, kind, status, request_id, event_id, deadline, services)"
+                 " values ($1::uuid, $2::uuid, 'erasure', 'running', left($3, 128), $4::uuid,"
+                 " to_timestamp($5::bigint),"
+                 " coalesce((select jsonb_object_agg(consumer, 'null'::jsonb) from auth.outbox"
+                 "           where event_id = $4::uuid), '{}'::jsonb))",
+                 5, p);
     }
-    if (rv == 0)
-        rv = auth_store_audit(db, user_id, user_id, "erasure_requested", &origin, details);
-    if (rv == 0)
-        rv = bp_db_commit(db) == 0 ? 0 : BP_EIO;
-    else
-        bp_db_rollback(db);
-    json_decref(details);
+    rv = auth_store_audit_commit(db, rv, user_id, user_id, "erasure_requested", &origin, details);
     if (rv == 0)
         bp_relay_kick();
     return rv;

@@ -243,3 +243,16 @@ int auth_store_audit(bp_db *db, const char *actor_id, const char *subject_id, co
     free(json);
     return rv;
 }
+
+int auth_store_audit_commit(bp_db *db, int rv, const char *actor_id, const char *subject_id,
+                            const char *action, const auth_origin *origin, json_t *details)
+{
+    if (rv == 0)
+        rv = auth_store_audit(db, actor_id, subject_id, action, origin, details);
+    if (rv == 0)
+        rv = bp_db_commit(db) == 0 ? 0 : BP_EIO;
+    else
+        bp_db_rollback(db);
+    json_decref(details);
+    return rv;
+}

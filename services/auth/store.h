@@ -87,4 +87,11 @@ int auth_store_consents_get(bp_db *db, const char *user_id, auth_consents *out);
 int auth_store_audit(bp_db *db, const char *actor_id, const char *subject_id, const char *action,
                      const auth_origin *origin, const json_t *details);
 
+/* Ends the caller's transaction on db: when rv is 0, appends the audit
+ * entry (as auth_store_audit) and commits; otherwise, or when that fails,
+ * rolls back. details (may be NULL) is stolen. Returns the first failure
+ * (rv itself when it is not 0), or 0. */
+int auth_store_audit_commit(bp_db *db, int rv, const char *actor_id, const char *subject_id,
+                            const char *action, const auth_origin *origin, json_t *details);
+
 #endif

@@ -24,12 +24,7 @@ int booking_config_load(booking_ctx *ctx)
     ctx->expire_interval_ms =
         (int)bp_config_int("BOOKING_EXPIRE_INTERVAL_MS", 5000, 100, 10 * 60 * 1000);
 
-    char url[512];
-    bp_config_rpc_url("auth", url, sizeof url);
-    int rv = bp_client_open("auth", url, &ctx->auth);
-    if (rv != 0)
-        bp_log_error("cannot dial the auth daemon at %s", url);
-    return rv;
+    return bp_client_dial("auth", &ctx->auth);
 }
 
 void booking_config_free(booking_ctx *ctx)

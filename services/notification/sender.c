@@ -49,12 +49,7 @@ int notification_sender_load(void)
     cfg.timeout_ms = (int)bp_config_int("NOTIFICATION_TIMEOUT_MS", 10000, 100, 120000);
     notification_channels_load();
     notification_delivery_load();
-    char url[512];
-    bp_config_rpc_url("auth", url, sizeof url);
-    int rv = bp_client_open("auth", url, &cfg.auth);
-    if (rv != 0)
-        bp_log_error("cannot dial the auth daemon at %s", url);
-    return rv;
+    return bp_client_dial("auth", &cfg.auth);
 }
 
 void notification_sender_free(void)

@@ -10,16 +10,6 @@
 
 payment_ctx payment_config;
 
-static int dial(const char *service, bp_client **out)
-{
-    char url[512];
-    bp_config_rpc_url(service, url, sizeof url);
-    int rv = bp_client_open(service, url, out);
-    if (rv != 0)
-        bp_log_error("cannot dial the %s daemon at %s", service, url);
-    return rv;
-}
-
 int payment_config_load(payment_ctx *ctx)
 {
     bp_config_url("MERCADOPAGO_API_URL", "https://api.mercadopago.com", ctx->api_url,
@@ -52,9 +42,9 @@ int payment_config_load(payment_ctx *ctx)
     bp_log_info("MercadoPago API at %s; reconciliation every %d ms", ctx->api_url,
                 ctx->reconcile_interval_ms);
 
-    int rv = dial("booking", &ctx->booking);
+    int rv = bp_client_dial("booking", &ctx->booking);
     if (rv == 0)
-        rv = dial("auth", &ctx->auth);
+        rv = bp_client_dial("auth", &ctx->auth);
     return rv;
 }
 

@@ -199,6 +199,10 @@ Test(gateway_routes, the_endpoints_of_api_md)
         {"GET", "/api/auth/me", "auth", "Me", GW_AUTH_USER, GW_RATE_API},
         {"PATCH", "/api/users/me", "auth", "UpdateMe", GW_AUTH_USER, GW_RATE_API},
         {"PUT", "/api/users/me/consents", "auth", "PutConsents", GW_AUTH_USER, GW_RATE_API},
+        {"DELETE", "/api/users/me", "auth", "EraseMe", GW_AUTH_USER, GW_RATE_API},
+        {"GET", "/api/users/me/export", "auth", "ExportMe", GW_AUTH_USER, GW_RATE_API},
+        {"GET", "/api/admin/audit", "auth", "ListAudit", GW_AUTH_USER, GW_RATE_API},
+        {"GET", "/api/admin/data-requests/7", "auth", "GetDataRequest", GW_AUTH_USER, GW_RATE_API},
         {"POST", "/api/payments/checkout", "payment", "Checkout", GW_AUTH_USER, GW_RATE_PAYMENTS},
         {"POST", "/api/payments/manual", "payment", "ManualPayment", GW_AUTH_USER,
          GW_RATE_PAYMENTS},
@@ -226,7 +230,7 @@ Test(gateway_routes, the_endpoints_of_api_md)
         cr_expect_eq(m.route->rate, want[i].rate, "%s", want[i].path);
     }
     cr_expect_eq(gw_route_match("GET", "/api/users/me", 13, &m), GW_MATCH_METHOD);
-    cr_expect_str_eq(m.allow, "PATCH, OPTIONS");
+    cr_expect_str_eq(m.allow, "PATCH, DELETE, OPTIONS");
     cr_expect_eq(gw_route_match("GET", "/api/auth/logout", 16, &m), GW_MATCH_METHOD);
     cr_expect_str_eq(m.allow, "POST, OPTIONS");
     cr_expect_eq(gw_route_match("GET", "/api/auth/me/", 13, &m), GW_MATCH_OK);
