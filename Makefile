@@ -11,7 +11,7 @@ BUILD := build
 GEN := $(BUILD)/gen
 SERVICES := auth booking payment notification backup
 
-PKG_ALL := libprotobuf-c jansson libpq hiredis libmicrohttpd libcurl libjwt libsystemd uuid libxcrypt openssl
+PKG_ALL := libprotobuf-c jansson libpq hiredis libmicrohttpd libcurl libjwt libsystemd uuid libxcrypt openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_ALL) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter
@@ -22,7 +22,7 @@ SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 # Link sets: the gateway must not link libpq (it has no database access).
 LIBS_COMMON := -lnng -lpthread -lm $(shell pkg-config --libs libprotobuf-c jansson uuid openssl 2>/dev/null)
 LIBS_GATEWAY := $(LIBS_COMMON) $(shell pkg-config --libs libmicrohttpd libsystemd hiredis 2>/dev/null)
-LIBS_DAEMON := $(LIBS_COMMON) $(shell pkg-config --libs libpq hiredis libcurl libjwt libsystemd libxcrypt 2>/dev/null)
+LIBS_DAEMON := $(LIBS_COMMON) $(shell pkg-config --libs libpq hiredis libcurl libjwt libsystemd libxcrypt zlib 2>/dev/null)
 LIBS_TEST := $(LIBS_DAEMON) $(shell pkg-config --libs libmicrohttpd criterion 2>/dev/null)
 
 PROTOS := $(wildcard proto/*.proto)

@@ -107,6 +107,9 @@ static const gw_route routes[] = {
      GW_RATE_NONE, NULL},
     {"POST", "/api/webhooks/twilio", "notification", "TwilioStatus", GW_AUTH_PUBLIC, GW_RATE_NONE,
      NULL},
+    /* Backups (backup daemon) */
+    {"POST", "/api/admin/backups", "backup", "StartBackup", GW_AUTH_USER, GW_RATE_API, NULL},
+    {"GET", "/api/admin/backups", "backup", "ListBackups", GW_AUTH_USER, GW_RATE_API, NULL},
     /* Operations (the gateway itself) */
     {"GET", "/api/health", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_health_op},
     {"GET", "/api/metrics", NULL, NULL, GW_AUTH_PUBLIC, GW_RATE_NONE, &gw_metrics_op},

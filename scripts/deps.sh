@@ -11,7 +11,7 @@ packages=(
     libpq-dev postgresql postgresql-contrib
     libhiredis-dev redis-server
     libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
-    libcriterion-dev libjwt-dev libsystemd-dev uuid-dev libcrypt-dev libssl-dev
+    libcriterion-dev libjwt-dev libsystemd-dev uuid-dev libcrypt-dev libssl-dev zlib1g-dev tar
     wrk clang-format cppcheck curl ca-certificates
     # gateway/openapi.yaml becomes the JSON served at /api/openapi.json at
     # build time (scripts/openapi-json.py).

@@ -95,10 +95,16 @@ for f in "$BARBERPRO_RUN_DIR"/*.pid; do
 done
 
 # ---- data stores -----------------------------------------------------------
+# Backups stay in BACKUP_LOCAL_DIR, and go to S3 too when BACKUP_S3_BUCKET
+# is set. The embedded cluster archives its WAL through barberpro-backup
+# (every 5 minutes at least: the RPO is 15).
+export BACKUP_LOCAL_DIR=${BACKUP_LOCAL_DIR:-$VAR/backups}
 if [[ -z ${DATABASE_URL:-} ]]; then
     started_pg=1
+    bp_pg_archive_setup "$BIN" "$BACKUP_LOCAL_DIR"
     bp_pg_start "$VAR/pg"
     bp_pg_createdb barberpro
+    bp_pg_grant_backup "$(id -un)"
     DATABASE_URL=$(bp_pg_url barberpro)
 fi
 export DATABASE_URL

@@ -146,6 +146,13 @@ bp_pg_start() {
         echo "unix_socket_directories = '${BP_PG_SOCKDIR//\'/\'\'}'"
         echo "unix_socket_permissions = 0770"
         echo "max_connections = 300"
+        # Continuous WAL archiving for point-in-time recovery, when the
+        # caller names the command (barberpro-backup wal-push %p).
+        if [[ -n ${BP_PG_ARCHIVE_COMMAND:-} ]]; then
+            echo "archive_mode = on"
+            echo "archive_command = '${BP_PG_ARCHIVE_COMMAND//\'/\'\'}'"
+            echo "archive_timeout = ${BP_PG_ARCHIVE_TIMEOUT:-300}"
+        fi
         if [[ $mode == fast ]]; then
             echo "fsync = off"
             echo "synchronous_commit = off"
@@ -183,6 +190,30 @@ bp_pg_createdb() {
     fi
     bp_pg_sql postgres -c "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1 ||
         bp_pg_sql postgres -c "CREATE DATABASE \"$name\" OWNER \"$role\""
+}
+
+# bp_pg_archive_setup <bin dir> <backup dir>: what the cluster's
+# archive_command needs, before bp_pg_start: the server's user reaches the
+# barberpro-backup binary and owns <backup dir>/wal; sets
+# BP_PG_ARCHIVE_COMMAND. The archiver inherits this shell's environment
+# (BACKUP_LOCAL_DIR, BACKUP_S3_*), so export those first.
+bp_pg_archive_setup() {
+    local bin=$1 dir=$2
+    mkdir -p "$dir/wal"
+    if ((EUID == 0)); then
+        chown "$BP_PG_OS_USER" "$dir/wal"
+        chmod 711 "$dir"
+        bp_pg_grant_traversal "$dir/wal"
+        bp_pg_grant_traversal "$bin"
+    fi
+    BP_PG_ARCHIVE_COMMAND="$bin/barberpro-backup wal-push %p"
+}
+
+# bp_pg_grant_backup <role>: what the backup daemon's role needs beyond
+# owning its database: REPLICATION for pg_basebackup, CREATEDB for a
+# restore into a database that does not exist yet.
+bp_pg_grant_backup() {
+    bp_pg_sql postgres -c "ALTER ROLE \"$1\" REPLICATION CREATEDB"
 }
 
 # The libpq URL of database $1 on the cluster started by bp_pg_start.
@@ -355,4 +386,33 @@ bp_wait_health() {
         sleep 0.2
     done
     return 1
+}
+
+# bp_tool_env: the configuration scripts/backup.sh and scripts/restore.sh
+# run with. BARBERPRO_ENV_FILE (systemd's EnvironmentFile, compose's .env)
+# is read when set; otherwise, without a DATABASE_URL, the data stores of
+# `make run`'s folder (BARBERPRO_VAR_DIR/env). BACKUP_LOCAL_DIR and
+# UPLOAD_DIR default to that folder, as in scripts/run.sh. Sets BP_TOOL_BIN.
+bp_tool_env() {
+    local repo=$1
+    if [[ -n ${BARBERPRO_ENV_FILE:-} ]]; then
+        [[ -r $BARBERPRO_ENV_FILE ]] || bp_die "cannot read BARBERPRO_ENV_FILE=$BARBERPRO_ENV_FILE"
+        set -a
+        # shellcheck disable=SC1090 # the operator's file
+        . "$BARBERPRO_ENV_FILE"
+        set +a
+    fi
+    local var=${BARBERPRO_VAR_DIR:-$repo/var}
+    if [[ -z ${DATABASE_URL:-} && -r $var/env ]]; then
+        set -a
+        # shellcheck disable=SC1091 # written by scripts/run.sh
+        . "$var/env"
+        set +a
+    fi
+    [[ -n ${DATABASE_URL:-} ]] ||
+        bp_die "no DATABASE_URL: set it, or BARBERPRO_ENV_FILE, or start the suite once with make run"
+    export BACKUP_LOCAL_DIR=${BACKUP_LOCAL_DIR:-$var/backups}
+    export UPLOAD_DIR=${UPLOAD_DIR:-$var/uploads}
+    BP_TOOL_BIN=${BARBERPRO_BIN_DIR:-$repo/build/bin}
+    [[ -x $BP_TOOL_BIN/barberpro-backup ]] || bp_die "$BP_TOOL_BIN/barberpro-backup is missing: run make first"
 }

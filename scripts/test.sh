@@ -35,6 +35,7 @@ chmod 700 "$TMP/run"
 
 passed=0
 failed=0
+suite_ok=1
 failures=()
 declare -A child_pid=() # name -> pid of a process this script started
 declare -A fake_pid=()  # name -> pid of a stand-in (tests/fakes) this script started
@@ -66,8 +67,8 @@ on_exit() {
         pid=$(cat "$PIDS/$name.pid" 2>/dev/null) && pids+=("$pid")
     done
     ((${#pids[@]})) && bp_stop_pids 10 "${pids[@]}" >/dev/null 2>&1
-    teardown_fakes
     teardown_stores
+    teardown_fakes
     if ((rc == 0)) && [[ -z ${BP_TEST_KEEP:-} ]]; then
         rm -rf "$TMP"
     else
@@ -110,10 +111,66 @@ if [[ -z $ONLY || openapi-lint =~ $ONLY ]]; then
     fi
 fi
 
+# ---- stand-ins for the services on the internet (tests/fakes) ------------------
+# start_fake <name> <port>: starts $BUILD_DIR/bin/fake-<name> on 127.0.0.1:<port>,
+# its output in $LOGS/fake-<name>.log, and waits until /_fake/health answers.
+start_fake() {
+    local name=$1 port=$2 i
+    "$BUILD_DIR/bin/fake-$name" --port "$port" </dev/null >>"$LOGS/fake-$name.log" 2>&1 &
+    fake_pid[$name]=$!
+    for ((i = 0; i < 50; i++)); do
+        [[ $(bp_http_status "http://127.0.0.1:$port/_fake/health") == 200 ]] && return 0
+        bp_alive "${fake_pid[$name]}" || break
+        sleep 0.1
+    done
+    bp_log "fake-$name did not start (log: $LOGS/fake-$name.log)"
+    return 1
+}
+# other_port <taken>...: a free port that is none of the ports given (a
+# chosen port is free until its server starts, so two picks could collide).
+other_port() {
+    local port taken
+    while :; do
+        port=$(bp_free_port)
+        for taken in "$@"; do
+            [[ $port == "$taken" ]] && continue 2
+        done
+        printf '%s\n' "$port"
+        return 0
+    done
+}
+# S3 (the backup daemon and PostgreSQL's archive_command) comes first: the
+# cluster archives its WAL there from its first minute. The server is
+# s3rver (npm, pinned in tools/), a real S3-compatible implementation that
+# checks every SigV4 signature (its keys: S3RVER / S3RVER). Retention runs
+# after every backup; WAL is switched after 2 s of activity, so that the
+# drill sees the archive catch up within seconds.
+"$REPO/scripts/tools-install.sh"
+s3_port=$(bp_free_port)
+mkdir -p "$TMP/s3"
+node "$REPO/tools/node_modules/s3rver/bin/s3rver.js" --directory "$TMP/s3" --address 127.0.0.1 \
+    --port "$s3_port" --configure-bucket barberpro-backups </dev/null >>"$LOGS/s3rver.log" 2>&1 &
+fake_pid[s3rver]=$!
+echo "${fake_pid[s3rver]}" >"$PIDS/s3rver.pid"
+for ((i = 0; i < 100; i++)); do
+    [[ $(bp_http_status "http://127.0.0.1:$s3_port/") != 000 ]] && break
+    sleep 0.1
+done
+export BACKUP_S3_ENDPOINT=http://127.0.0.1:$s3_port
+export BACKUP_S3_BUCKET=barberpro-backups BACKUP_S3_REGION=us-east-1
+export BACKUP_S3_ACCESS_KEY=S3RVER BACKUP_S3_SECRET_KEY=S3RVER
+export BACKUP_S3_TIMEOUT_MS=5000
+export BACKUP_S3_PART_SIZE=5242880 # S3's smallest part: the base backup goes multipart
+export BACKUP_LOCAL_DIR=$TMP/backups
+export BACKUP_CHECK_INTERVAL_MS=500
+export BP_PG_ARCHIVE_TIMEOUT=2
+bp_pg_archive_setup "$TEST_BIN" "$BACKUP_LOCAL_DIR"
+
 # ---- PostgreSQL and Redis ----------------------------------------------------
 bp_pg_start "$TMP/pg" fast
 bp_pg_createdb barberpro
 bp_pg_createdb barberpro_unit
+bp_pg_grant_backup "$(id -un)"
 bp_redis_start "$TMP/redis" ephemeral
 
 # ---- unit tests --------------------------------------------------------------
@@ -145,7 +202,6 @@ export LOG_LEVEL=${LOG_LEVEL:-info}
 export CORS_ORIGIN=http://localhost:5173
 export UPLOAD_DIR=$TMP/uploads
 export MAX_FILE_SIZE=262144 # 256 KiB: the upload limit tests stay quick
-export BACKUP_LOCAL_DIR=$TMP/backups
 # An admin account the tests sign in with (BP_TEST_ADMIN_*), and booking
 # holds short enough for the expiry test to watch one lapse.
 export BARBERPRO_ADMIN_EMAIL=admin@test.barberpro.com.ar
@@ -193,36 +249,6 @@ for t in "$INTEG_DIR"/*; do
     [[ -z $ONLY || $(basename "$t") =~ $ONLY ]] && integ_bins+=("$t")
 done
 
-suite_ok=1
-
-# ---- stand-ins for the services on the internet (tests/fakes) ------------------
-# start_fake <name> <port>: starts $BUILD_DIR/bin/fake-<name> on 127.0.0.1:<port>,
-# its output in $LOGS/fake-<name>.log, and waits until /_fake/health answers.
-start_fake() {
-    local name=$1 port=$2 i
-    "$BUILD_DIR/bin/fake-$name" --port "$port" </dev/null >>"$LOGS/fake-$name.log" 2>&1 &
-    fake_pid[$name]=$!
-    for ((i = 0; i < 50; i++)); do
-        [[ $(bp_http_status "http://127.0.0.1:$port/_fake/health") == 200 ]] && return 0
-        bp_alive "${fake_pid[$name]}" || break
-        sleep 0.1
-    done
-    bp_log "fake-$name did not start (log: $LOGS/fake-$name.log)"
-    return 1
-}
-# other_port <taken>...: a free port that is none of the ports given (a
-# chosen port is free until its server starts, so two picks could collide).
-other_port() {
-    local port taken
-    while :; do
-        port=$(bp_free_port)
-        for taken in "$@"; do
-            [[ $port == "$taken" ]] && continue 2
-        done
-        printf '%s\n' "$port"
-        return 0
-    done
-}
 fake_port=$(other_port "$PORT")
 if start_fake dolarapi "$fake_port"; then
     export EXCHANGE_RATE_URL=http://127.0.0.1:$fake_port/v1/dolares/oficial
@@ -356,8 +382,10 @@ if ((suite_ok)); then
     stop_and_check gateway
     stop_and_check "${BP_SERVICES[@]}"
 fi
-teardown_fakes
+# PostgreSQL first: its archiver sends its last WAL files to S3 (s3rver).
 teardown_stores
+teardown_fakes
+cp "$TMP/pg/postgres.log" "$LOGS/postgres.log" 2>/dev/null || true
 
 # ---- sanitizer reports in the daemons' and the tests' logs ----------------------
 san_pattern='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer'

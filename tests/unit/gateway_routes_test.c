@@ -203,6 +203,8 @@ Test(gateway_routes, the_endpoints_of_api_md)
         {"GET", "/api/users/me/export", "auth", "ExportMe", GW_AUTH_USER, GW_RATE_API},
         {"GET", "/api/admin/audit", "auth", "ListAudit", GW_AUTH_USER, GW_RATE_API},
         {"GET", "/api/admin/data-requests/7", "auth", "GetDataRequest", GW_AUTH_USER, GW_RATE_API},
+        {"POST", "/api/admin/backups", "backup", "StartBackup", GW_AUTH_USER, GW_RATE_API},
+        {"GET", "/api/admin/backups", "backup", "ListBackups", GW_AUTH_USER, GW_RATE_API},
         {"POST", "/api/payments/checkout", "payment", "Checkout", GW_AUTH_USER, GW_RATE_PAYMENTS},
         {"POST", "/api/payments/manual", "payment", "ManualPayment", GW_AUTH_USER,
          GW_RATE_PAYMENTS},
