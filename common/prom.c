@@ -61,6 +61,12 @@ void bp_prom_int(bp_strbuf *b, const char *name, const char *const *labels, int6
     bp_strbuf_printf(b, "%" PRId64 "\n", v);
 }
 
+void bp_prom_single(bp_strbuf *b, const char *name, const char *type, const char *help, int64_t v)
+{
+    bp_prom_family(b, name, type, help);
+    bp_prom_int(b, name, NULL, v);
+}
+
 void bp_prom_real(bp_strbuf *b, const char *name, const char *const *labels, double v)
 {
     sample_head(b, name, labels);

@@ -20,6 +20,10 @@ void bp_prom_family(bp_strbuf *b, const char *name, const char *type, const char
  * Every string is only read. */
 void bp_prom_int(bp_strbuf *b, const char *name, const char *const *labels, int64_t v);
 
+/* A whole family of one unlabelled sample: bp_prom_family, then
+ * bp_prom_int. */
+void bp_prom_single(bp_strbuf *b, const char *name, const char *type, const char *help, int64_t v);
+
 /* As bp_prom_int for a real value: NaN, +Inf and -Inf are written as the
  * format spells them, anything else with enough digits to read it back. */
 void bp_prom_real(bp_strbuf *b, const char *name, const char *const *labels, double v);

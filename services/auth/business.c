@@ -34,10 +34,10 @@ int auth_business_metrics(bp_call *call, bp_strbuf *out)
     int64_t every = 0;
     for (int i = 0; i < PQntuples(res); i++)
         every += strtoll(PQgetvalue(res, i, 2), NULL, 10);
-    bp_prom_family(out, "barberpro_business_registrations_total", "counter",
+    bp_prom_single(out, "barberpro_business_registrations_total", "counter",
                    "Accounts ever created (sign-ups, invited barbers and operators), erased "
-                   "ones included.");
-    bp_prom_int(out, "barberpro_business_registrations_total", NULL, every);
+                   "ones included.",
+                   every);
     PQclear(res);
 
     /* Erasures still running, and those past the law's deadline (an
@@ -45,14 +45,12 @@ int auth_business_metrics(bp_call *call, bp_strbuf *out)
     res = bp_db_select(bp_call_worker(call)->db, SQL_ERASURES, 0, NULL, bp_call_request_id(call));
     if (res == NULL)
         return BP_EIO;
-    bp_prom_family(out, "barberpro_business_erasures_open", "gauge",
-                   "Erasure requests (Ley 25.326) not yet completed by every service.");
-    bp_prom_int(out, "barberpro_business_erasures_open", NULL,
-                strtoll(PQgetvalue(res, 0, 0), NULL, 10));
-    bp_prom_family(out, "barberpro_business_erasures_overdue", "gauge",
-                   "Erasure requests past their deadline of 5 business days.");
-    bp_prom_int(out, "barberpro_business_erasures_overdue", NULL,
-                strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    bp_prom_single(out, "barberpro_business_erasures_open", "gauge",
+                   "Erasure requests (Ley 25.326) not yet completed by every service.",
+                   strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    bp_prom_single(out, "barberpro_business_erasures_overdue", "gauge",
+                   "Erasure requests past their deadline of 5 business days.",
+                   strtoll(PQgetvalue(res, 0, 1), NULL, 10));
     PQclear(res);
     return 0;
 }

@@ -44,9 +44,9 @@ typedef struct {
     char pg_os_user[64];       /* BACKUP_PG_OS_USER (postgres): runs the restore's server */
     char timezone[64];         /* TIMEZONE */
     const bp_tz *tz;
-    char schedule_text[128];   /* BACKUP_SCHEDULE ("0 2 * * *") */
+    char schedule_text[128]; /* BACKUP_SCHEDULE ("0 2 * * *") */
     bp_cron schedule;
-    bool s3_on;                /* a bucket is configured */
+    bool s3_on; /* a bucket is configured */
     bp_s3 s3;
     int local_days, s3_days, archive_days; /* BACKUP_*_RETENTION_DAYS: 7, 30, 365 */
 } backup_ctx;

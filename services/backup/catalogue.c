@@ -10,7 +10,7 @@
 #include "prom.h"
 
 #define LIST_DEFAULT 20
-#define LIST_MAX 100
+#define LIST_MAX     100
 
 static const char SQL_COLUMNS[] =
     "SELECT id, kind, status, coalesce((extract(epoch FROM started_at) * 1000)::int8, 0),"
@@ -105,8 +105,8 @@ int backup_handle_list(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMes
     bool more = n > limit;
     if (more)
         n = limit;
-    resp->items = n > 0 ? bp_arena_alloc(bp_call_arena(call), sizeof *resp->items * (size_t)n)
-                        : NULL;
+    resp->items =
+        n > 0 ? bp_arena_alloc(bp_call_arena(call), sizeof *resp->items * (size_t)n) : NULL;
     for (int i = 0; i < n; i++) {
         Bp__Backup__BackupRecord *b = resp->items != NULL ? backup_of(call, res, i) : NULL;
         if (b == NULL) {
@@ -123,32 +123,28 @@ int backup_handle_list(bp_call *call, const ProtobufCMessage *reqm, ProtobufCMes
 
 int backup_business_metrics(bp_call *call, bp_strbuf *out)
 {
-    PGresult *res = bp_db_select(
-        bp_call_worker(call)->db,
-        "SELECT coalesce(extract(epoch FROM max(finished_at) FILTER (WHERE status ="
-        " 'completed'))::int8, 0), count(*) FILTER (WHERE status = 'failed'),"
-        " count(*) FILTER (WHERE status = 'completed'),"
-        " coalesce((SELECT size_bytes FROM backup.backups WHERE status = 'completed'"
-        " ORDER BY finished_at DESC LIMIT 1), 0) FROM backup.backups",
-        0, NULL, bp_call_request_id(call));
+    PGresult *res =
+        bp_db_select(bp_call_worker(call)->db,
+                     "SELECT coalesce(extract(epoch FROM max(finished_at) FILTER (WHERE status ="
+                     " 'completed'))::int8, 0), count(*) FILTER (WHERE status = 'failed'),"
+                     " count(*) FILTER (WHERE status = 'completed'),"
+                     " coalesce((SELECT size_bytes FROM backup.backups WHERE status = 'completed'"
+                     " ORDER BY finished_at DESC LIMIT 1), 0) FROM backup.backups",
+                     0, NULL, bp_call_request_id(call));
     if (res == NULL)
         return BP_EIO;
-    bp_prom_family(out, "barberpro_backup_last_success_timestamp_seconds", "gauge",
-                   "When the newest completed backup finished (0: never).");
-    bp_prom_int(out, "barberpro_backup_last_success_timestamp_seconds", NULL,
-                strtoll(PQgetvalue(res, 0, 0), NULL, 10));
-    bp_prom_family(out, "barberpro_backup_failures_total", "counter",
-                   "Backups that failed, since the catalogue began.");
-    bp_prom_int(out, "barberpro_backup_failures_total", NULL,
-                strtoll(PQgetvalue(res, 0, 1), NULL, 10));
-    bp_prom_family(out, "barberpro_backup_completed_total", "counter",
-                   "Backups that completed, since the catalogue began.");
-    bp_prom_int(out, "barberpro_backup_completed_total", NULL,
-                strtoll(PQgetvalue(res, 0, 2), NULL, 10));
-    bp_prom_family(out, "barberpro_backup_last_size_bytes", "gauge",
-                   "Size of the newest completed backup, every part together.");
-    bp_prom_int(out, "barberpro_backup_last_size_bytes", NULL,
-                strtoll(PQgetvalue(res, 0, 3), NULL, 10));
+    bp_prom_single(out, "barberpro_backup_last_success_timestamp_seconds", "gauge",
+                   "When the newest completed backup finished (0: never).",
+                   strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    bp_prom_single(out, "barberpro_backup_failures_total", "counter",
+                   "Backups that failed, since the catalogue began.",
+                   strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    bp_prom_single(out, "barberpro_backup_completed_total", "counter",
+                   "Backups that completed, since the catalogue began.",
+                   strtoll(PQgetvalue(res, 0, 2), NULL, 10));
+    bp_prom_single(out, "barberpro_backup_last_size_bytes", "gauge",
+                   "Size of the newest completed backup, every part together.",
+                   strtoll(PQgetvalue(res, 0, 3), NULL, 10));
     PQclear(res);
     return 0;
 }

@@ -24,7 +24,7 @@ static void folder(const char *name, const char *sub, char *out, size_t len)
     }
     char cwd[PATH_MAX];
     int n = v[0] == '/' || getcwd(cwd, sizeof cwd) == NULL ? snprintf(out, len, "%s", v)
-                                                            : snprintf(out, len, "%s/%s", cwd, v);
+                                                           : snprintf(out, len, "%s/%s", cwd, v);
     if (n < 0 || (size_t)n >= len)
         bp_config_fail(name, "is too long");
 }
@@ -69,9 +69,8 @@ void backup_config_load(backup_ctx *c)
     char why[160];
     if (strlen(sched) >= sizeof c->schedule_text ||
         bp_cron_parse(sched, &c->schedule, why, sizeof why) != 0)
-        bp_config_fail("BACKUP_SCHEDULE", strlen(sched) >= sizeof c->schedule_text
-                                              ? "is too long"
-                                              : why);
+        bp_config_fail("BACKUP_SCHEDULE",
+                       strlen(sched) >= sizeof c->schedule_text ? "is too long" : why);
     snprintf(c->schedule_text, sizeof c->schedule_text, "%s", sched);
     c->local_days = (int)bp_config_int("BACKUP_LOCAL_RETENTION_DAYS", 7, 1, 3650);
     c->s3_days = (int)bp_config_int("BACKUP_S3_RETENTION_DAYS", 30, 1, 3650);

@@ -36,15 +36,15 @@ char *backup_manifest_json(const backup_manifest *m)
 {
     json_t *parts = json_array();
     for (size_t i = 0; i < m->n_parts; i++)
-        json_array_append_new(parts, json_pack("{s:s, s:I, s:s}", "name", m->parts[i].name,
-                                               "size", (json_int_t)m->parts[i].size, "sha256",
+        json_array_append_new(parts, json_pack("{s:s, s:I, s:s}", "name", m->parts[i].name, "size",
+                                               (json_int_t)m->parts[i].size, "sha256",
                                                m->parts[i].sha256));
     json_t *versions = json_loads(m->versions[0] ? m->versions : "{}", 0, NULL);
-    json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:o, s:o}", "format", 1, "id", m->id,
-                          "kind", m->kind, "created_at", (json_int_t)m->created_at,
-                          "finished_at", (json_int_t)m->finished_at, "database", m->database,
-                          "wal_start", m->wal_start, "versions",
-                          versions != NULL ? versions : json_object(), "parts", parts);
+    json_t *o =
+        json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:o, s:o}", "format", 1, "id", m->id, "kind",
+                  m->kind, "created_at", (json_int_t)m->created_at, "finished_at",
+                  (json_int_t)m->finished_at, "database", m->database, "wal_start", m->wal_start,
+                  "versions", versions != NULL ? versions : json_object(), "parts", parts);
     char *s = o != NULL ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(o);
     return s;

@@ -45,8 +45,7 @@ static void last_line(char *buf, size_t n, char *out, size_t len)
     snprintf(out, len, "%.400s", nl != NULL ? nl + 1 : buf);
 }
 
-int backup_exec(const char *const *argv, const char *stdout_path, bool as_pg, char *err,
-                size_t len)
+int backup_exec(const char *const *argv, const char *stdout_path, bool as_pg, char *err, size_t len)
 {
     const char *args[32];
     size_t n = 0;

@@ -211,9 +211,9 @@ static int delete_one(const char *key, const bp_s3_object_info *info, void *arg)
     (void)info;
     s3_delete *dl = arg;
     const char *rest = key + strlen(dl->prefix);
-    bool due = dl->id != NULL ? strncmp(rest, dl->id, strlen(dl->id)) == 0 &&
-                                    rest[strlen(dl->id)] == '/'
-                              : wal_before(rest, dl->floor);
+    bool due = dl->id != NULL
+                   ? strncmp(rest, dl->id, strlen(dl->id)) == 0 && rest[strlen(dl->id)] == '/'
+                   : wal_before(rest, dl->floor);
     char err[256];
     if (due) {
         if (bp_s3_delete(&backup_config.s3, key, err, sizeof err) == 0)

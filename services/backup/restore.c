@@ -5,7 +5,8 @@
  *   --at <id>     the backup as it was taken: its logical dump, restored.
  *   --at latest   the newest backup, then every archived WAL file: as close
  *                 to now as the archive reaches (archive_timeout bounds it).
- *   --at <time>   the newest backup finished by then, WAL replayed up to it.
+ *   --at <time>   the newest backup finished by then, WAL replayed up to the
+ *                 last transaction committed by that time.
  *
  * A point in time needs the physical base backup: it is unpacked into a
  * private PostgreSQL server (a folder under TMPDIR, a unix socket only,
@@ -73,10 +74,9 @@ static int parse_time(const char *s, int64_t *out)
     if ((sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 ||
          sscanf(s, "%4d-%2d-%2d %2d:%2d%n", &y, &mo, &d, &h, &mi, &n) == 5) &&
         s[n] == '\0' && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 60)
-        return bp_tz_local_to_utc_end(backup_config.tz,
-                                      (int64_t)bp_days_from_civil(y, mo, d) * 86400 + h * 3600 +
-                                          mi * 60 + sec,
-                                      out);
+        return bp_tz_local_to_utc_end(
+            backup_config.tz,
+            (int64_t)bp_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec, out);
     return BP_EINVAL;
 }
 
@@ -231,14 +231,12 @@ static int ensure_database(restore_run *r, char *dbname, size_t len)
     PQconninfoFree(opts);
     int rv = 0;
     if (PQstatus(c) != CONNECTION_OK) {
-        snprintf(r->err, sizeof r->err, "cannot reach the target's server: %s",
-                 PQerrorMessage(c));
+        snprintf(r->err, sizeof r->err, "cannot reach the target's server: %s", PQerrorMessage(c));
         rv = BP_EUNAVAIL;
     } else {
         const char *p[] = {dbname};
-        PGresult *res =
-            PQexecParams(c, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, p, NULL,
-                         NULL, 0);
+        PGresult *res = PQexecParams(c, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, p,
+                                     NULL, NULL, 0);
         bool exists = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
         PQclear(res);
         if (!exists) {
@@ -265,9 +263,9 @@ static int pg_restore_into(restore_run *r, const char *dump)
 {
     char tool[PATH_MAX];
     backup_pg_tool("pg_restore", tool, sizeof tool);
-    const char *argv[] = {tool,          "--dbname",    r->o.url,   "--no-owner",
-                          "--no-acl",    "--clean",     "--if-exists", "--exit-on-error",
-                          "--jobs=2",    "--no-password", dump,     NULL};
+    const char *argv[] = {tool,       "--dbname",      r->o.url,      "--no-owner",
+                          "--no-acl", "--clean",       "--if-exists", "--exit-on-error",
+                          "--jobs=2", "--no-password", dump,          NULL};
     return backup_exec(argv, NULL, false, r->err, sizeof r->err);
 }
 
@@ -356,10 +354,139 @@ static int append_file(const char *path, const char *text)
 }
 
 /* The private server's connection string (trust on its own socket). */
-static void temp_conninfo(const restore_run *r, char *out, size_t len)
+static void temp_conninfo(const restore_run *r, const char *db, char *out, size_t len)
 {
-    snprintf(out, len, "host=%s/sock port=5432 dbname=%s user=%s", r->work, r->m.database,
+    snprintf(out, len, "host=%s/sock port=5432 dbname=%s user=%s", r->work, db,
              bp_config_str("BACKUP_RESTORE_PG_USER", backup_config.pg_os_user));
+}
+
+/* The first line of the file at path that starts with prefix, the rest of
+ * it in out. */
+static bool file_line(const char *path, const char *prefix, char *out, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    char line[1024];
+    bool found = false;
+    size_t n = strlen(prefix);
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, prefix, n) == 0) {
+            snprintf(out, len, "%s", line + n);
+            found = true;
+        }
+    fclose(f);
+    return found;
+}
+
+/* Where the base backup became consistent: the STOP WAL LOCATION of the
+ * backup history file that its backup_label's START WAL LOCATION names.
+ * Recovery may not stop before it. */
+static int backup_stop(restore_run *r, const char *pgdata, const char *wal, char *stop, size_t len,
+                       unsigned *tli)
+{
+    char path[PATH_MAX], line[1024], file[32];
+    unsigned hi, lo;
+    backup_path(path, sizeof path, "%s/backup_label", pgdata);
+    if (!file_line(path, "START WAL LOCATION: ", line, sizeof line) ||
+        sscanf(line, "%X/%X (file %24[0-9A-F])", &hi, &lo, file) != 3 ||
+        sscanf(file, "%8X", tli) != 1) {
+        snprintf(r->err, sizeof r->err, "the base backup has no readable backup_label");
+        return BP_EIO;
+    }
+    /* 16 MB segments, PostgreSQL's default, which our clusters keep. */
+    backup_path(path, sizeof path, "%s/%s.%08X.backup", wal, file, lo & 0xFFFFFFu);
+    if (!file_line(path, "STOP WAL LOCATION: ", line, sizeof line) ||
+        sscanf(line, "%X/%X", &hi, &lo) != 2) {
+        snprintf(r->err, sizeof r->err,
+                 "the archive lacks the backup history file %s: the base backup cannot be"
+                 " brought forward",
+                 path);
+        return BP_EIO;
+    }
+    snprintf(stop, len, "%X/%X", hi, lo);
+    return 0;
+}
+
+/* One commit record of pg_waldump's listing: its LSN and time (Unix
+ * microseconds; pg_waldump runs with TZ=UTC). */
+static bool commit_record(const char *line, char *lsn, size_t len, int64_t *us)
+{
+    const char *l = strstr(line, "lsn: "), *d = strstr(line, "desc: COMMIT ");
+    struct tm tm = {0};
+    int frac = 0;
+    if (l == NULL || d == NULL ||
+        sscanf(d + strlen("desc: COMMIT "), "%d-%d-%d %d:%d:%d.%d", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac) != 7)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    size_t n = strcspn(l + strlen("lsn: "), ", ");
+    snprintf(lsn, len, "%.*s", (int)n, l + strlen("lsn: "));
+    *us = (int64_t)timegm(&tm) * 1000000 + frac;
+    return true;
+}
+
+/* The recovery target for --at <time>, as the LSN of the last transaction
+ * committed by then. PostgreSQL's own recovery_target_time stops at the
+ * first commit after the time, which is too late when something that is
+ * not transactional on disk came between: a DROP DATABASE removes the
+ * files before it commits, so a time target just before its commit
+ * restores a database that is gone. Stopping right after the last commit
+ * before the time leaves such work out. Writes the setting into conf;
+ * "immediate" when nothing committed between the backup and the time. */
+static int target_setting(restore_run *r, const char *pgdata, const char *wal, char *conf,
+                          size_t len)
+{
+    char stop[40], tool[PATH_MAX], list[PATH_MAX], tl[16];
+    unsigned tli;
+    int rv = backup_stop(r, pgdata, wal, stop, sizeof stop, &tli);
+    if (rv != 0)
+        return rv;
+    snprintf(tl, sizeof tl, "%u", tli);
+    backup_pg_tool("pg_waldump", tool, sizeof tool);
+    backup_path(list, sizeof list, "%s/commits.txt", r->work);
+    const char *argv[] = {"env",        "TZ=UTC", tool,      "--path", wal,
+                          "--timeline", tl,       "--start", stop,     "--rmgr=Transaction",
+                          NULL};
+    char err[512];
+    /* pg_waldump ends at the end of the archive with an error about the
+     * record it could not read: that end is expected. */
+    if (backup_exec(argv, list, false, err, sizeof err) != 0 && strstr(err, "WAL record") == NULL &&
+        strstr(err, "could not find file") == NULL) {
+        snprintf(r->err, sizeof r->err, "cannot list the archived transactions: %s", err);
+        return BP_EIO;
+    }
+    FILE *f = fopen(list, "r");
+    if (f == NULL) {
+        snprintf(r->err, sizeof r->err, "%s: %s", list, strerror(errno));
+        return BP_EIO;
+    }
+    char line[2048], lsn[40], last[40] = "";
+    int64_t us, last_us = 0, limit = r->target * 1000000;
+    bool beyond = false;
+    while (!beyond && fgets(line, sizeof line, f) != NULL) {
+        if (!commit_record(line, lsn, sizeof lsn, &us))
+            continue;
+        beyond = us > limit;
+        if (!beyond) {
+            snprintf(last, sizeof last, "%s", lsn);
+            last_us = us;
+        }
+    }
+    fclose(f);
+    if (!beyond)
+        printf("warning: the archive ends before %s: restoring to its end instead\n", r->o.at);
+    if (last[0] == '\0') {
+        printf("no transaction committed between the backup and %s\n", r->o.at);
+        return backup_path(conf, len, "recovery_target = 'immediate'\n");
+    }
+    char when[40];
+    bp_time_format(last_us / 1000, bp_config_str("TIMEZONE", "America/Argentina/Buenos_Aires"),
+                   when, sizeof when);
+    printf("replaying up to the last transaction committed by then: %s at %s\n", when, last);
+    return backup_path(conf, len, "recovery_target_lsn = '%s'\nrecovery_target_inclusive = on\n",
+                       last);
 }
 
 /* Whether the server of pgdata is running: the pid in its postmaster.pid
@@ -378,32 +505,21 @@ static bool server_alive(const char *pgdata)
     return read && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-/* Whether the file at path holds text (the server's log, to tell why it
- * stopped). */
-static bool file_holds(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    char line[2048];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f) != NULL)
-        found = strstr(line, text) != NULL;
-    fclose(f);
-    return found;
-}
-
-/* Waits until the private server of pgdata has finished recovery (promoted).
- * Prints the last transaction it replayed. BP_ECONFLICT when it stopped on
- * its own before that (its log says why). */
+/* Waits until the private server of pgdata has finished recovery (promoted),
+ * asking its "postgres" database, then checks that the backed-up database
+ * is there to be dumped. Prints the last transaction it replayed (--at
+ * latest).
+ * BP_ECONFLICT when the server stopped on its own (its log says why) or the
+ * database is not usable at the target. */
 static int wait_promoted(restore_run *r, const char *pgdata, double limit_s)
 {
     char ci[PATH_MAX + 200];
-    temp_conninfo(r, ci, sizeof ci);
+    temp_conninfo(r, "postgres", ci, sizeof ci);
     double until = now_s() + limit_s;
+    bool done = false;
     /* pg_ctl start returns once the server is up: from then on, no
      * postmaster means it gave up. */
-    while (now_s() < until) {
+    while (!done && now_s() < until) {
         if (!server_alive(pgdata)) {
             snprintf(r->err, sizeof r->err, "the recovery server stopped (log: %s/postgres.log)",
                      r->work);
@@ -413,23 +529,37 @@ static int wait_promoted(restore_run *r, const char *pgdata, double limit_s)
         if (PQstatus(c) == CONNECTION_OK) {
             PGresult *res = PQexec(c, "SELECT pg_is_in_recovery(),"
                                       " coalesce(pg_last_xact_replay_timestamp()::text, '')");
-            bool done = PQresultStatus(res) == PGRES_TUPLES_OK &&
-                        strcmp(PQgetvalue(res, 0, 0), "f") == 0;
-            if (done)
+            done =
+                PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "f") == 0;
+            /* With an LSN target the server stops before it records the
+             * last commit's time: target_setting printed that one. */
+            if (done && r->target == 0)
                 printf("recovery finished; last transaction replayed: %s\n",
                        *PQgetvalue(res, 0, 1) ? PQgetvalue(res, 0, 1) : "(none after the backup)");
             PQclear(res);
-            PQfinish(c);
-            if (done)
-                return 0;
-        } else {
-            PQfinish(c);
         }
-        usleep(200 * 1000);
+        PQfinish(c);
+        if (!done)
+            usleep(200 * 1000);
     }
-    snprintf(r->err, sizeof r->err, "the recovery did not finish within %.0f s (log: %s/postgres.log)",
-             limit_s, r->work);
-    return BP_ETIMEDOUT;
+    if (!done) {
+        snprintf(r->err, sizeof r->err,
+                 "the recovery did not finish within %.0f s (log: %s/postgres.log)", limit_s,
+                 r->work);
+        return BP_ETIMEDOUT;
+    }
+    temp_conninfo(r, r->m.database, ci, sizeof ci);
+    PGconn *c = PQconnectdb(ci);
+    int rv = 0;
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(r->err, sizeof r->err,
+                 "database %s is not usable at %s in the recovered cluster (was it dropped by"
+                 " then?): %s",
+                 r->m.database, r->o.at, PQerrorMessage(c));
+        rv = BP_ECONFLICT;
+    }
+    PQfinish(c);
+    return rv;
 }
 
 static int recover(restore_run *r, const char *dump_out)
@@ -445,8 +575,8 @@ static int recover(restore_run *r, const char *dump_out)
         return BP_EIO;
     }
     backup_path(path, sizeof path, "%s/base.tar.gz", r->parts);
-    const char *untar[] = {"tar", "--extract", "--gzip", "--file", path, "--directory", pgdata,
-                           NULL};
+    const char *untar[] = {"tar", "--extract",   "--gzip", "--file",
+                           path,  "--directory", pgdata,   NULL};
     int rv = backup_exec(untar, NULL, false, r->err, sizeof r->err);
     int n_wal = 0;
     if (rv == 0)
@@ -455,12 +585,9 @@ static int recover(restore_run *r, const char *dump_out)
         return rv;
     printf("base backup unpacked; %d archived WAL files staged\n", n_wal);
 
-    char target[80] = "";
-    if (r->target != 0) {
-        char t[40];
-        bp_time_format(r->target * 1000, "UTC", t, sizeof t);
-        snprintf(target, sizeof target, "recovery_target_time = '%s'\n", t);
-    }
+    char target[200] = "";
+    if (r->target != 0 && (rv = target_setting(r, pgdata, wal, target, sizeof target)) != 0)
+        return rv;
     backup_path(conf, sizeof conf,
                 "\n# barberpro-backup restore: a private server replaying the archive.\n"
                 "listen_addresses = ''\nport = 5432\nunix_socket_directories = '%s'\n"
@@ -496,26 +623,12 @@ static int recover(restore_run *r, const char *dump_out)
     if ((rv = backup_exec(start, NULL, true, r->err, sizeof r->err)) != 0)
         return rv;
     rv = wait_promoted(r, pgdata, limit);
-    /* A moment past the end of the archive (the last WAL not archived yet,
-     * a time in the future): PostgreSQL stops rather than guess. The end
-     * of the archive is the nearest point we have, so replay up to it, and
-     * say so. The later setting wins in postgresql.auto.conf. */
-    if (rv == BP_ECONFLICT && r->target != 0 &&
-        file_holds(log, "recovery ended before configured recovery target was reached")) {
-        printf("warning: the archive ends before %s: restoring to its end instead\n", r->o.at);
-        if (append_file(path, "recovery_target_time = ''\n") != 0) {
-            snprintf(r->err, sizeof r->err, "cannot configure the recovery in %s", pgdata);
-            return BP_EIO;
-        }
-        if ((rv = backup_exec(start, NULL, true, r->err, sizeof r->err)) == 0)
-            rv = wait_promoted(r, pgdata, limit);
-    }
     if (rv == 0) {
         char ci[PATH_MAX + 200];
-        temp_conninfo(r, ci, sizeof ci);
+        temp_conninfo(r, r->m.database, ci, sizeof ci);
         backup_pg_tool("pg_dump", tool, sizeof tool);
-        const char *dump[] = {tool, "--format=custom", "--compress=1", "--file", dump_out,
-                              "--dbname", ci, NULL};
+        const char *dump[] = {
+            tool, "--format=custom", "--compress=1", "--file", dump_out, "--dbname", ci, NULL};
         rv = backup_exec(dump, NULL, false, r->err, sizeof r->err);
     }
     backup_pg_tool("pg_ctl", tool, sizeof tool);
@@ -613,8 +726,8 @@ static int restore(restore_run *r)
     if (r->o.uploads != NULL) {
         char path[PATH_MAX];
         backup_path(path, sizeof path, "%s/uploads.tar.gz", r->parts);
-        const char *argv[] = {"tar", "--extract", "--gzip", "--file", path, "--directory",
-                              r->o.uploads, NULL};
+        const char *argv[] = {"tar", "--extract",   "--gzip",     "--file",
+                              path,  "--directory", r->o.uploads, NULL};
         if (backup_mkdirs(r->o.uploads, 0755) != 0 ||
             backup_exec(argv, NULL, false, r->err, sizeof r->err) != 0)
             return 1;

@@ -20,8 +20,7 @@
 #include "metrics.h"
 
 /* One value of a query's first row, or BP_EIO. */
-static int sql_value(bp_db *db, const char *sql, int n, const char *const *p, char *out,
-                     size_t len)
+static int sql_value(bp_db *db, const char *sql, int n, const char *const *p, char *out, size_t len)
 {
     PGresult *res = bp_db_select(db, sql, n, p, NULL);
     int rv = res != NULL && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? 0 : BP_EIO;
@@ -75,10 +74,13 @@ static bool secret_name(const char *name)
 static int write_config(const char *path)
 {
     static const char *const prefixes[] = {
-        "BARBERPRO_", "BACKUP_", "AUTH_", "BOOKING_", "PAYMENT_", "NOTIFICATION_", "MERCADOPAGO_",
-        "WHATSAPP_",  "TWILIO_", "SENDGRID_", "RATE_LIMIT_", "DATABASE_", "REDIS_", "JWT_",
-        "BCRYPT_",    "RPC_",    "TIMEZONE", "UPLOAD_DIR", "MAX_FILE_SIZE", "CORS_ORIGIN",
-        "PUBLIC_BASE_URL", "TERMS_VERSION", "EXCHANGE_RATE_", "FROM_EMAIL", "LOG_LEVEL", "PORT"};
+        "BARBERPRO_",      "BACKUP_",       "AUTH_",          "BOOKING_",
+        "PAYMENT_",        "NOTIFICATION_", "MERCADOPAGO_",   "WHATSAPP_",
+        "TWILIO_",         "SENDGRID_",     "RATE_LIMIT_",    "DATABASE_",
+        "REDIS_",          "JWT_",          "BCRYPT_",        "RPC_",
+        "TIMEZONE",        "UPLOAD_DIR",    "MAX_FILE_SIZE",  "CORS_ORIGIN",
+        "PUBLIC_BASE_URL", "TERMS_VERSION", "EXCHANGE_RATE_", "FROM_EMAIL",
+        "LOG_LEVEL",       "PORT"};
     extern char **environ;
     json_t *vars = json_object();
     for (char **e = environ; *e != NULL; e++) {
@@ -192,14 +194,28 @@ static int make_backup(bp_db *db, const char *id, const char *kind, char *err, s
     int rv = backup_path(path, sizeof path, "%s/database.dump", partial);
     backup_pg_tool("pg_dump", tool, sizeof tool);
     if (rv == 0) {
-        const char *argv[] = {tool, "--format=custom", "--compress=6", "--no-password",
-                              "--file",  path, "--dbname", url, NULL};
+        const char *argv[] = {tool,
+                              "--format=custom",
+                              "--compress=6",
+                              "--no-password",
+                              "--file",
+                              path,
+                              "--dbname",
+                              url,
+                              NULL};
         rv = backup_exec(argv, NULL, false, err, len);
     }
     if (rv == 0 && (rv = backup_path(path, sizeof path, "%s/base.tar.gz", partial)) == 0) {
         backup_pg_tool("pg_basebackup", tool, sizeof tool);
-        const char *argv[] = {tool, "--pgdata=-", "--format=tar", "--wal-method=fetch",
-                              "--gzip", "--checkpoint=fast", "--no-password", "--dbname", url,
+        const char *argv[] = {tool,
+                              "--pgdata=-",
+                              "--format=tar",
+                              "--wal-method=fetch",
+                              "--gzip",
+                              "--checkpoint=fast",
+                              "--no-password",
+                              "--dbname",
+                              url,
                               NULL};
         rv = backup_exec(argv, path, false, err, len);
     }
@@ -207,10 +223,11 @@ static int make_backup(bp_db *db, const char *id, const char *kind, char *err, s
     if (rv == 0 && (rv = backup_path(path, sizeof path, "%s/uploads.tar.gz", partial)) == 0) {
         struct stat st;
         bool have = stat(backup_config.upload_dir, &st) == 0 && S_ISDIR(st.st_mode);
-        const char *with[] = {"tar", "--create", "--gzip", "--file", path, "--directory",
-                              backup_config.upload_dir, ".", NULL};
-        const char *empty[] = {"tar", "--create", "--gzip", "--file", path, "--files-from",
-                               "/dev/null", NULL};
+        const char *with[] = {
+            "tar", "--create", "--gzip", "--file", path, "--directory", backup_config.upload_dir,
+            ".",   NULL};
+        const char *empty[] = {"tar", "--create",     "--gzip",    "--file",
+                               path,  "--files-from", "/dev/null", NULL};
         rv = backup_exec(have ? with : empty, NULL, false, err, len);
     }
     if (rv == 0 && (rv = backup_path(path, sizeof path, "%s/config.json", partial)) == 0 &&
@@ -231,8 +248,9 @@ static int make_backup(bp_db *db, const char *id, const char *kind, char *err, s
         rv = backup_manifest_measure(&m, partial, err, len);
     m.finished_at = time(NULL);
     char *mj = rv == 0 ? backup_manifest_json(&m) : NULL;
-    if (rv == 0 && (mj == NULL || backup_path(path, sizeof path, "%s/manifest.json", partial) != 0 ||
-                    backup_write_file(path, mj, strlen(mj)) != 0 || rename(partial, dir) != 0)) {
+    if (rv == 0 &&
+        (mj == NULL || backup_path(path, sizeof path, "%s/manifest.json", partial) != 0 ||
+         backup_write_file(path, mj, strlen(mj)) != 0 || rename(partial, dir) != 0)) {
         snprintf(err, len, "cannot write the manifest in %s", dir);
         rv = BP_EIO;
     }
@@ -265,8 +283,8 @@ static int make_backup(bp_db *db, const char *id, const char *kind, char *err, s
         snprintf(s3_prefix, sizeof s3_prefix, "s3://%s/backups/%s/", backup_config.s3.bucket, id);
     }
     if (rv == 0) {
-        const char *p[] = {id,  size, msha, dir, s3_prefix[0] ? s3_prefix : NULL,
-                           archive[0] ? archive : NULL, mj};
+        const char *p[] = {
+            id, size, msha, dir, s3_prefix[0] ? s3_prefix : NULL, archive[0] ? archive : NULL, mj};
         rv = sql_exec(db,
                       "UPDATE backup.backups SET status = 'completed', finished_at = now(),"
                       " size_bytes = $2::int8, sha256 = $3, local_path = $4, s3_prefix = $5,"
@@ -277,8 +295,9 @@ static int make_backup(bp_db *db, const char *id, const char *kind, char *err, s
     } else {
         /* The local copy is whole and stays (a local restore can use it),
          * but the backup did not reach its offsite copy: it failed. */
-        sql_exec(db, "UPDATE backup.backups SET local_path = $2, manifest = $3::jsonb WHERE id = $1",
-                 3, (const char *[]){id, dir, mj});
+        sql_exec(db,
+                 "UPDATE backup.backups SET local_path = $2, manifest = $3::jsonb WHERE id = $1", 3,
+                 (const char *[]){id, dir, mj});
     }
     free(mj);
     return rv;
@@ -319,8 +338,8 @@ static void schedule(bp_db *db)
                   last, sizeof last) != 0) {
         /* First start: the schedule begins now, not in the past. */
         sql_exec(db,
-                 "INSERT INTO backup.schedule (last_slot) VALUES (now()) ON CONFLICT DO NOTHING",
-                 0, NULL);
+                 "INSERT INTO backup.schedule (last_slot) VALUES (now()) ON CONFLICT DO NOTHING", 0,
+                 NULL);
         return;
     }
     slot = strtoll(last, NULL, 10);
@@ -335,12 +354,12 @@ static void schedule(bp_db *db)
     snprintf(due_s, sizeof due_s, "%" PRId64, due);
     sql_exec(db, "UPDATE backup.schedule SET last_slot = to_timestamp($1::int8)", 1,
              (const char *[]){due_s});
-    PGresult *res = bp_db_query(
-        db,
-        "INSERT INTO backup.backups (id, kind, scheduled_for)"
-        " VALUES (to_char(now() AT TIME ZONE $2, 'YYYYMMDD_HH24MISS'), 'scheduled',"
-        " to_timestamp($1::int8)) ON CONFLICT DO NOTHING",
-        2, (const char *[]){due_s, backup_config.timezone});
+    PGresult *res =
+        bp_db_query(db,
+                    "INSERT INTO backup.backups (id, kind, scheduled_for)"
+                    " VALUES (to_char(now() AT TIME ZONE $2, 'YYYYMMDD_HH24MISS'), 'scheduled',"
+                    " to_timestamp($1::int8)) ON CONFLICT DO NOTHING",
+                    2, (const char *[]){due_s, backup_config.timezone});
     if (res != NULL && PQresultStatus(res) != PGRES_COMMAND_OK)
         bp_log_warn("the scheduled backup was not queued: %s", PQresultErrorMessage(res));
     PQclear(res);

@@ -15,7 +15,7 @@
 #include "http.h"
 #include "s3.h"
 
-#define MIB (1024u * 1024u)
+#define MIB          (1024u * 1024u)
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 /* Error and listing answers are small; anything bigger is not S3. */
 #define MAX_TEXT_BODY (8u * MIB)
@@ -26,11 +26,13 @@ int bp_s3_from_env(bp_s3 *s3)
     const char *bucket = bp_config_str("BACKUP_S3_BUCKET", NULL);
     if (bucket == NULL)
         return BP_ENOTFOUND;
-    if (strlen(bucket) >= sizeof s3->bucket || strspn(bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(bucket))
+    if (strlen(bucket) >= sizeof s3->bucket ||
+        strspn(bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(bucket))
         bp_config_fail("BACKUP_S3_BUCKET", "is not an S3 bucket name (a-z, 0-9, '.', '-')");
     snprintf(s3->bucket, sizeof s3->bucket, "%s", bucket);
     const char *region = bp_config_str("BACKUP_S3_REGION", "us-east-1");
-    if (strlen(region) >= sizeof s3->region || strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(region))
+    if (strlen(region) >= sizeof s3->region ||
+        strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(region))
         bp_config_fail("BACKUP_S3_REGION", "is not a region name such as us-east-1");
     snprintf(s3->region, sizeof s3->region, "%s", region);
     char def[128];
@@ -38,17 +40,18 @@ int bp_s3_from_env(bp_s3 *s3)
     bp_config_url("BACKUP_S3_ENDPOINT", def, s3->endpoint, sizeof s3->endpoint);
     const char *ak = bp_config_secret("BACKUP_S3_ACCESS_KEY"),
                *sk = bp_config_secret("BACKUP_S3_SECRET_KEY");
-    if (ak == NULL || sk == NULL)
-        bp_config_fail(ak == NULL ? "BACKUP_S3_ACCESS_KEY" : "BACKUP_S3_SECRET_KEY",
-                       "must be set with BACKUP_S3_BUCKET");
+    if (ak == NULL)
+        bp_config_fail("BACKUP_S3_ACCESS_KEY", "must be set with BACKUP_S3_BUCKET");
+    if (sk == NULL)
+        bp_config_fail("BACKUP_S3_SECRET_KEY", "must be set with BACKUP_S3_BUCKET");
     if (strlen(ak) >= sizeof s3->access_key || strlen(sk) >= sizeof s3->secret_key ||
         strchr(ak, ':') != NULL)
         bp_config_fail("BACKUP_S3_ACCESS_KEY", "is not an access key");
     snprintf(s3->access_key, sizeof s3->access_key, "%s", ak);
     snprintf(s3->secret_key, sizeof s3->secret_key, "%s", sk);
     s3->part_size = (size_t)bp_config_int("BACKUP_S3_PART_SIZE", 16 * MIB, 5 * MIB, 5120L * MIB);
-    s3->multipart_min = (size_t)bp_config_int("BACKUP_S3_MULTIPART_MIN", (long)s3->part_size,
-                                              5 * MIB, 5120L * MIB);
+    s3->multipart_min =
+        (size_t)bp_config_int("BACKUP_S3_MULTIPART_MIN", (long)s3->part_size, 5 * MIB, 5120L * MIB);
     s3->timeout_ms = bp_config_int("BACKUP_S3_TIMEOUT_MS", 300000, 100, 3600000);
     return 0;
 }
@@ -70,7 +73,8 @@ static int hash_range(FILE *f, uint64_t off, uint64_t len, char sha[65], unsigne
 {
     EVP_MD_CTX *a = EVP_MD_CTX_new(), *b = EVP_MD_CTX_new();
     int rv = a != NULL && b != NULL && EVP_DigestInit_ex(a, EVP_sha256(), NULL) == 1 &&
-                     EVP_DigestInit_ex(b, EVP_md5(), NULL) == 1 && fseeko(f, (off_t)off, SEEK_SET) == 0
+                     EVP_DigestInit_ex(b, EVP_md5(), NULL) == 1 &&
+                     fseeko(f, (off_t)off, SEEK_SET) == 0
                  ? 0
                  : BP_EIO;
     static __thread unsigned char buf[256 * 1024];
@@ -139,7 +143,7 @@ typedef struct {
     uint64_t up_off, up_len;
     const char *body; /* ... or these bytes */
     size_t body_len;
-    FILE *down; /* a 2xx body goes here (else into the response) */
+    FILE *down;           /* a 2xx body goes here (else into the response) */
     const char *meta_sha; /* x-amz-meta-sha256 to store, or NULL */
     const char *content_type;
 } s3_req;
@@ -231,8 +235,8 @@ static int uri_encode(const char *s, bool keep_slash, char *out, size_t len)
     size_t o = 0;
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         bool plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
-                     (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.' ||
-                     *c == '~' || (keep_slash && *c == '/');
+                     (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.' || *c == '~' ||
+                     (keep_slash && *c == '/');
         if (o + 4 >= len)
             return BP_ETOOBIG;
         if (plain)
@@ -263,7 +267,8 @@ static bool xml_take(const char **from, const char *end, const char *tag, char *
         static const struct {
             const char *ent;
             char ch;
-        } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+        } ents[] = {
+            {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
         char ch = *c;
         for (size_t i = 0; i < BP_COUNTOF(ents) && ch == '&'; i++)
             if (strncmp(c, ents[i].ent, strlen(ents[i].ent)) == 0) {
@@ -285,8 +290,9 @@ static int refusal(const s3_req *q, const s3_resp *r, char *err, size_t len)
     xml_take(&p, NULL, "Code", code, sizeof code);
     p = r->text != NULL ? r->text : "";
     xml_take(&p, NULL, "Message", msg, sizeof msg);
-    snprintf(err, len, "S3 %s %s: HTTP %ld%s%s%s%s", q->method, q->key != NULL ? q->key : "(bucket)",
-             r->status, code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
+    snprintf(err, len, "S3 %s %s: HTTP %ld%s%s%s%s", q->method,
+             q->key != NULL ? q->key : "(bucket)", r->status, code[0] ? " " : "", code,
+             msg[0] ? ": " : "", msg);
     if (r->status == 404)
         return BP_ENOTFOUND;
     return r->status >= 500 ? BP_EUNAVAIL : BP_EIO;
@@ -333,7 +339,8 @@ static int s3_do(const bp_s3 *s3, const s3_req *q, s3_resp *r, char *err, size_t
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s3->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s3->timeout_ms < 10000 ? s3->timeout_ms : 10000L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     s3->timeout_ms < 10000 ? s3->timeout_ms : 10000L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "BarberPro-backup/1");
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
     curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
@@ -370,9 +377,9 @@ static int s3_do(const bp_s3 *s3, const s3_req *q, s3_resp *r, char *err, size_t
     if (rc != CURLE_OK) {
         snprintf(err, len, "S3 %s %s at %s: %s", q->method, q->key != NULL ? q->key : "(bucket)",
                  s3->endpoint, curl_easy_strerror(rc));
-        return rc == CURLE_OPERATION_TIMEDOUT                              ? BP_ETIMEDOUT
+        return rc == CURLE_OPERATION_TIMEDOUT                                    ? BP_ETIMEDOUT
                : rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ? BP_EUNAVAIL
-                                                                           : BP_EIO;
+                                                                                 : BP_EIO;
     }
     if (r->status < 200 || r->status > 299)
         return refusal(q, r, err, len);
@@ -442,18 +449,22 @@ int bp_s3_get_file(const bp_s3 *s3, const char *key, const char *path, char *err
 static int put_single(const bp_s3 *s3, const char *key, FILE *f, uint64_t size, const char *sha,
                       char *err, size_t len)
 {
-    s3_req q = {.method = "PUT", .key = key, .payload_sha = sha, .up = f, .up_len = size,
-                .meta_sha = sha};
+    s3_req q = {
+        .method = "PUT", .key = key, .payload_sha = sha, .up = f, .up_len = size, .meta_sha = sha};
     s3_resp r;
     int rv = s3_do(s3, &q, &r, err, len);
     resp_free(&r);
     return rv;
 }
 
-static int put_multipart(const bp_s3 *s3, const char *key, FILE *f, uint64_t size,
-                         const char *sha, char etag[80], char *err, size_t len)
+static int put_multipart(const bp_s3 *s3, const char *key, FILE *f, uint64_t size, const char *sha,
+                         char etag[80], char *err, size_t len)
 {
-    s3_req q = {.method = "POST", .key = key, .query = "uploads=", .body = "", .body_len = 0,
+    s3_req q = {.method = "POST",
+                .key = key,
+                .query = "uploads=",
+                .body = "",
+                .body_len = 0,
                 .meta_sha = sha};
     s3_resp r;
     int rv = s3_do(s3, &q, &r, err, len);
@@ -486,8 +497,13 @@ static int put_multipart(const bp_s3 *s3, const char *key, FILE *f, uint64_t siz
         }
         hex(md5s + 16 * i, 16, md5hex);
         snprintf(query, sizeof query, "partNumber=%zu&uploadId=%s", i + 1, enc_id);
-        s3_req pq = {.method = "PUT", .key = key, .query = query, .payload_sha = part_sha,
-                     .up = f, .up_off = off, .up_len = n};
+        s3_req pq = {.method = "PUT",
+                     .key = key,
+                     .query = query,
+                     .payload_sha = part_sha,
+                     .up = f,
+                     .up_off = off,
+                     .up_len = n};
         rv = s3_do(s3, &pq, &r, err, len);
         if (rv == 0 && strcmp(r.etag, md5hex) != 0) {
             snprintf(err, len, "S3 UploadPart %s #%zu: ETag %s, expected %s", key, i + 1, r.etag,
@@ -506,8 +522,13 @@ static int put_multipart(const bp_s3 *s3, const char *key, FILE *f, uint64_t siz
         xo += (size_t)snprintf(xml + xo, xml_cap - xo, "</CompleteMultipartUpload>");
         char body_sha[65];
         sha256_mem(xml, xo, body_sha);
-        s3_req cq = {.method = "POST", .key = key, .query = query, .payload_sha = body_sha,
-                     .body = xml, .body_len = xo, .content_type = "application/xml"};
+        s3_req cq = {.method = "POST",
+                     .key = key,
+                     .query = query,
+                     .payload_sha = body_sha,
+                     .body = xml,
+                     .body_len = xo,
+                     .content_type = "application/xml"};
         rv = s3_do(s3, &cq, &r, err, len);
         /* A 200 may still carry an error (S3 says so): look for one. */
         if (rv == 0 && r.text != NULL && strstr(r.text, "<Error>") != NULL) {

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 typedef struct {
-    char endpoint[512];   /* scheme://host[:port], no trailing slash */
+    char endpoint[512]; /* scheme://host[:port], no trailing slash */
     char bucket[128];
     char region[64];
     char access_key[128];
@@ -35,8 +35,8 @@ int bp_s3_from_env(bp_s3 *s3);
 
 typedef struct {
     uint64_t size;
-    char etag[80];        /* without quotes */
-    char sha256[65];      /* x-amz-meta-sha256 when the object has it, else "" */
+    char etag[80];         /* without quotes */
+    char sha256[65];       /* x-amz-meta-sha256 when the object has it, else "" */
     int64_t last_modified; /* Unix seconds */
 } bp_s3_object_info;
 

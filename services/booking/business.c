@@ -220,9 +220,9 @@ int booking_business_metrics(bp_call *call, bp_strbuf *out)
     static const char *const status[] = {"status", NULL};
     int64_t created = bp_prom_rows(out, "barberpro_business_bookings", "gauge",
                                    "Bookings by current status.", res, status, 1);
-    bp_prom_family(out, "barberpro_business_bookings_created_total", "counter",
-                   "Bookings ever made, whatever became of them (bookings are never deleted).");
-    bp_prom_int(out, "barberpro_business_bookings_created_total", NULL, created);
+    bp_prom_single(out, "barberpro_business_bookings_created_total", "counter",
+                   "Bookings ever made, whatever became of them (bookings are never deleted).",
+                   created);
     PQclear(res);
 
     usage_totals t;

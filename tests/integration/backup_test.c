@@ -228,7 +228,8 @@ Test(backup, drill_restores_a_lost_database_to_the_moment_of_the_loss, .timeout 
     long made = bpt_db_long(
         "WITH x AS (INSERT INTO booking.bookings (id, shop_id, provider_id, service_id, client_id,"
         " starts_at, ends_at, blocked, status, price_cents, completed_at, created_at)"
-        " SELECT gen_random_uuid(), $1::uuid, $2::uuid, $3::uuid, $4::uuid, s, s + interval '30 min',"
+        " SELECT gen_random_uuid(), $1::uuid, $2::uuid, $3::uuid, $4::uuid, s, s + interval '30 "
+        "min',"
         " tstzrange(s, s + interval '40 min'), 'completed', 1500000, s + interval '30 min',"
         " s - interval '1 day' FROM (SELECT now() - interval '3 years' + g * interval '10 min'"
         " AS s FROM generate_series(1, $5::int) g) t RETURNING 1) SELECT count(*) FROM x",
@@ -401,8 +402,8 @@ Test(backup, a_backup_restores_as_taken_and_a_damaged_one_is_refused, .timeout =
     json_decref(b);
 }
 
-Test(backup, an_s3_outage_fails_the_backup_with_its_reason_and_the_next_succeeds,
-     .timeout = 600, .fini = s3_resume)
+Test(backup, an_s3_outage_fails_the_backup_with_its_reason_and_the_next_succeeds, .timeout = 600,
+     .fini = s3_resume)
 {
     bpt_user admin;
     cr_assert_eq(bpt_admin_login(&admin), 0);
@@ -432,12 +433,12 @@ Test(backup, an_s3_outage_fails_the_backup_with_its_reason_and_the_next_succeeds
 
 Test(backup, the_manuals_scripts_back_up_and_restore_database_and_uploads, .timeout = 600)
 {
-    char out[16384], args[2048], url[1024];
+    char out[16384], args[2048], url[512];
     cr_assert_eq(script_run("backup.sh", "", out, sizeof out), 0, "%s", out);
     long users = bpt_db_long("SELECT count(*) FROM auth.users", 0, NULL);
 
     /* -s -y latest: database and uploads from S3, here into a copy. */
-    char uploads[1024];
+    char uploads[512];
     snprintf(uploads, sizeof uploads, "%s/restored-uploads", getenv("BP_TEST_TMP"));
     url_of("barberpro_script_copy", url, sizeof url);
     snprintf(args, sizeof args, "-s -y latest -- --database-url '%s' --uploads '%s'", url, uploads);
