@@ -14,6 +14,7 @@ struct bp_db {
     char *url;
     PGconn *conn;
     uint64_t prepared; /* bit n: statement "bp_<n>" exists in this session */
+    bool tx_open;      /* a transaction was open after the last statement */
 };
 
 static void quiet_notice(void *arg, const char *message)
@@ -31,6 +32,7 @@ static int db_connect(bp_db *db)
     if (db->conn != NULL)
         PQfinish(db->conn);
     db->prepared = 0; /* a new session has none */
+    db->tx_open = false;
     /* Every statement is bounded by the bus deadline. Prepared statements
      * use their generic plan from the first execution: ours are keyed
      * lookups whose plan does not depend on the values, and PostgreSQL
@@ -52,6 +54,25 @@ static int db_connect(bp_db *db)
     PGresult *r = PQexec(db->conn, "SET TIME ZONE 'UTC'");
     PQclear(r);
     return 0;
+}
+
+/* Whether the caller is inside a transaction. A broken connection reports
+ * PQTRANS_UNKNOWN, which tells nothing: then the state after the last
+ * statement decides. Outside a transaction a lost connection is simply
+ * opened again (a failed attempt included: the next statement tries
+ * anew); inside one, every statement fails until the caller rolls back,
+ * so that the rest of a transaction never runs on its own. */
+bool bp_db_in_transaction(const bp_db *db)
+{
+    if (PQstatus(db->conn) == CONNECTION_OK)
+        return PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+    return db->tx_open;
+}
+
+static void note_transaction(bp_db *db)
+{
+    if (PQstatus(db->conn) == CONNECTION_OK)
+        db->tx_open = PQtransactionStatus(db->conn) != PQTRANS_IDLE;
 }
 
 int bp_db_open(const char *url, bp_db **out)
@@ -86,7 +107,7 @@ PGconn *bp_db_conn(bp_db *db)
 
 PGresult *bp_db_query(bp_db *db, const char *sql, int nparams, const char *const *params)
 {
-    bool in_tx = PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+    bool in_tx = bp_db_in_transaction(db);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         if (in_tx || db_connect(db) != 0)
             return NULL;
@@ -99,6 +120,7 @@ PGresult *bp_db_query(bp_db *db, const char *sql, int nparams, const char *const
             return NULL;
         r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     }
+    note_transaction(db);
     return r;
 }
 
@@ -107,7 +129,7 @@ PGresult *bp_db_exec_prepared(bp_db *db, unsigned slot, const char *sql, int npa
 {
     if (slot >= BP_DB_PREPARED_MAX)
         return bp_db_query(db, sql, nparams, params);
-    bool in_tx = PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+    bool in_tx = bp_db_in_transaction(db);
     if (PQstatus(db->conn) != CONNECTION_OK && (in_tx || db_connect(db) != 0))
         return NULL;
     char name[16];
@@ -135,6 +157,7 @@ PGresult *bp_db_exec_prepared(bp_db *db, unsigned slot, const char *sql, int npa
             return NULL;
         return bp_db_exec_prepared(db, slot, sql, nparams, params);
     }
+    note_transaction(db);
     return r;
 }
 
@@ -192,6 +215,12 @@ int bp_db_commit(bp_db *db)
 
 int bp_db_rollback(bp_db *db)
 {
+    /* A transaction whose connection broke is over: the server rolled it
+     * back when the session ended. */
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        db->tx_open = false;
+        return 0;
+    }
     if (PQtransactionStatus(db->conn) == PQTRANS_IDLE)
         return 0;
     return simple(db, "ROLLBACK");

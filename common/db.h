@@ -51,6 +51,10 @@ int bp_db_begin(bp_db *db);
 int bp_db_commit(bp_db *db);
 int bp_db_rollback(bp_db *db);
 
+/* Whether a transaction is open, or was when the connection broke (then
+ * every statement fails until bp_db_rollback). */
+bool bp_db_in_transaction(const bp_db *db);
+
 /* The raw connection, for what the helpers do not cover. */
 PGconn *bp_db_conn(bp_db *db);
 

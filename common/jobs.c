@@ -89,8 +89,7 @@ static void run_one(bp_jobs *j, scheduled *s)
     }
     /* A session lock outlives a rolled-back transaction, but the unlock
      * cannot run inside an aborted one. */
-    if (PQtransactionStatus(bp_db_conn(j->db)) != PQTRANS_IDLE &&
-        PQstatus(bp_db_conn(j->db)) == CONNECTION_OK) {
+    if (bp_db_in_transaction(j->db)) {
         bp_log_warn("job %s left a transaction open; rolled back", job->name);
         bp_db_rollback(j->db);
     }

@@ -425,6 +425,13 @@ static nng_msg *run_method(bp_server *srv, bp_call *call, int idx)
         goto reply;
     }
     int rv = h->fn(call, in, out);
+    /* A handler that returned inside a transaction (its connection broke
+     * mid-way, or a path forgot) must not leave the worker in it. */
+    if (call->worker->db != NULL && bp_db_in_transaction(call->worker->db)) {
+        bp_log(BP_LOG_WARN, bp_call_request_id(call), "%s left a transaction open; rolled back",
+               call->method);
+        bp_db_rollback(call->worker->db);
+    }
     if (rv != 0 && call->error == NULL) {
         bp_log(BP_LOG_ERROR, bp_call_request_id(call), "%s failed: %s", call->method,
                bp_strerror(rv));

@@ -455,3 +455,91 @@ Test(backup, the_manuals_scripts_back_up_and_restore_database_and_uploads, .time
     cr_assert_neq(script_run("restore.sh", "-x latest", out, sizeof out), 0);
     cr_assert_not_null(strstr(out, "usage"), "%s", out);
 }
+
+/* Puts a small object into the bucket with curl's own SigV4 (an old
+ * backup of another era, for the retention test). */
+static void s3_put(const char *key, const char *body)
+{
+    char cmd[2048], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "printf '%%s' '%s' | curl -sS -f -X PUT --data-binary @- --aws-sigv4 'aws:amz:%s:s3'"
+             " --user '%s:%s' -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' '%s/%s/%s'",
+             body, getenv("BACKUP_S3_REGION"), getenv("BACKUP_S3_ACCESS_KEY"),
+             getenv("BACKUP_S3_SECRET_KEY"), getenv("BACKUP_S3_ENDPOINT"),
+             getenv("BACKUP_S3_BUCKET"), key);
+    cr_assert_eq(sh_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(s3_holds(key), "%s was not stored", key);
+}
+
+static double retention_removed(const char *what)
+{
+    char label[64];
+    snprintf(label, sizeof label, "what=\"%s\"", what);
+    const char *labels[] = {label, NULL};
+    bpt_response *m = bpt_http_json("GET", "/api/metrics", NULL, NULL);
+    cr_assert_eq(m->status, 200);
+    double v = bpt_metric_sum(m->body, "barberpro_retention_removed_total", labels);
+    bpt_response_free(m);
+    return v < 0 ? 0 : v;
+}
+
+/* Retention runs after each backup: what is past its days goes (a local
+ * backup of 2025, a folder a dead backup left, WAL older than every kept
+ * backup, an S3 backup past 30 days, an archived one past a year), what is
+ * not stays, and the removal is counted. */
+Test(backup, retention_removes_what_is_due_and_keeps_the_rest, .timeout = 300)
+{
+    bpt_user admin;
+    cr_assert_eq(bpt_admin_login(&admin), 0);
+    json_t *first = NULL;
+    backup_now(&admin, "completed", &first);
+    const char *kept = json_string_value(json_object_get(first, "id"));
+
+    const char *dir = getenv("BACKUP_LOCAL_DIR");
+    char old[600], partial[600], wal[600], cmd[3200], out[4096];
+    snprintf(old, sizeof old, "%s/full/20250101_020000", dir);
+    snprintf(partial, sizeof partial, "%s/full/20250102_020000.partial", dir);
+    snprintf(wal, sizeof wal, "%s/wal/000000000000000000000001.gz", dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' '%s' && echo x > '%s/database.dump' && echo x > '%s' &&"
+             " touch -d '2 days ago' '%s'",
+             old, partial, old, wal, partial);
+    cr_assert_eq(sh_run(cmd, out, sizeof out), 0, "%s", out);
+    s3_put("backups/20250101_020000/manifest.json", "{}");
+    s3_put("archive/20250101_020000/manifest.json", "{}");
+    s3_put("archive/20261101_020000/manifest.json", "{}");
+    double local0 = retention_removed("backups_local"), s30 = retention_removed("backups_s3");
+    double arch0 = retention_removed("backups_archive"), wal0 = retention_removed("wal_local");
+
+    json_t *second = NULL;
+    backup_now(&admin, "completed", &second);
+    /* The round goes on after the backup is marked completed. */
+    bool pruned = false;
+    for (int i = 0; i < 100 && !pruned; i++) {
+        pruned = access(old, F_OK) != 0 && access(partial, F_OK) != 0 && access(wal, F_OK) != 0 &&
+                 !s3_holds("backups/20250101_020000/manifest.json") &&
+                 !s3_holds("archive/20250101_020000/manifest.json");
+        if (!pruned)
+            usleep(100 * 1000);
+    }
+    cr_assert(pruned, "what was due is still there");
+    char key[256];
+    snprintf(key, sizeof key, "backups/%s/manifest.json", kept);
+    cr_assert(s3_holds(key), "the backup of a minute ago was pruned");
+    cr_assert(s3_holds("archive/20261101_020000/manifest.json"), "a month-old archive was pruned");
+    snprintf(old, sizeof old, "%s/full/%s/manifest.json", dir, kept);
+    cr_assert_eq(access(old, R_OK), 0, "the local backup of a minute ago was pruned");
+
+    bool counted = false;
+    for (int i = 0; i < 50 && !counted; i++) {
+        counted = retention_removed("backups_local") >= local0 + 1 &&
+                  retention_removed("backups_s3") >= s30 + 1 &&
+                  retention_removed("backups_archive") >= arch0 + 1 &&
+                  retention_removed("wal_local") >= wal0 + 1;
+        if (!counted)
+            usleep(100 * 1000);
+    }
+    cr_assert(counted, "the removals are not counted");
+    json_decref(first);
+    json_decref(second);
+}

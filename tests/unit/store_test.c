@@ -176,3 +176,75 @@ Test(db, prepared_statements_survive_a_reconnect)
     bp_db_close(admin);
     bp_db_close(db);
 }
+
+/* The session of db ends, as when the server restarts or the database is
+ * dropped under it. */
+static void terminate(bp_db *admin, bp_db *db)
+{
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(bp_db_conn(db)));
+    const char *p[] = {pid};
+    PQclear(bp_db_query(admin, "SELECT pg_terminate_backend($1::int)", 1, p));
+    usleep(100 * 1000);
+}
+
+static bool answers(bp_db *db)
+{
+    PGresult *r = bp_db_query(db, "SELECT 1", 0, NULL);
+    bool ok = bp_db_ok(r, NULL);
+    PQclear(r);
+    return ok;
+}
+
+Test(db, a_failed_reconnect_is_tried_again_and_a_broken_transaction_stays_failed)
+{
+    bp_db *db, *admin;
+    cr_assert_eq(bp_db_open(need("BP_TEST_DATABASE_URL"), &admin), 0);
+    PQclear(bp_db_query(admin, "DROP DATABASE IF EXISTS bp_reconnect_test WITH (FORCE)", 0, NULL));
+    PGresult *r = bp_db_query(admin, "CREATE DATABASE bp_reconnect_test", 0, NULL);
+    cr_assert(bp_db_ok(r, NULL));
+    PQclear(r);
+    const char *keys[] = {"dbname", "dbname", NULL};
+    const char *vals[] = {need("BP_TEST_DATABASE_URL"), "bp_reconnect_test", NULL};
+    PGconn *probe = PQconnectdbParams(keys, vals, 1);
+    cr_assert_eq(PQstatus(probe), CONNECTION_OK);
+    char url[1024];
+    /* The URL of the new database: the test URL's server, its name. */
+    PQconninfoOption *o = PQconninfo(probe);
+    size_t n = 0;
+    url[0] = '\0';
+    for (PQconninfoOption *i = o; i->keyword != NULL; i++)
+        if (i->val != NULL && *i->val && strcmp(i->keyword, "password") != 0)
+            n += (size_t)snprintf(url + n, sizeof url - n, "%s%s='%s'", n ? " " : "", i->keyword,
+                                  i->val);
+    PQconninfoFree(o);
+    PQfinish(probe);
+    cr_assert_eq(bp_db_open(url, &db), 0);
+    cr_assert(answers(db));
+
+    /* The database goes away: calls fail; it is back: the next call
+     * reconnects, though the attempts in between failed. */
+    PQclear(bp_db_query(admin, "DROP DATABASE bp_reconnect_test WITH (FORCE)", 0, NULL));
+    cr_assert(!answers(db));
+    cr_assert(!answers(db));
+    r = bp_db_query(admin, "CREATE DATABASE bp_reconnect_test", 0, NULL);
+    cr_assert(bp_db_ok(r, NULL));
+    PQclear(r);
+    cr_assert(answers(db), "no reconnect after the database came back");
+
+    /* Inside a transaction a broken session fails every statement until
+     * the rollback: the rest of it never runs on its own. */
+    cr_assert_eq(bp_db_begin(db), 0);
+    cr_assert(bp_db_in_transaction(db));
+    terminate(admin, db);
+    cr_assert(!answers(db));
+    cr_assert(!answers(db), "a statement ran outside its transaction");
+    cr_assert(bp_db_in_transaction(db));
+    cr_assert_eq(bp_db_rollback(db), 0);
+    cr_assert(!bp_db_in_transaction(db));
+    cr_assert(answers(db));
+
+    bp_db_close(db);
+    PQclear(bp_db_query(admin, "DROP DATABASE bp_reconnect_test WITH (FORCE)", 0, NULL));
+    bp_db_close(admin);
+}
