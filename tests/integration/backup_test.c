@@ -423,9 +423,9 @@ Test(backup, an_s3_outage_fails_the_backup_with_its_reason_and_the_next_succeeds
     /* The catalogue's figures for the alerts. */
     bpt_response *r = bpt_http("GET", "/api/business-metrics", NULL, NULL, 0);
     cr_assert_eq(r->status, 200);
-    double failures = bpt_metric_sum(r->body, "barberpro_backup_failures_total", NULL);
+    double failures = bpt_metric_sum(r->body, "barberpro_business_backup_failures_total", NULL);
     double success =
-        bpt_metric_sum(r->body, "barberpro_backup_last_success_timestamp_seconds", NULL);
+        bpt_metric_sum(r->body, "barberpro_business_backup_last_success_timestamp_seconds", NULL);
     bpt_response_free(r);
     cr_assert_geq(failures, 1);
     cr_assert_gt(success, (double)time(NULL) - 600);

@@ -324,6 +324,8 @@ Test(business_metrics, every_family_passes_promtool_and_is_named_and_described)
         P "users",
         P "notifications",
         P "source_up",
+        P "backup_last_success_timestamp_seconds",
+        P "backup_failures_total",
     };
     for (size_t i = 0; i < BP_COUNTOF(families); i++) {
         char help[128], type[128];
