@@ -100,3 +100,10 @@ int64_t bp_prom_rows(bp_strbuf *b, const char *name, const char *type, const cha
     }
     return sum;
 }
+
+void bp_prom_columns(bp_strbuf *b, const PGresult *res, const bp_prom_column *cols, size_t n)
+{
+    for (size_t i = 0; i < n && (int)i < PQnfields(res) && PQntuples(res) > 0; i++)
+        bp_prom_single(b, cols[i].name, cols[i].type, cols[i].help,
+                       strtoll(PQgetvalue(res, 0, (int)i), NULL, 10));
+}

@@ -36,4 +36,12 @@ void bp_prom_real(bp_strbuf *b, const char *name, const char *const *labels, dou
 int64_t bp_prom_rows(bp_strbuf *b, const char *name, const char *type, const char *help,
                      const PGresult *res, const char *const *label_names, int value_col);
 
+/* One family of one unlabelled sample per column of a single-row query:
+ * column i of res's first row is the value of cols[i]. n must not exceed
+ * the columns of res. */
+typedef struct {
+    const char *name, *type, *help;
+} bp_prom_column;
+void bp_prom_columns(bp_strbuf *b, const PGresult *res, const bp_prom_column *cols, size_t n);
+
 #endif

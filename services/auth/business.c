@@ -45,12 +45,13 @@ int auth_business_metrics(bp_call *call, bp_strbuf *out)
     res = bp_db_select(bp_call_worker(call)->db, SQL_ERASURES, 0, NULL, bp_call_request_id(call));
     if (res == NULL)
         return BP_EIO;
-    bp_prom_single(out, "barberpro_business_erasures_open", "gauge",
-                   "Erasure requests (Ley 25.326) not yet completed by every service.",
-                   strtoll(PQgetvalue(res, 0, 0), NULL, 10));
-    bp_prom_single(out, "barberpro_business_erasures_overdue", "gauge",
-                   "Erasure requests past their deadline of 5 business days.",
-                   strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    static const bp_prom_column cols[] = {
+        {"barberpro_business_erasures_open", "gauge",
+         "Erasure requests (Ley 25.326) not yet completed by every service."},
+        {"barberpro_business_erasures_overdue", "gauge",
+         "Erasure requests past their deadline of 5 business days."},
+    };
+    bp_prom_columns(out, res, cols, BP_COUNTOF(cols));
     PQclear(res);
     return 0;
 }

@@ -133,18 +133,17 @@ int backup_business_metrics(bp_call *call, bp_strbuf *out)
                      0, NULL, bp_call_request_id(call));
     if (res == NULL)
         return BP_EIO;
-    bp_prom_single(out, "barberpro_business_backup_last_success_timestamp_seconds", "gauge",
-                   "When the newest completed backup finished (0: never).",
-                   strtoll(PQgetvalue(res, 0, 0), NULL, 10));
-    bp_prom_single(out, "barberpro_business_backup_failures_total", "counter",
-                   "Backups that failed, since the catalogue began.",
-                   strtoll(PQgetvalue(res, 0, 1), NULL, 10));
-    bp_prom_single(out, "barberpro_business_backup_completed_total", "counter",
-                   "Backups that completed, since the catalogue began.",
-                   strtoll(PQgetvalue(res, 0, 2), NULL, 10));
-    bp_prom_single(out, "barberpro_business_backup_last_size_bytes", "gauge",
-                   "Size of the newest completed backup, every part together.",
-                   strtoll(PQgetvalue(res, 0, 3), NULL, 10));
+    static const bp_prom_column cols[] = {
+        {"barberpro_business_backup_last_success_timestamp_seconds", "gauge",
+         "When the newest completed backup finished (0: never)."},
+        {"barberpro_business_backup_failures_total", "counter",
+         "Backups that failed, since the catalogue began."},
+        {"barberpro_business_backup_completed_total", "counter",
+         "Backups that completed, since the catalogue began."},
+        {"barberpro_business_backup_last_size_bytes", "gauge",
+         "Size of the newest completed backup, every part together."},
+    };
+    bp_prom_columns(out, res, cols, BP_COUNTOF(cols));
     PQclear(res);
     return 0;
 }

@@ -353,10 +353,11 @@ static int append_file(const char *path, const char *text)
     return fclose(f) == 0 ? rv : BP_EIO;
 }
 
-/* The private server's connection string (trust on its own socket). */
+/* The private server's connection string (trust on its own socket; a
+ * server that hangs is given up on like one that is not there). */
 static void temp_conninfo(const restore_run *r, const char *db, char *out, size_t len)
 {
-    snprintf(out, len, "host=%s/sock port=5432 dbname=%s user=%s", r->work, db,
+    snprintf(out, len, "host=%s/sock port=5432 dbname=%s user=%s connect_timeout=10", r->work, db,
              bp_config_str("BACKUP_RESTORE_PG_USER", backup_config.pg_os_user));
 }
 
@@ -482,8 +483,7 @@ static int target_setting(restore_run *r, const char *pgdata, const char *wal, c
         return backup_path(conf, len, "recovery_target = 'immediate'\n");
     }
     char when[40];
-    bp_time_format(last_us / 1000, bp_config_str("TIMEZONE", "America/Argentina/Buenos_Aires"),
-                   when, sizeof when);
+    bp_time_format(last_us / 1000, backup_config.timezone, when, sizeof when);
     printf("replaying up to the last transaction committed by then: %s at %s\n", when, last);
     return backup_path(conf, len, "recovery_target_lsn = '%s'\nrecovery_target_inclusive = on\n",
                        last);

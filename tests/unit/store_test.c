@@ -139,6 +139,18 @@ Test(db, statements_are_bounded_by_the_rpc_timeout)
     unsetenv("RPC_TIMEOUT_MS");
 }
 
+/* The session of db ends, as when the server restarts or the database is
+ * dropped under it; pg_terminate_backend waits (up to 5 s) until it has. */
+static void terminate(bp_db *admin, bp_db *db)
+{
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(bp_db_conn(db)));
+    const char *p[] = {pid};
+    PGresult *r = bp_db_query(admin, "SELECT pg_terminate_backend($1::int, 5000)", 1, p);
+    cr_assert(bp_db_ok(r, NULL) && strcmp(PQgetvalue(r, 0, 0), "t") == 0);
+    PQclear(r);
+}
+
 Test(db, prepared_statements_survive_a_reconnect)
 {
     bp_db *db, *admin;
@@ -154,10 +166,7 @@ Test(db, prepared_statements_survive_a_reconnect)
     }
     /* The server ends the session: the next call reconnects and prepares
      * the statement again in the new session. */
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", PQbackendPID(bp_db_conn(db)));
-    const char *p[] = {pid};
-    PQclear(bp_db_query(admin, "SELECT pg_terminate_backend($1::int)", 1, p));
+    terminate(admin, db);
     PGresult *r = bp_db_exec_prepared(db, 7, sql, 1, two);
     cr_assert(bp_db_ok(r, NULL), "after a reconnect: %s", r ? PQresultErrorMessage(r) : "NULL");
     cr_assert_str_eq(PQgetvalue(r, 0, 0), "3");
@@ -177,17 +186,6 @@ Test(db, prepared_statements_survive_a_reconnect)
     bp_db_close(db);
 }
 
-/* The session of db ends, as when the server restarts or the database is
- * dropped under it. */
-static void terminate(bp_db *admin, bp_db *db)
-{
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", PQbackendPID(bp_db_conn(db)));
-    const char *p[] = {pid};
-    PQclear(bp_db_query(admin, "SELECT pg_terminate_backend($1::int)", 1, p));
-    usleep(100 * 1000);
-}
-
 static bool answers(bp_db *db)
 {
     PGresult *r = bp_db_query(db, "SELECT 1", 0, NULL);
@@ -204,21 +202,10 @@ Test(db, a_failed_reconnect_is_tried_again_and_a_broken_transaction_stays_failed
     PGresult *r = bp_db_query(admin, "CREATE DATABASE bp_reconnect_test", 0, NULL);
     cr_assert(bp_db_ok(r, NULL));
     PQclear(r);
-    const char *keys[] = {"dbname", "dbname", NULL};
-    const char *vals[] = {need("BP_TEST_DATABASE_URL"), "bp_reconnect_test", NULL};
-    PGconn *probe = PQconnectdbParams(keys, vals, 1);
-    cr_assert_eq(PQstatus(probe), CONNECTION_OK);
+    /* The same server (the URL's query), another database. */
+    const char *q = strchr(need("BP_TEST_DATABASE_URL"), '?');
     char url[1024];
-    /* The URL of the new database: the test URL's server, its name. */
-    PQconninfoOption *o = PQconninfo(probe);
-    size_t n = 0;
-    url[0] = '\0';
-    for (PQconninfoOption *i = o; i->keyword != NULL; i++)
-        if (i->val != NULL && *i->val && strcmp(i->keyword, "password") != 0)
-            n += (size_t)snprintf(url + n, sizeof url - n, "%s%s='%s'", n ? " " : "", i->keyword,
-                                  i->val);
-    PQconninfoFree(o);
-    PQfinish(probe);
+    snprintf(url, sizeof url, "postgresql:///bp_reconnect_test%s", q != NULL ? q : "");
     cr_assert_eq(bp_db_open(url, &db), 0);
     cr_assert(answers(db));
 
