@@ -19,6 +19,10 @@ packages=(
     # setfacl: lets `make run` give the postgres user search access to a
     # checkout under a private home without opening it to everyone.
     acl
+    # The deployment files are checked by the real tools in `make test`
+    # (tests/ops/): nginx -t, docker-compose config, systemd-analyze verify;
+    # the deploy and scale-out tests put a real nginx in front of the suite.
+    nginx docker-compose systemd
 )
 
 # One call: every package dpkg knows as fully installed ("ii"). Unknown

@@ -382,6 +382,31 @@ if ((suite_ok)); then
     stop_and_check gateway
     stop_and_check "${BP_SERVICES[@]}"
 fi
+# ---- operations (tests/ops/*_test.sh) ----------------------------------------
+# Each script is one counted test, run after the suite has stopped so that it
+# has the machine to itself: the static checks of compose/ and scripts/, and
+# the tests that start their own copies of the suite (build/bin, release
+# build) behind a real nginx. Each gets its own database on the harness's
+# PostgreSQL and its own Redis db number, a scratch folder, and the harness's
+# environment (the stand-ins, S3, JWT_SECRET, ...). Exit 0 passes.
+ops_db=2
+for t in "$REPO"/tests/ops/*_test.sh; do
+    [[ -f $t ]] || continue
+    name=$(basename "$t" .sh)
+    [[ -z $ONLY || $name =~ $ONLY ]] || continue
+    echo "==> tests/ops/$name.sh"
+    mkdir -p "$TMP/ops/$name"
+    bp_pg_createdb "ops_$name"
+    set +e
+    BP_OPS_DATABASE_URL=$(bp_pg_url "ops_$name") BP_OPS_REDIS_URL="$(bp_redis_url)?db=$ops_db" \
+        BP_OPS_TMP=$TMP/ops/$name BP_OPS_BIN_DIR=$BUILD_DIR/bin BP_OPS_TEST_BIN_DIR=$TEST_BIN \
+        timeout -k 10 "$INTEG_TIMEOUT" "$t" </dev/null 2>&1 | tee "$LOGS/ops-$name.log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    if ((rc == 0)); then pass; else fail "tests/ops/$name.sh (exit $rc)"; fi
+    ops_db=$((ops_db + 1))
+done
+
 # PostgreSQL first: its archiver sends its last WAL files to S3 (s3rver).
 teardown_stores
 teardown_fakes
