@@ -1,5 +1,6 @@
 /* The common life of a daemon: subcommands, migrations, the bus server,
- * systemd readiness and a clean stop on SIGTERM or SIGINT. */
+ * systemd readiness and watchdog, a clean stop on SIGTERM or SIGINT, and
+ * the `health` check of a running daemon. */
 #include "daemon.h"
 
 #include <errno.h>
@@ -10,12 +11,17 @@
 #include <nng/nng.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "bp.h"
+#include "common.pb-c.h"
 #include "config.h"
 #include "inbox.h"
 #include "log.h"
 #include "signals.h"
+
+/* How long `health` waits for the daemon's answer, connection included. */
+#define HEALTH_TIMEOUT_MS 3000
 
 /* Creates every directory of path (like mkdir -p). */
 static int mkdirs(const char *path)
@@ -86,6 +92,140 @@ static int events_init(const bp_daemon *d)
     return 0;
 }
 
+/* The address that reaches a server listening on url: a wildcard host
+ * (0.0.0.0, [::], "*" or none, as in tcp://0.0.0.0:7001) becomes loopback;
+ * anything else is dialed as it is. */
+static void dial_address(const char *url, char *out, size_t len)
+{
+    static const struct {
+        const char *any, *loopback;
+    } wildcards[] = {
+        {"0.0.0.0:", "127.0.0.1:"},
+        {"*:", "127.0.0.1:"},
+        {":", "127.0.0.1:"},
+        {"[::]:", "[::1]:"},
+    };
+    const char *sep = strstr(url, "://");
+    if (sep != NULL && strncmp(url, "tcp", 3) == 0) {
+        const char *host = sep + 3;
+        for (size_t i = 0; i < BP_COUNTOF(wildcards); i++) {
+            size_t n = strlen(wildcards[i].any);
+            if (strncmp(host, wildcards[i].any, n) == 0) {
+                snprintf(out, len, "%.*s%s%s", (int)(host - url), url, wildcards[i].loopback,
+                         host + n);
+                return;
+            }
+        }
+    }
+    snprintf(out, len, "%s", url);
+}
+
+/* One Health call through c. strict (the `health` command): only a 200
+ * "ok" passes, so the daemon's database and Redis count. Otherwise (the
+ * watchdog) any answer passes: it proves the receive loop and a worker
+ * alive, and restarting the daemon would not bring PostgreSQL back.
+ * Returns 0, or a BP_E* code with one line saying why in why. */
+static int health_call(bp_client *c, const char *url, int timeout_ms, bool strict, char *why,
+                       size_t len)
+{
+    bp_rpc_args args = {.method = "Health", .timeout_ms = timeout_ms > 0 ? timeout_ms : 1};
+    Bp__Rpc__Reply *reply = NULL;
+    int rv = bp_client_call(c, &args, &reply);
+    if (rv == BP_ETIMEDOUT) {
+        snprintf(why, len, "no answer to Health from %s within %d ms", url, args.timeout_ms);
+        return rv;
+    }
+    if (rv == BP_EUNAVAIL) {
+        snprintf(why, len, "not connected to %s", url);
+        return rv;
+    }
+    if (rv != 0) {
+        snprintf(why, len, "Health call to %s failed: %s", url, bp_strerror(rv));
+        return rv;
+    }
+    int status = reply->has_status ? reply->status : 500;
+    rv = 0;
+    if (strict && status != 200) {
+        const Bp__Rpc__Error *e = reply->error;
+        snprintf(why, len, "Health at %s answered %d %s: %s", url, status,
+                 e != NULL && e->code != NULL ? e->code : "-",
+                 e != NULL && e->message != NULL ? e->message : "-");
+        rv = BP_EUNAVAIL;
+    } else if (strict) {
+        Bp__Common__HealthReply *h = bp__common__health_reply__unpack(
+            NULL, reply->has_body ? reply->body.len : 0,
+            reply->has_body ? reply->body.data : (const uint8_t *)"");
+        if (h == NULL || h->status == NULL || strcmp(h->status, "ok") != 0) {
+            snprintf(why, len, "Health at %s answered \"%.80s\"", url,
+                     h != NULL && h->status != NULL ? h->status : "(nothing)");
+            rv = BP_EPROTO;
+        }
+        if (h != NULL)
+            bp__common__health_reply__free_unpacked(h, NULL);
+    }
+    bp_rpc_reply_free(reply);
+    return rv;
+}
+
+/* The watchdog's check: the daemon's own Health call over its socket. */
+typedef struct {
+    bp_client *client;
+    const char *url;
+} self_check;
+
+static int check_self(void *arg, int timeout_ms, char *why, size_t len)
+{
+    const self_check *s = arg;
+    return health_call(s->client, s->url, timeout_ms, false, why, len);
+}
+
+/* `barberpro-<svc> health`: 0 when the daemon at its own address answers
+ * Health with "ok" within HEALTH_TIMEOUT_MS, else 1 with one line on stderr.
+ * It reads only the address serve() listens on (bp_config_listen_url). */
+static int health_command(const bp_service *svc)
+{
+    char url[512], dial[512], why[768];
+    bp_config_listen_url(svc->name, url, sizeof url);
+    dial_address(url, dial, sizeof dial);
+
+    int64_t started = bp_mono_ms();
+    int64_t deadline = started + HEALTH_TIMEOUT_MS;
+    struct stat st;
+    if (strncmp(dial, "ipc://", 6) == 0 && stat(dial + 6, &st) != 0) {
+        fprintf(stderr, "barberpro-%s: unhealthy: nothing listens at %s (%s)\n", svc->name, dial,
+                strerror(errno));
+        return 1;
+    }
+    bp_client *c;
+    if (bp_client_open(svc->name, dial, &c) != 0) {
+        fprintf(stderr, "barberpro-%s: unhealthy: cannot dial %s\n", svc->name, dial);
+        nng_fini();
+        return 1;
+    }
+    /* The dial runs in the background: wait for the connection, within the
+     * same deadline. */
+    while (!bp_client_connected(c) && bp_mono_ms() < deadline) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int rv;
+    if (!bp_client_connected(c)) {
+        snprintf(why, sizeof why, "no connection to %s within %d ms", dial, HEALTH_TIMEOUT_MS);
+        rv = BP_EUNAVAIL;
+    } else {
+        rv = health_call(c, dial, (int)(deadline - bp_mono_ms()), true, why, sizeof why);
+    }
+    bp_client_close(c);
+    nng_fini();
+    if (rv != 0) {
+        fprintf(stderr, "barberpro-%s: unhealthy: %s\n", svc->name, why);
+        return 1;
+    }
+    printf("barberpro-%s: healthy (%s answered in %lld ms)\n", svc->name, dial,
+           (long long)(bp_mono_ms() - started));
+    return 0;
+}
+
 static int serve(const bp_daemon *d)
 {
     const bp_service *svc = d->service;
@@ -105,7 +245,7 @@ static int serve(const bp_daemon *d)
     bp_signals_block();
 
     char url[512];
-    bp_config_rpc_url(svc->name, url, sizeof url);
+    bp_config_listen_url(svc->name, url, sizeof url);
     ensure_ipc_dir(url);
     bp_server *srv;
     if (bp_server_start(svc, url, &srv) != 0)
@@ -125,7 +265,18 @@ static int serve(const bp_daemon *d)
         bp_server_stop(srv);
         return 1;
     }
-    int sig = bp_signals_wait();
+    /* The watchdog's check dials the daemon's own socket, like any client. */
+    char dial[512];
+    dial_address(url, dial, sizeof dial);
+    bp_client *self = NULL;
+    if (bp_signals_watchdog_usec() > 0 && bp_client_open(svc->name, dial, &self) != 0)
+        bp_log_warn("%s: cannot dial its own socket: no watchdog pings", svc->name);
+    self_check check = {self, dial};
+    bp_liveness live = {check_self, &check};
+    char status[600];
+    snprintf(status, sizeof status, "serving on %s", url);
+    int sig = bp_signals_wait(status, self != NULL ? &live : NULL);
+    bp_client_close(self);
     bp_log_info("%s stopping on %s", svc->name, sig == SIGTERM ? "SIGTERM" : "SIGINT");
     /* Calls first (they may put events), then the relay, which finishes
      * its delivery in flight, then the job in progress. */
@@ -156,9 +307,15 @@ int bp_daemon_main(const bp_daemon *d, int argc, char **argv)
         bp_db_close(db);
         return 0;
     }
+    if (strcmp(cmd, "health") == 0)
+        return health_command(d->service);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        printf("usage: barberpro-%s [migrate%s%s]\n", d->service->name, d->usage ? " | " : "",
-               d->usage ? d->usage : "");
+        printf("usage: barberpro-%s [migrate | health%s%s]\n", d->service->name,
+               d->usage ? " | " : "", d->usage ? d->usage : "");
+        printf("  (no command)  serve until SIGTERM or SIGINT\n"
+               "  migrate       apply the database migrations and exit\n"
+               "  health        exit 0 when the running daemon answers its Health call\n"
+               "                with \"ok\" within 3 s, else 1 (the reason on stderr)\n");
         return 0;
     }
     if (d->command != NULL) {

@@ -1,7 +1,7 @@
 /* The life of a daemon, the same for every service: configuration, logs,
- * migrations, the bus server, readiness for systemd, a clean stop on SIGTERM,
- * and the subcommands `migrate` and `version`. main.c of a service fills a
- * bp_daemon and calls bp_daemon_main. */
+ * migrations, the bus server, readiness and watchdog for systemd, a clean
+ * stop on SIGTERM, and the subcommands `migrate` and `health`. main.c of a
+ * service fills a bp_daemon and calls bp_daemon_main. */
 #ifndef BP_DAEMON_H
 #define BP_DAEMON_H
 
@@ -43,8 +43,12 @@ typedef struct {
 /* Runs the daemon: with no argument, serves (and runs the event relay and
  * the jobs, when it has them) until SIGTERM or SIGINT and returns 0 after
  * in-flight calls, the delivery in flight and the running job finished;
- * `migrate` applies migrations and exits; anything else goes to
- * d->command. Configuration errors exit 2. */
+ * under systemd it sends READY=1 once listening and, with WatchdogSec=,
+ * WATCHDOG=1 while its own Health call over its socket answers (signals.h).
+ * `migrate` applies migrations and exits; `health` returns 0 when the
+ * daemon at its listen address answers Health "ok" within 3 s, else 1 with
+ * the reason on stderr (it needs only the address, not DATABASE_URL);
+ * anything else goes to d->command. Configuration errors exit 2. */
 int bp_daemon_main(const bp_daemon *d, int argc, char **argv);
 
 /* Opens a database connection from DATABASE_URL (exits 2 when unset) and
