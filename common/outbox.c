@@ -686,7 +686,7 @@ static int add_consumer(bp_relay *r, const char *name)
         return BP_EINVAL;
     consumer *c = &r->consumers[r->n_consumers];
     snprintf(c->name, sizeof c->name, "%s", name);
-    char url[512];
+    char url[BP_BUS_LIST_LEN];
     bp_config_rpc_url(name, url, sizeof url);
     int rv = bp_client_open(name, url, &c->client);
     if (rv != 0)

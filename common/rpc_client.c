@@ -1,7 +1,8 @@
-/* The bus client: a REQ socket dialed in the background, one nng context
- * per call so that many calls are in flight at once, a deadline on each,
- * and no automatic resend (a call that is not idempotent must not run
- * twice because a reply was slow). */
+/* The bus client: a REQ socket dialed in the background to every instance
+ * of the service, one nng context per call so that many calls are in
+ * flight at once, a deadline on each, and no automatic resend (a call that
+ * is not idempotent must not run twice because a reply was slow or its
+ * instance died). */
 #include "rpc.h"
 
 #include <nng/nng.h>
@@ -19,7 +20,7 @@
 struct bp_client {
     char service[32];
     nng_socket sock;
-    atomic_int pipes; /* connections up right now */
+    atomic_int pipes; /* connections up right now, to every instance */
 };
 
 typedef struct {
@@ -55,6 +56,15 @@ int bp_rpc_default_timeout_ms(void)
 
 int bp_client_open(const char *service, const char *url, bp_client **out)
 {
+    /* url may list several instances of the service: one dialer each, and
+     * REQ sends every call to one connected pipe in turn. */
+    char addr[BP_BUS_URLS_MAX][BP_BUS_URL_LEN];
+    char why[BP_BUS_URL_LEN + 96];
+    int n_addr = bp_config_split_urls(url, addr, BP_BUS_URLS_MAX, why, sizeof why);
+    if (n_addr < 0) {
+        bp_log_error("cannot dial %s at %s: %s", service, url, why);
+        return BP_EINVAL;
+    }
     bp_client *c = calloc(1, sizeof *c);
     if (c == NULL)
         return BP_ENOMEM;
@@ -65,17 +75,21 @@ int bp_client_open(const char *service, const char *url, bp_client **out)
         return BP_EIO;
     }
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, BP_RPC_MAX_MSG);
+    /* No resend: a request whose instance dies fails (NNG_ECONNRESET, then
+     * BP_EUNAVAIL) instead of running a second time on another instance. */
     nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c);
-    rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
-    if (rv != 0) {
-        bp_log_error("cannot dial %s at %s: %s", service, url, nng_strerror(rv));
-        nng_close(c->sock);
-        free(c);
-        return BP_EINVAL;
+    for (int i = 0; i < n_addr; i++) {
+        rv = nng_dial(c->sock, addr[i], NULL, NNG_FLAG_NONBLOCK);
+        if (rv != 0) {
+            bp_log_error("cannot dial %s at %s: %s", service, addr[i], nng_strerror(rv));
+            nng_close(c->sock);
+            free(c);
+            return BP_EINVAL;
+        }
     }
     *out = c;
     return 0;
@@ -83,7 +97,7 @@ int bp_client_open(const char *service, const char *url, bp_client **out)
 
 int bp_client_dial(const char *service, bp_client **out)
 {
-    char url[512];
+    char url[BP_BUS_LIST_LEN];
     bp_config_rpc_url(service, url, sizeof url);
     int rv = bp_client_open(service, url, out);
     if (rv != 0)

@@ -1,5 +1,5 @@
 /* The bus services the gateway calls: name -> protobuf-c service descriptor
- * and the client that dials <SERVICE>_RPC_URL. */
+ * and the client that dials every address of <SERVICE>_RPC_URL. */
 #ifndef GW_SERVICES_H
 #define GW_SERVICES_H
 

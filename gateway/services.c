@@ -22,7 +22,7 @@ static gw_service services[] = {
 int gw_services_open(void)
 {
     for (size_t i = 0; i < BP_COUNTOF(services); i++) {
-        char url[512];
+        char url[BP_BUS_LIST_LEN];
         bp_config_rpc_url(services[i].name, url, sizeof url);
         int rv = bp_client_open(services[i].name, url, &services[i].client);
         if (rv != 0) {
