@@ -148,8 +148,11 @@ ProtobufCMessage *bp_call_message(bp_call *call, const ProtobufCMessageDescripto
 
 typedef struct bp_client bp_client;
 
-/* Dials url in the background (reconnecting for ever) for calls to the named
- * service. Returns 0 or a BP_E* code; free with bp_client_close. */
+/* Dials every address of url (one, or a comma-separated list of the
+ * service's instances: bp_config_split_urls) in the background,
+ * reconnecting for ever; each call goes to one connected instance and is
+ * never resent. Returns 0, BP_EINVAL for a bad list, or another BP_E* code;
+ * free with bp_client_close. */
 int bp_client_open(const char *service, const char *url, bp_client **out);
 
 /* bp_client_open at the service's configured address (bp_config_rpc_url),

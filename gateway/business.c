@@ -11,7 +11,7 @@
 
 static enum MHD_Result business_start(gw_request *req)
 {
-    if (!gw_fanout_start(req, "BusinessMetrics", gw_server_config(req->srv)->ops_timeout_ms))
+    if (!gw_fanout_start(req, "BusinessMetrics", gw_server_config(req->srv)->ops_timeout_ms, false))
         return gw_answer_error(req, 503, NULL, NULL, NULL);
     return MHD_YES;
 }

@@ -20,7 +20,9 @@ void gw_metrics_observe(const char *route, const char *method, int status, doubl
  * as one Prometheus text: own (the gateway's, or NULL), then a gauge family
  * up_name{service} (1 when the service answered, with up_help as its HELP),
  * then every answer, merged family by family. A service that did not answer
- * is left out, not an error. */
+ * is left out, not an error. When the fan-out asked each instance of a
+ * service that has several, that service's up sample and every sample of
+ * its answers carry bus_address="<the instance's address>". */
 enum MHD_Result gw_metrics_answer(gw_request *req, const char *own, const char *up_name,
                                   const char *up_help);
 

@@ -13,4 +13,9 @@
  * the caller frees with free(), or NULL on ENOMEM. */
 char *gw_prom_merge(const char *const *docs, size_t n);
 
+/* gw_prom_merge, adding labels[i] (one name="value" pair, already escaped;
+ * NULL for none) to every sample of docs[i]: the documents of several
+ * instances of one daemon stay apart. labels NULL: gw_prom_merge. */
+char *gw_prom_merge_labelled(const char *const *docs, const char *const *labels, size_t n);
+
 #endif

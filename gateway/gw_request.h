@@ -28,7 +28,7 @@
 #define GW_REQUEST_ID_MAX 128               /* longest X-Request-Id echoed */
 #define GW_MAX_BODY       (1024 * 1024)     /* request bodies: 413 above */
 #define GW_MAX_HEADERS    64                /* request header lines: 431 above */
-#define GW_MAX_FANOUT     8                 /* services asked by one request */
+#define GW_MAX_FANOUT     32                /* daemon instances asked by one request */
 #define GW_PRINCIPAL_MAX  128               /* user id, role, session id */
 #define GW_DRAIN_MAX      (4 * GW_MAX_BODY) /* body bytes read and dropped to answer an error */
 
@@ -76,7 +76,9 @@ typedef enum {
 typedef struct {
     gw_request *req;
     int rv;
-    Bp__Rpc__Reply *reply; /* owned; freed with the request */
+    Bp__Rpc__Reply *reply;  /* owned; freed with the request */
+    unsigned short service; /* gw_service_at(service) */
+    short instance;         /* its addr[instance], or -1: any instance */
 } gw_fan_slot;
 
 struct gw_request {

@@ -8,10 +8,19 @@
 
 #include "rpc.h"
 
+#include "config.h"
+
 typedef struct {
     const char *name; /* "auth", "booking", ... */
     const ProtobufCServiceDescriptor *descriptor;
     bp_client *client; /* NULL until gw_services_open */
+    /* The addresses of <SERVICE>_RPC_URL, and with more than one, a client
+     * per address for the fan-outs that must reach every instance
+     * (Metrics: each instance counts its own calls). With one address,
+     * instances[0] is client itself. */
+    size_t n_instances;
+    char addr[BP_BUS_URLS_MAX][BP_BUS_URL_LEN];
+    bp_client *instances[BP_BUS_URLS_MAX];
 } gw_service;
 
 /* Dials every service (the clients reconnect for ever in the background,

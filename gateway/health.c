@@ -15,7 +15,7 @@
 
 enum MHD_Result gw_health_start(gw_request *req)
 {
-    if (!gw_fanout_start(req, "Health", gw_server_config(req->srv)->ops_timeout_ms))
+    if (!gw_fanout_start(req, "Health", gw_server_config(req->srv)->ops_timeout_ms, false))
         return gw_answer_error(req, 503, NULL, NULL, NULL);
     return MHD_YES;
 }

@@ -11,6 +11,7 @@
 #include "bp.h"
 #include "log.h"
 #include "metrics.h"
+#include "strbuf.h"
 #include "gw_fanout.h"
 #include "gw_metrics.h"
 #include "gw_promtext.h"
@@ -47,7 +48,7 @@ void gw_metrics_observe(const char *route, const char *method, int status, doubl
 
 static enum MHD_Result metrics_start(gw_request *req)
 {
-    if (!gw_fanout_start(req, "Metrics", gw_server_config(req->srv)->ops_timeout_ms))
+    if (!gw_fanout_start(req, "Metrics", gw_server_config(req->srv)->ops_timeout_ms, true))
         return gw_answer_error(req, 503, NULL, NULL, NULL);
     return MHD_YES;
 }
@@ -57,13 +58,15 @@ enum MHD_Result gw_metrics_answer(gw_request *req, const char *own, const char *
 {
     Bp__Common__MetricsReply *replies[GW_MAX_FANOUT] = {NULL};
     const char *docs[GW_MAX_FANOUT + 2] = {NULL};
-    char up[GW_MAX_FANOUT * 96 + 512];
-    size_t used = (size_t)snprintf(up, sizeof up, "# HELP %s %s\n# TYPE %s gauge\n", up_name,
-                                   up_help, up_name);
+    /* An instance among several is told apart by its bus address. */
+    char instance_label[GW_MAX_FANOUT][BP_BUS_URL_LEN + 32];
+    const char *labels[GW_MAX_FANOUT + 2] = {NULL};
+    bp_strbuf up = {0};
+    bp_strbuf_printf(&up, "# HELP %s %s\n# TYPE %s gauge\n", up_name, up_help, up_name);
     docs[0] = own;
     for (size_t i = 0; i < req->fan.n; i++) {
         const gw_fan_slot *slot = &req->fan.slots[i];
-        const char *name = gw_service_at(i)->name;
+        const gw_service *svc = gw_service_at(slot->service);
         int status = gw_fanout_status(slot);
         if (status >= 200 && status < 300) {
             const Bp__Rpc__Reply *r = slot->reply;
@@ -71,20 +74,30 @@ enum MHD_Result gw_metrics_answer(gw_request *req, const char *own, const char *
                 bp__common__metrics_reply__unpack(NULL, r->has_body ? r->body.len : 0,
                                                   r->has_body ? r->body.data : (const uint8_t *)"");
         }
+        if (slot->instance >= 0) {
+            /* Bus addresses are checked at start (no quote, no newline). */
+            snprintf(instance_label[i], sizeof instance_label[i], "bus_address=\"%s\"",
+                     svc->addr[slot->instance]);
+            labels[2 + i] = instance_label[i];
+        }
         /* An empty text (a daemon without figures) leaves the field unset. */
         bool ok = replies[i] != NULL;
         if (ok)
             docs[2 + i] = replies[i]->text;
         else
-            bp_log(BP_LOG_DEBUG, req->request_id, "%s: %s did not answer (%s, status %d)", up_name,
-                   name, bp_strerror(slot->rv), status);
-        if (used < sizeof up)
-            used += (size_t)snprintf(up + used, sizeof up - used, "%s{service=\"%s\"} %d\n",
-                                     up_name, name, ok);
+            bp_log(BP_LOG_DEBUG, req->request_id, "%s: %s%s%s did not answer (%s, status %d)",
+                   up_name, svc->name, labels[2 + i] != NULL ? " at " : "",
+                   labels[2 + i] != NULL ? svc->addr[slot->instance] : "", bp_strerror(slot->rv),
+                   status);
+        bp_strbuf_printf(&up, "%s{service=\"%s\"%s%s} %d\n", up_name, svc->name,
+                         labels[2 + i] != NULL ? "," : "",
+                         labels[2 + i] != NULL ? labels[2 + i] : "", ok);
     }
-    docs[1] = up;
+    char *up_text = bp_strbuf_take(&up);
+    docs[1] = up_text;
 
-    char *text = gw_prom_merge(docs, req->fan.n + 2);
+    char *text = up_text != NULL ? gw_prom_merge_labelled(docs, labels, req->fan.n + 2) : NULL;
+    free(up_text);
     for (size_t i = 0; i < req->fan.n; i++)
         if (replies[i] != NULL)
             bp__common__metrics_reply__free_unpacked(replies[i], NULL);

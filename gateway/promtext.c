@@ -90,7 +90,57 @@ static size_t comment_name(const char *line, size_t len, const char **name)
     return i - start;
 }
 
-static void merge_doc(families *fs, const char *doc)
+/* Appends the sample line[0..len) (name[0..nlen) first) to b with label, a
+ * name="value" pair, added to its label set; NULL: as it is. Label values
+ * are scanned as quoted strings, so a '}' inside one is not the end. */
+static void append_sample(bp_strbuf *b, const char *line, size_t len, size_t nlen,
+                          const char *label)
+{
+    if (label == NULL) {
+        bp_strbuf_append(b, line, len);
+        bp_strbuf_append(b, "\n", 1);
+        return;
+    }
+    if (nlen >= len || line[nlen] != '{') {
+        bp_strbuf_append(b, line, nlen);
+        bp_strbuf_printf(b, "{%s}", label);
+        bp_strbuf_append(b, line + nlen, len - nlen);
+        bp_strbuf_append(b, "\n", 1);
+        return;
+    }
+    size_t i = nlen + 1;
+    bool quoted = false, empty = true;
+    for (; i < len; i++) {
+        char c = line[i];
+        if (quoted) {
+            if (c == '\\' && i + 1 < len)
+                i++;
+            else if (c == '"')
+                quoted = false;
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == '}') {
+            break;
+        }
+        if (c != ' ')
+            empty = false;
+    }
+    if (i >= len) { /* no closing brace: not ours to fix, keep it */
+        bp_strbuf_append(b, line, len);
+        bp_strbuf_append(b, "\n", 1);
+        return;
+    }
+    size_t j = i; /* a trailing comma before the brace is allowed */
+    while (j > nlen + 1 && line[j - 1] == ' ')
+        j--;
+    bool comma = j > nlen + 1 && line[j - 1] == ',';
+    bp_strbuf_append(b, line, i);
+    bp_strbuf_printf(b, "%s%s", empty || comma ? "" : ",", label);
+    bp_strbuf_append(b, line + i, len - i);
+    bp_strbuf_append(b, "\n", 1);
+}
+
+static void merge_doc(families *fs, const char *doc, const char *label)
 {
     family *cur = NULL;
     const char *p = doc;
@@ -128,18 +178,22 @@ static void merge_doc(families *fs, const char *doc)
         cur = family_of(fs, cur, line, nlen);
         if (cur == NULL)
             return;
-        bp_strbuf_append(&cur->samples, line, len);
-        bp_strbuf_append(&cur->samples, "\n", 1);
+        append_sample(&cur->samples, line, len, nlen, label);
     }
 }
 
 char *gw_prom_merge(const char *const *docs, size_t n)
 {
+    return gw_prom_merge_labelled(docs, NULL, n);
+}
+
+char *gw_prom_merge_labelled(const char *const *docs, const char *const *labels, size_t n)
+{
     families fs = {NULL, 0, 0, false};
     bp_strbuf out = {0};
     for (size_t i = 0; i < n; i++)
         if (docs[i] != NULL)
-            merge_doc(&fs, docs[i]);
+            merge_doc(&fs, docs[i], labels != NULL ? labels[i] : NULL);
     for (size_t i = 0; i < fs.n; i++) {
         family *f = &fs.v[i];
         bp_strbuf *parts[] = {&f->help, &f->type, &f->samples};

@@ -409,7 +409,8 @@ bool gw_call_failed(gw_request *req, enum MHD_Result *answer)
     case 0:
         break;
     case BP_EUNAVAIL:
-        bp_log(BP_LOG_WARN, req->request_id, "%s.%s: no instance connected", service, rpc);
+        bp_log(BP_LOG_WARN, req->request_id,
+               "%s.%s: no instance connected, or the one called died mid-call", service, rpc);
         *answer = gw_answer_error(req, 503, NULL, NULL, NULL);
         return true;
     case BP_ETIMEDOUT:

@@ -4,7 +4,8 @@
 # server.conf); one booking instance is killed with SIGKILL in the middle of
 # a wrk run that creates bookings. Checks that
 #  (a) requests keep succeeding after the kill, served by the surviving
-#      instance (its own metrics say so), and only the requests in flight at
+#      instance (its own series on a gateway's /api/metrics, told apart by
+#      bus_address, say so), and only the requests in flight at
 #      that instant fail: at most one per wrk connection, all within a
 #      moment of the kill, all 5xx;
 #  (b) no booking is duplicated: no two live bookings of a barber overlap,
@@ -65,12 +66,12 @@ cleanup() {
     [[ -n $wrk_pid ]] && bp_alive "$wrk_pid" && kill -KILL "$wrk_pid"
     # nginx and the gateways first, so that no call reaches a stopping daemon.
     local front=() back=() name
-    for name in nginx gateway-1 gateway-2 probe-1 probe-2; do
+    for name in nginx gateway-1 gateway-2; do
         [[ -n ${pid[$name]:-} ]] && front+=("${pid[$name]}")
     done
     ((${#front[@]})) && bp_stop_pids 10 "${front[@]}"
     for name in "${!pid[@]}"; do
-        [[ $name == nginx || $name == gateway-* || $name == probe-* ]] && continue
+        [[ $name == nginx || $name == gateway-* ]] && continue
         back+=("${pid[$name]}")
     done
     ((${#back[@]})) && bp_stop_pids 20 "${back[@]}"
@@ -102,7 +103,7 @@ next_port() { # <variable>: a free port not handed out before (no subshell: take
         return 0
     done
 }
-for v in BOOKING_PORT_1 BOOKING_PORT_2 GW_1 GW_2 PROBE_1 PROBE_2 NGINX_PORT; do next_port "$v"; done
+for v in BOOKING_PORT_1 BOOKING_PORT_2 GW_1 GW_2 NGINX_PORT; do next_port "$v"; done
 BOOKING_1=tcp://127.0.0.1:$BOOKING_PORT_1
 BOOKING_2=tcp://127.0.0.1:$BOOKING_PORT_2
 BASE=http://127.0.0.1:$NGINX_PORT
@@ -165,13 +166,9 @@ wait_log booking-1 "serving on $BOOKING_1" 30
 wait_log booking-2 "serving on $BOOKING_2" 30
 start gateway-1 PORT="$GW_1" "$BIN/barberpro-gateway"
 start gateway-2 PORT="$GW_2" "$BIN/barberpro-gateway"
-# Two more gateways, not behind nginx, each dialing one booking instance
-# only: their /api/metrics carry that instance's own counters.
-start probe-1 PORT="$PROBE_1" BOOKING_RPC_URL="$BOOKING_1" "$BIN/barberpro-gateway"
-start probe-2 PORT="$PROBE_2" BOOKING_RPC_URL="$BOOKING_2" "$BIN/barberpro-gateway"
-for name in gateway-1 gateway-2 probe-1 probe-2; do
+for name in gateway-1 gateway-2; do
     p=$GW_1
-    case $name in gateway-2) p=$GW_2 ;; probe-1) p=$PROBE_1 ;; probe-2) p=$PROBE_2 ;; esac
+    [[ $name == gateway-2 ]] && p=$GW_2
     bp_wait_health "http://127.0.0.1:$p/api/health" 60 "${pid[@]}" || {
         rc=$?
         ((rc == 2)) && bp_die "a process exited: pid $BP_DEAD_PID"
@@ -310,12 +307,20 @@ call POST "/api/bookings/$(id_of booking <<<"$first")/cancel" "${tokens[0]}" '{}
 bp_log "fixture: shop $shop, $PROVIDERS barbers open 08:00-20:00 every day, ${#days[@]} days, 4 clients"
 
 # ---- the run ------------------------------------------------------------------------------
-# rpc_calls <probe port>: CreateBooking calls the instance behind that
-# probe has answered, whatever their status (its barberpro_rpc_requests_total).
+# rpc_calls <bus address>: CreateBooking calls the booking instance at that
+# address has answered, whatever their status: its own
+# barberpro_rpc_requests_total, which a gateway's /api/metrics labels with
+# bus_address when a service has several instances.
 rpc_calls() {
-    curl -s --max-time 5 "http://127.0.0.1:$1/api/metrics" |
-        awk '/^barberpro_rpc_requests_total\{/ && /service="booking"/ && /method="CreateBooking"/ {
-                 n += $NF } END { printf "%d\n", n }'
+    curl -s --max-time 5 "http://127.0.0.1:$GW_1/api/metrics" |
+        awk -v addr="bus_address=\"$1\"" '/^barberpro_rpc_requests_total\{/ && /service="booking"/ &&
+                 /method="CreateBooking"/ && index($0, addr) { n += $NF } END { printf "%d\n", n }'
+}
+# service_up <bus address>: the gateway's barberpro_service_up for it.
+service_up() {
+    curl -s --max-time 5 "http://127.0.0.1:$GW_1/api/metrics" |
+        awk -v addr="bus_address=\"$1\"" '/^barberpro_service_up\{/ && /service="booking"/ &&
+                 index($0, addr) { v = $NF } END { print (v == "" ? "missing" : v) }'
 }
 lua=$OUT/bookings.lua
 {
@@ -343,8 +348,9 @@ while ((SECONDS - start_s < DURATION / 2)); do
     bp_alive "$wrk_pid" || bp_die "wrk ended early: $(cat "$OUT/wrk.out")"
     sleep 0.2
 done
-before_1=$(rpc_calls "$PROBE_1")
-before_2=$(rpc_calls "$PROBE_2")
+before_1=$(rpc_calls "$BOOKING_1")
+before_2=$(rpc_calls "$BOOKING_2")
+up_1_before=$(service_up "$BOOKING_1")
 # Disowned first, so that bash does not report the job it killed.
 disown "${pid[booking-1]}"
 kill -KILL "${pid[booking-1]}"
@@ -352,7 +358,7 @@ kill_epoch=$(date +%s)
 bp_log "SIGKILL to booking-1 (pid ${pid[booking-1]}) at $(date +%T.%3N); it had answered $before_1 CreateBooking calls, booking-2 $before_2"
 # The survivor's count just after the kill: what it answers from here on
 # was served after the kill.
-at_kill_2=$(rpc_calls "$PROBE_2")
+at_kill_2=$(rpc_calls "$BOOKING_2")
 probe_epoch=$(date +%s)
 while bp_alive "$wrk_pid"; do
     check_stop
@@ -360,7 +366,9 @@ while bp_alive "$wrk_pid"; do
 done
 wait "$wrk_pid" || bp_die "wrk failed: $(cat "$OUT/wrk.out")"
 wrk_pid=
-end_2=$(rpc_calls "$PROBE_2")
+end_2=$(rpc_calls "$BOOKING_2")
+up_1_after=$(service_up "$BOOKING_1")
+up_2_after=$(service_up "$BOOKING_2")
 cat "$OUT/wrk.out"
 summary=$(grep '^SCALEOUT ' "$OUT/wrk.out" | tail -n 1)
 [[ -n $summary ]] || bp_die "wrk printed no SCALEOUT line"
@@ -453,6 +461,8 @@ echo "  wrk's 201s: $wrk_created (answer lines: $created); bookings of the run i
 echo "  of those, $lost_reply got a failed answer (committed, reply lost at the kill) and $unanswered never answered (cut by wrk's end)"
 echo
 check '((calls_1_before > 0 && before_2 > 0))' "both booking instances served bookings before the kill"
+check '[[ $up_1_before == 1 && $up_1_after == 0 && $up_2_after == 1 ]]' \
+    "the gateway's barberpro_service_up per instance: booking-1 $up_1_before then $up_1_after, booking-2 $up_2_after"
 check '((created_after > 0 && reads_after > 0))' "bookings and reads kept succeeding after the kill"
 check '((calls_2_after > 0 && calls_2_after >= created_after))' \
     "the surviving instance served every booking created after the kill ($calls_2_after >= $created_after)"

@@ -77,3 +77,29 @@ Test(gateway_metrics, samples_without_type_lines_group_by_name)
     cr_expect_str_eq(out, "");
     free(out);
 }
+
+Test(gateway_metrics, instances_of_one_daemon_stay_apart_by_their_label)
+{
+    /* Two booking instances export the same series: each gets its own
+     * bus_address, whatever shape its label set has. */
+    const char *one = "# TYPE barberpro_rpc_requests_total counter\n"
+                      "barberpro_rpc_requests_total{service=\"booking\",method=\"A}\"} 3\n"
+                      "plain_gauge 1\n"
+                      "empty_set{} 2\n"
+                      "trailing_comma{a=\"1\",} 4\n";
+    const char *two = "barberpro_rpc_requests_total{service=\"booking\",method=\"A}\"} 5\n";
+    const char *docs[] = {one, two, "own_series 9\n"};
+    const char *labels[] = {"bus_address=\"tcp://h1:7102\"", "bus_address=\"tcp://h2:7102\"", NULL};
+    char *out = gw_prom_merge_labelled(docs, labels, BP_COUNTOF(docs));
+    cr_assert_not_null(out);
+    cr_expect_str_eq(out, "# TYPE barberpro_rpc_requests_total counter\n"
+                          "barberpro_rpc_requests_total{service=\"booking\",method=\"A}\","
+                          "bus_address=\"tcp://h1:7102\"} 3\n"
+                          "barberpro_rpc_requests_total{service=\"booking\",method=\"A}\","
+                          "bus_address=\"tcp://h2:7102\"} 5\n"
+                          "plain_gauge{bus_address=\"tcp://h1:7102\"} 1\n"
+                          "empty_set{bus_address=\"tcp://h1:7102\"} 2\n"
+                          "trailing_comma{a=\"1\",bus_address=\"tcp://h1:7102\"} 4\n"
+                          "own_series 9\n");
+    free(out);
+}
