@@ -253,32 +253,10 @@ live_slot() {
     bp_die "$UPSTREAM_FILE names slot '$marked' but points at port '$port': fix it by hand (or remove its marker line)"
 }
 
-# Reads a file in systemd's EnvironmentFile format (KEY=VALUE lines, # and ;
-# comments, a value optionally in matching quotes) and appends KEY=VALUE to
-# the array ENV_VARS. A bad line is reported by number only: it may hold a
-# secret.
-read_env_file() {
-    local file=$1 line n=0 key val
-    [[ -r $file ]] || bp_die "cannot read $file"
-    while IFS= read -r line || [[ -n $line ]]; do
-        n=$((n + 1))
-        line=${line#"${line%%[![:space:]]*}"}
-        [[ -z $line || $line == \#* || $line == \;* ]] && continue
-        [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]] ||
-            bp_die "$file line $n is not KEY=VALUE"
-        key=${BASH_REMATCH[1]}
-        val=${BASH_REMATCH[2]}
-        val=${val%"${val##*[![:space:]]}"}
-        if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then
-            val=${BASH_REMATCH[1]}
-        fi
-        ENV_VARS+=("$key=$val")
-    done <"$file"
-}
 env_keys() { # the variable names a file sets
-    local ENV_VARS=() kv
-    read_env_file "$1"
-    for kv in "${ENV_VARS[@]}"; do printf '%s\n' "${kv%%=*}"; done
+    local BP_ENV_VARS=() kv
+    bp_read_env_file "$1"
+    for kv in "${BP_ENV_VARS[@]}"; do printf '%s\n' "${kv%%=*}"; done
 }
 
 # slot_exec <slot> <command>...: runs a release's command the way the unit
@@ -288,14 +266,14 @@ env_keys() { # the variable names a file sets
 slot_exec() {
     local slot=$1
     shift
-    local ENV_VARS=()
-    read_env_file "$ETC/env"
-    read_env_file "$(slot_env "$slot")"
+    local BP_ENV_VARS=()
+    bp_read_env_file "$ETC/env"
+    bp_read_env_file "$(slot_env "$slot")"
     local prefix=()
     if [[ -n ${DEPLOY_MIGRATE_AS:-} ]]; then
         prefix=(runuser -u "$DEPLOY_MIGRATE_AS" --)
     fi
-    "${prefix[@]}" env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/nonexistent "${ENV_VARS[@]}" "$@" 9>&-
+    "${prefix[@]}" env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/nonexistent "${BP_ENV_VARS[@]}" "$@" 9>&-
 }
 
 # ---- nginx -------------------------------------------------------------------------

@@ -289,6 +289,31 @@ bp_redis_stop() {
     BP_REDIS_PID=
 }
 
+# bp_read_env_file <file>: reads a file in systemd's EnvironmentFile format
+# (KEY=VALUE lines, # and ; comments, a value optionally in matching quotes)
+# and appends KEY=VALUE to the array BP_ENV_VARS. A bad line is reported by
+# number only: it may hold a secret. Callers declare `local BP_ENV_VARS=()`
+# to collect into their own list (scripts/deploy-production.sh,
+# tests/ops/deploy/svcmgr.sh).
+bp_read_env_file() {
+    local file=$1 line n=0 key val
+    [[ -r $file ]] || bp_die "cannot read $file"
+    while IFS= read -r line || [[ -n $line ]]; do
+        n=$((n + 1))
+        line=${line#"${line%%[![:space:]]*}"}
+        [[ -z $line || $line == \#* || $line == \;* ]] && continue
+        [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]] ||
+            bp_die "$file line $n is not KEY=VALUE"
+        key=${BASH_REMATCH[1]}
+        val=${BASH_REMATCH[2]}
+        val=${val%"${val##*[![:space:]]}"}
+        if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then
+            val=${BASH_REMATCH[1]}
+        fi
+        BP_ENV_VARS+=("$key=$val")
+    done <"$file"
+}
+
 # True when pid $1 exists and is not a zombie. Builtins only: no fork, so
 # it is safe while signals arrive.
 bp_alive() {

@@ -364,6 +364,19 @@ void bpt_unique_email(char *out, size_t len)
              ts.tv_nsec, atomic_fetch_add(&counter, 1));
 }
 
+unsigned bpt_unique_subscriber(void)
+{
+    static atomic_uint counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* Milliseconds of the day times 16, plus a counter: distinct for 16
+     * calls per millisecond; modulo 80,000,000 the same number comes back
+     * only 5,000,000 ms (83 minutes) later. */
+    uint64_t ms = (uint64_t)(ts.tv_sec % 86400) * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint64_t n = ms * 16u + (atomic_fetch_add(&counter, 1) % 16u);
+    return 20000000u + (unsigned)(n % 80000000u);
+}
+
 int bpt_user_new(bpt_user *u)
 {
     memset(u, 0, sizeof *u);
@@ -1676,4 +1689,34 @@ int bpt_promtool_check(const char *text, char *out, size_t len)
         if (errno != EINTR)
             return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void bpt_strings_add(bpt_strings *s, const char *p, size_t len)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        if (s->v == NULL)
+            abort();
+    }
+    s->v[s->n] = strndup(p, len);
+    if (s->v[s->n] == NULL)
+        abort();
+    s->n++;
+}
+
+bool bpt_strings_has(const bpt_strings *s, const char *p, size_t len)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strlen(s->v[i]) == len && memcmp(s->v[i], p, len) == 0)
+            return true;
+    return false;
+}
+
+void bpt_strings_free(bpt_strings *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    memset(s, 0, sizeof *s);
 }

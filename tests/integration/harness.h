@@ -8,6 +8,7 @@
 #ifndef BPT_HARNESS_H
 #define BPT_HARNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -105,6 +106,12 @@ typedef struct {
 
 /* Writes a new address that no other call, process or run has used. */
 void bpt_unique_email(char *out, size_t len);
+
+/* An eight-digit subscriber number of Buenos Aires (11) that no other call
+ * within 80 minutes uses (a test run is shorter): 20000000 to 99999999,
+ * since a subscriber number never starts with 0 or 1 (common/input.c). As
+ * the API stores it: "+54911%08u"; as WhatsApp writes it: "5411%08u". */
+unsigned bpt_unique_subscriber(void);
 
 /* Registers a fresh unique client (accept_terms true) and logs in; fills u.
  * Returns 0, or -1 when either step did not answer as API.md says. */
@@ -369,6 +376,22 @@ int bpt_rpc_call_as(const char *name, const char *method, const char *user_id, c
                     const void *body, size_t body_len, int timeout_ms, Bp__Rpc__Reply **reply);
 
 /* ---- small things ----------------------------------------------------------- */
+
+/* A growing list of strings (copies); zero-initialise, free with
+ * bpt_strings_free. Out of memory aborts the test. */
+typedef struct {
+    char **v;
+    size_t n, cap;
+} bpt_strings;
+
+/* Appends a copy of p[0..len). */
+void bpt_strings_add(bpt_strings *s, const char *p, size_t len);
+
+/* True when p[0..len) is in the list. */
+bool bpt_strings_has(const bpt_strings *s, const char *p, size_t len);
+
+/* Frees every string and the list, which is empty again afterwards. */
+void bpt_strings_free(bpt_strings *s);
 
 /* Milliseconds from CLOCK_MONOTONIC. */
 double bpt_now_ms(void);

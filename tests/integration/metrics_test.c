@@ -59,38 +59,6 @@ static void assert_promtool_clean(char *text)
 
 /* ---- the exposition's shape ---------------------------------------------------- */
 
-typedef struct {
-    char **v;
-    size_t n, cap;
-} strings;
-
-static void strings_add(strings *s, const char *p, size_t len)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 64;
-        s->v = realloc(s->v, s->cap * sizeof *s->v);
-        cr_assert_not_null(s->v);
-    }
-    s->v[s->n] = strndup(p, len);
-    cr_assert_not_null(s->v[s->n]);
-    s->n++;
-}
-
-static bool strings_has(const strings *s, const char *p, size_t len)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strlen(s->v[i]) == len && memcmp(s->v[i], p, len) == 0)
-            return true;
-    return false;
-}
-
-static void strings_free(strings *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-}
-
 static int by_string(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -145,7 +113,7 @@ static size_t series_len(const char *line, size_t ll, size_t nl)
  * -1. */
 static int check_families(const char *text, char *why, size_t len)
 {
-    strings helps = {0}, types = {0}, series = {0};
+    bpt_strings helps = {0}, types = {0}, series = {0};
     char fam[256] = "", type[32] = "", last_help[256] = "";
     int rv = 0;
     for (const char *line = text; *line != '\0' && rv == 0;) {
@@ -161,20 +129,20 @@ static int check_families(const char *text, char *why, size_t len)
         if (help || is_type) {
             const char *name = line + 7;
             size_t nl = strcspn(name, " \n");
-            strings *seen = help ? &helps : &types;
-            if (strings_has(seen, name, nl) || nl >= sizeof fam) {
+            bpt_strings *seen = help ? &helps : &types;
+            if (bpt_strings_has(seen, name, nl) || nl >= sizeof fam) {
                 snprintf(why, len, "a second %s line for %.*s", help ? "HELP" : "TYPE", (int)nl,
                          name);
                 rv = -1;
             } else if (help) {
-                strings_add(seen, name, nl);
+                bpt_strings_add(seen, name, nl);
                 snprintf(last_help, sizeof last_help, "%.*s", (int)nl, name);
             } else if (strlen(last_help) != nl || memcmp(last_help, name, nl) != 0) {
                 snprintf(why, len, "the TYPE line of %.*s does not follow its HELP line", (int)nl,
                          name);
                 rv = -1;
             } else {
-                strings_add(seen, name, nl);
+                bpt_strings_add(seen, name, nl);
                 snprintf(fam, sizeof fam, "%.*s", (int)nl, name);
                 snprintf(type, sizeof type, "%.*s", (int)strcspn(name + nl + 1, " \n"),
                          name + nl + 1);
@@ -205,7 +173,7 @@ static int check_families(const char *text, char *why, size_t len)
             rv = -1;
             break;
         }
-        strings_add(&series, line, key);
+        bpt_strings_add(&series, line, key);
         line = next;
     }
     if (rv == 0 && types.n == 0) {
@@ -220,9 +188,9 @@ static int check_families(const char *text, char *why, size_t len)
                 rv = -1;
             }
     }
-    strings_free(&helps);
-    strings_free(&types);
-    strings_free(&series);
+    bpt_strings_free(&helps);
+    bpt_strings_free(&types);
+    bpt_strings_free(&series);
     return rv;
 }
 

@@ -70,41 +70,6 @@ static void cleanup(void)
 
 TestSuite(monitoring, .init = stand_ins_ok, .fini = cleanup, .timeout = 240);
 
-/* ---- lists of strings ------------------------------------------------------------ */
-
-typedef struct {
-    char **v;
-    size_t n, cap;
-} strings;
-
-static void strings_add(strings *s, const char *p, size_t len)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 64;
-        s->v = realloc(s->v, s->cap * sizeof *s->v);
-        cr_assert_not_null(s->v);
-    }
-    s->v[s->n] = strndup(p, len);
-    cr_assert_not_null(s->v[s->n]);
-    s->n++;
-}
-
-static bool strings_has(const strings *s, const char *p)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], p) == 0)
-            return true;
-    return false;
-}
-
-static void strings_clear(strings *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-    memset(s, 0, sizeof *s);
-}
-
 /* ---- what the dashboards and alerts query ----------------------------------------- */
 
 typedef struct {
@@ -154,7 +119,7 @@ static void read_queried(uses *u)
 /* ---- what the suite exports ---------------------------------------------------------- */
 
 /* "name type" of every `# TYPE` line of text, added to fams. */
-static void add_families(strings *fams, const char *text)
+static void add_families(bpt_strings *fams, const char *text)
 {
     for (const char *line = text; *line != '\0';) {
         const char *eol = strchr(line, '\n');
@@ -162,15 +127,15 @@ static void add_families(strings *fams, const char *text)
         if (ll > 7 && memcmp(line, "# TYPE ", 7) == 0) {
             char buf[256];
             snprintf(buf, sizeof buf, "%.*s", (int)(ll - 7), line + 7);
-            if (!strings_has(fams, buf))
-                strings_add(fams, buf, strlen(buf));
+            if (!bpt_strings_has(fams, buf, strlen(buf)))
+                bpt_strings_add(fams, buf, strlen(buf));
         }
         line += ll + (eol != NULL ? 1 : 0);
     }
 }
 
 /* The type of family name in fams, or NULL. */
-static const char *family_type(const strings *fams, const char *name, size_t len)
+static const char *family_type(const bpt_strings *fams, const char *name, size_t len)
 {
     for (size_t i = 0; i < fams->n; i++) {
         const char *f = fams->v[i];
@@ -189,7 +154,7 @@ static bool ends_with(const char *s, const char *suffix)
 /* Whether a query of name is answered by a family of fams: the family
  * itself, or the _bucket, _sum or _count samples of a histogram (_sum and
  * _count of a summary too). */
-static bool exported(const strings *fams, const char *name)
+static bool exported(const bpt_strings *fams, const char *name)
 {
     if (family_type(fams, name, strlen(name)) != NULL)
         return true;
@@ -295,7 +260,7 @@ static void shop_traffic(void)
 
 /* How many uses of u name a metric the families scraped from the endpoint
  * of their job do not answer; with report, each one fails the test. */
-static size_t count_missing(const uses *u, const strings *metrics, const strings *business,
+static size_t count_missing(const uses *u, const bpt_strings *metrics, const bpt_strings *business,
                             bool report)
 {
     size_t missing = 0;
@@ -354,11 +319,11 @@ Test(monitoring, every_metric_a_dashboard_or_alert_queries_is_exported)
 
     /* The messages go out asynchronously: scrape until every family is
      * there or WAIT_MS passed. */
-    strings metrics = {0}, business = {0};
+    bpt_strings metrics = {0}, business = {0};
     size_t missing = 0;
     for (double t0 = bpt_now_ms();;) {
-        strings_clear(&metrics);
-        strings_clear(&business);
+        bpt_strings_free(&metrics);
+        bpt_strings_free(&business);
         char *texts[3] = {scrape(NULL, "/api/metrics"), scrape(spare, "/api/metrics"),
                           scrape(NULL, "/api/business-metrics")};
         add_families(&metrics, texts[0]);
@@ -379,7 +344,7 @@ Test(monitoring, every_metric_a_dashboard_or_alert_queries_is_exported)
     cr_expect_eq(missing, 0, "%zu queried metric(s) not exported (listed above)", missing);
 
     /* For information: what the suite exports that nothing looks at. */
-    strings *both[] = {&metrics, &business};
+    bpt_strings *both[] = {&metrics, &business};
     size_t unused = 0;
     for (size_t k = 0; k < BP_COUNTOF(both); k++)
         for (size_t i = 0; i < both[k]->n; i++) {
@@ -402,7 +367,7 @@ Test(monitoring, every_metric_a_dashboard_or_alert_queries_is_exported)
         }
     if (unused > 0)
         fprintf(stderr, "\nmonitoring: %zu families not queried\n", unused);
-    strings_clear(&metrics);
-    strings_clear(&business);
+    bpt_strings_free(&metrics);
+    bpt_strings_free(&business);
     free(u.v);
 }

@@ -39,19 +39,6 @@ static void unique_text(const char *prefix, char *out, size_t len)
     snprintf(out, len, "%s %s", prefix, email);
 }
 
-/* A mobile number of Buenos Aires no other call or run uses, as the API
- * stores it. */
-static void unique_phone(char *out, size_t len)
-{
-    static unsigned long calls;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    unsigned long n =
-        ((unsigned long)ts.tv_sec * 1000ul + (unsigned long)ts.tv_nsec / 1000000ul) * 10ul +
-        calls++ % 10ul;
-    snprintf(out, len, "+54911%08lu", n % 100000000ul);
-}
-
 /* Books service_id at hhmm of day with notes; expects 201 and copies the id. */
 static void book_with_notes(const bpt_shop *f, const char *token, const char *service_id, long day,
                             const char *hhmm, const char *notes, char id[64])
@@ -337,8 +324,8 @@ Test(privacy_booking, erasure_cancels_and_anonymises_and_happens_once, .timeout 
     unique_text("Motivo", reason, sizeof reason);
     unique_text("Licencia", off_reason, sizeof off_reason);
     unique_text("Tano", provider_name, sizeof provider_name);
-    unique_phone(phone, sizeof phone);
-    unique_phone(shop_phone, sizeof shop_phone);
+    snprintf(phone, sizeof phone, "+54911%08u", bpt_unique_subscriber());
+    snprintf(shop_phone, sizeof shop_phone, "+54911%08u", bpt_unique_subscriber());
 
     /* The barber's profile gets a unique name and a phone; a time off with
      * a reason; the shop a phone. */

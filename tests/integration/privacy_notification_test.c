@@ -73,9 +73,9 @@ static void person_new(person *p)
     char name[64];
     snprintf(name, sizeof name, "Ximena %s", p->surname);
     cr_assert_eq(bpt_user_register(&p->u, "client", name), 0);
-    unsigned digits = (unsigned)(bpt_now_ms() * 1000.0) % 10000000u;
-    snprintf(p->phone, sizeof p->phone, "+54911%08u", 20000000u + digits);
-    snprintf(p->wa_phone, sizeof p->wa_phone, "5411%08u", 20000000u + digits);
+    unsigned subscriber = bpt_unique_subscriber();
+    snprintf(p->phone, sizeof p->phone, "+54911%08u", subscriber);
+    snprintf(p->wa_phone, sizeof p->wa_phone, "5411%08u", subscriber);
     set_phone(p->u.token, p->phone);
 }
 

@@ -30,7 +30,7 @@ static void person_new(person *p, const char *label)
     bpt_unique_email(p->u.email, sizeof p->u.email);
     snprintf(p->u.password, sizeof p->u.password, "Navaja-Fade-7281!");
     snprintf(p->u.name, sizeof p->u.name, "%s Privacidad%08x", label, r);
-    snprintf(p->phone, sizeof p->phone, "+54911%08u", r % 100000000u);
+    snprintf(p->phone, sizeof p->phone, "+54911%08u", bpt_unique_subscriber());
     snprintf(p->notes, sizeof p->notes, "Alergia al producto %08x, no usar", r);
     bpt_response *res = bpt_http_pack(
         "POST", "/api/auth/register", NULL, "{s:s, s:s, s:s, s:s, s:b}", "email", p->u.email,

@@ -310,9 +310,15 @@ check_load() {
     LOAD_REQUESTS=${F[requests]}
     wrk_figures "$T/wrk-$name-keepalive.txt"
     ((F[requests] > 0 && F[non2xx] == 0)) || fail "$what (keep-alive): ${F[non2xx]} answers were not 2xx"
-    ((F[connect] + F[write] + F[timeout] == 0 && F[read] <= WRK_KEEPALIVE_CONNECTIONS)) ||
-        fail "$what (keep-alive): more socket errors than one closed idle connection per connection"
-    ok "$what, keep-alive client: ${F[requests]} requests, 0 non-2xx, ${F[read]} idle connection(s) closed by the reload (at most one per connection; p99 ${F[p99_ms]} ms)"
+    # At a reload nginx's old workers close their idle keep-alive
+    # connections; a request written at that instant is lost (HTTP clients
+    # retry it, wrk counts a read error). A connection can meet this twice:
+    # until the master tells the old workers to quit, they still accept, so
+    # the connection wrk opens again may land on one of them and be closed
+    # once more. Nothing else may fail.
+    ((F[connect] + F[write] + F[timeout] == 0 && F[read] <= 2 * WRK_KEEPALIVE_CONNECTIONS)) ||
+        fail "$what (keep-alive): more socket errors (${F[read]} read) than two closed idle connections per connection"
+    ok "$what, keep-alive client: ${F[requests]} requests, 0 non-2xx, ${F[read]} idle connection(s) closed by the reload (at most two per connection; p99 ${F[p99_ms]} ms)"
     LOAD_REQUESTS=$((LOAD_REQUESTS + F[requests]))
     LOAD_ERRORS=${F[read]}
 }

@@ -461,6 +461,7 @@ echo "  wrk's 201s: $wrk_created (answer lines: $created); bookings of the run i
 echo "  of those, $lost_reply got a failed answer (committed, reply lost at the kill) and $unanswered never answered (cut by wrk's end)"
 echo
 check '((calls_1_before > 0 && before_2 > 0))' "both booking instances served bookings before the kill"
+# shellcheck disable=SC2016 # check evaluates it
 check '[[ $up_1_before == 1 && $up_1_after == 0 && $up_2_after == 1 ]]' \
     "the gateway's barberpro_service_up per instance: booking-1 $up_1_before then $up_1_after, booking-2 $up_2_after"
 check '((created_after > 0 && reads_after > 0))' "bookings and reads kept succeeding after the kill"

@@ -110,24 +110,6 @@ target_services() {
     ((${#SERVICES[@]})) || bp_die "barberpro@.target pulls in no barberpro-<svc>@%i.service"
 }
 
-# read_env_file <file>: systemd's EnvironmentFile format into ENV_VARS.
-read_env_file() {
-    local file=$1 line key val
-    while IFS= read -r line || [[ -n $line ]]; do
-        line=${line#"${line%%[![:space:]]*}"}
-        [[ -z $line || $line == \#* || $line == \;* ]] && continue
-        [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]] ||
-            bp_die "$file: a line is not KEY=VALUE"
-        key=${BASH_REMATCH[1]}
-        val=${BASH_REMATCH[2]}
-        val=${val%"${val##*[![:space:]]}"}
-        if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then
-            val=${BASH_REMATCH[1]}
-        fi
-        ENV_VARS+=("$key=$val")
-    done <"$file"
-}
-
 # pid_of <slot> <svc>: sets PID (empty when the stand-in never started it).
 pid_of() {
     PID=
@@ -136,7 +118,7 @@ pid_of() {
 }
 
 start_service() {
-    local slot=$1 svc=$2 unit exec f optional ENV_VARS=() PID MAPPED VALUES
+    local slot=$1 svc=$2 unit exec f optional BP_ENV_VARS=() PID MAPPED VALUES
     unit=barberpro-$svc@.service
     pid_of "$slot" "$svc"
     if bp_alive "$PID"; then
@@ -158,7 +140,7 @@ start_service() {
         map_path "${f//%i/$slot}"
         f=$MAPPED
         if [[ -r $f ]]; then
-            read_env_file "$f"
+            bp_read_env_file "$f"
         elif ((!optional)); then
             bp_die "barberpro-$svc@$slot.service: EnvironmentFile $f is missing"
         fi
@@ -166,7 +148,7 @@ start_service() {
     [[ -x $exec ]] || bp_die "barberpro-$svc@$slot.service: $exec is not executable"
     mkdir -p "$STATE/$slot"
     printf '%(%FT%TZ)T starting %s\n' -1 "$exec" >>"$STATE/$slot/$svc.log"
-    setsid env -i PATH=/usr/local/bin:/usr/bin:/bin "${ENV_VARS[@]}" "$exec" \
+    setsid env -i PATH=/usr/local/bin:/usr/bin:/bin "${BP_ENV_VARS[@]}" "$exec" \
         </dev/null >>"$STATE/$slot/$svc.log" 2>&1 9>&- &
     echo "$!" >"$STATE/$slot/$svc.pid"
 }
