@@ -507,16 +507,17 @@ static void after_commit(bp_call *call, const char *provider_id)
  * transaction in one round trip, where both commit or neither does (an
  * overlap fails the whole statement with 23P01). It takes the provider's
  * lock first (BOOKING_SQL_LOCK_PROVIDER). $15..$19 are the outbox event
- * (bp_outbox_event_init). */
+ * (bp_outbox_event_init), $20 the request's Idempotency-Key or NULL (a key
+ * the client used already fails it with 23505). */
 static const char SQL_INSERT[] =
     "WITH ins AS (INSERT INTO booking.bookings (id, shop_id, provider_id, service_id, client_id,"
     " starts_at, ends_at, blocked, status, price_cents, deposit_cents, currency, notes,"
-    " hold_expires_at)"
+    " hold_expires_at, idempotency_key)"
     " SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, to_timestamp($6::int8),"
     " to_timestamp($7::int8), tstzrange(to_timestamp($6::int8), to_timestamp($8::int8), '[)'),"
     " $9::text, $10::int8, $11::int8, $12::text, $13::text,"
     " CASE WHEN $9::text = 'pending_payment'"
-    "           THEN now() + make_interval(secs => $14::int) END"
+    "           THEN now() + make_interval(secs => $14::int) END, $20::text"
     " FROM (SELECT " BOOKING_SQL_LOCK_PROVIDER(
         "$3") ") AS provider_lock"
               " RETURNING created_at, hold_expires_at),"
@@ -525,6 +526,52 @@ static const char SQL_INSERT[] =
               "c)"
               " SELECT (extract(epoch FROM created_at) * 1000)::int8,"
               " coalesce((extract(epoch FROM hold_expires_at) * 1000)::int8, 0) FROM ins";
+
+static int reply_visible(bp_call *call, const char *booking_id, Bp__Booking__Booking **booking,
+                         booking_actor *actor);
+
+/* A key this client has used already: the booking it made. */
+static const char SQL_BY_KEY[] =
+    "SELECT id::text, provider_id::text, service_id::text, extract(epoch FROM starts_at)::int8"
+    " FROM booking.bookings WHERE client_id = $1::uuid AND idempotency_key = $2";
+
+/* With an Idempotency-Key the client has sent before, answers as the first
+ * request was answered (201 with its booking, as it is now) when this is
+ * the same request (barber, service, start), else 409
+ * idempotency_conflict; *done tells whether it answered. A key never seen
+ * leaves *done false. Returns 0 or the recorded answer. */
+static int replay_by_key(bp_call *call, const char *key,
+                         const Bp__Booking__CreateBookingRequest *in, int64_t start_s,
+                         Bp__Booking__BookingReply *out, bool *done)
+{
+    *done = false;
+    const char *params[] = {bp_call_user_id(call), key};
+    PGresult *res = bp_db_query(bp_call_worker(call)->db, SQL_BY_KEY, 2, params);
+    if (!bp_db_ok(res, bp_call_request_id(call))) {
+        PQclear(res);
+        return bp_call_fail_internal(call, BP_EIO);
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+    *done = true;
+    bool same = strcmp(PQgetvalue(res, 0, 1), in->provider_id) == 0 &&
+                strcmp(PQgetvalue(res, 0, 2), in->service_id) == 0 && int_at(res, 0, 3) == start_s;
+    char id[37];
+    snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (!same)
+        return bp_call_fail(call, 409, "idempotency_conflict", "Idempotency-Key",
+                            "Esa Idempotency-Key ya se usó para otro turno.");
+    booking_actor actor;
+    int rv = reply_visible(call, id, &out->booking, &actor);
+    if (rv == 0) {
+        count_booking("replayed");
+        bp_call_set_status(call, 201);
+    }
+    return rv;
+}
 
 /* A new booking announces one event, booking.created, whose status says
  * whether it is confirmed already (no deposit) or pending_payment (the
@@ -552,6 +599,11 @@ BOOKING_HANDLER(create_booking)
         return bp_call_fail_invalid(call, "notes", "Las notas admiten hasta 1000 caracteres.");
     if (!bp_uuid_valid(me))
         return bp_call_fail(call, 401, "unauthorized", NULL, "Tenés que iniciar sesión.");
+    const char *key = *bp_call_idempotency_key(call) != '\0' ? bp_call_idempotency_key(call) : NULL;
+    bool replayed;
+    if (key != NULL &&
+        ((rv = replay_by_key(call, key, in, start_s, out, &replayed)) != 0 || replayed))
+        return rv;
 
     rv = booking_slot_ctx_load(db, in->provider_id, in->service_id, start_s, start_s + SPAN_MAX_S,
                                me, app->no_show_window_days, &ctx);
@@ -616,7 +668,7 @@ BOOKING_HANDLER(create_booking)
     const char *params[] = {id,        ctx.shop_id,  in->provider_id, in->service_id, me,
                             s_start,   s_end,        s_blocked,       status,         s_price,
                             s_deposit, ctx.currency, notes,           s_hold,         ev.event_id,
-                            ev.topic,  ev.key,       ev.payload_hex,  ev.consumers};
+                            ev.topic,  ev.key,       ev.payload_hex,  ev.consumers,   key};
     PGresult *res =
         bp_db_exec_prepared(db, BOOKING_STMT_INSERT, SQL_INSERT, (int)BP_COUNTOF(params), params);
     bp_outbox_event_free(&ev);
@@ -624,6 +676,13 @@ BOOKING_HANDLER(create_booking)
         PQclear(res);
         count_booking("slot_taken");
         return booking_fail_slot_taken(call);
+    }
+    if (key != NULL && bp_db_sqlstate(res, "23505")) {
+        /* The same key's first request committed meanwhile. */
+        PQclear(res);
+        if ((rv = replay_by_key(call, key, in, start_s, out, &replayed)) != 0 || replayed)
+            return rv;
+        return bp_call_fail_internal(call, BP_EIO);
     }
     if (!bp_db_ok(res, bp_call_request_id(call)) || PQntuples(res) != 1) {
         PQclear(res);

@@ -79,7 +79,7 @@ static const char SQL_DELIVERED_EVENTS[] =
 /* Notes and the reasons a person wrote go; the daemon's own fixed reasons
  * (cancelled_by system) stay, they say why the chair was freed. */
 static const char SQL_BOOKINGS[] =
-    "UPDATE booking.bookings SET client_id = NULL, notes = NULL,"
+    "UPDATE booking.bookings SET client_id = NULL, notes = NULL, idempotency_key = NULL,"
     " cancel_reason = CASE WHEN cancelled_by = 'system' THEN cancel_reason END,"
     " updated_at = now() WHERE client_id = $1";
 

@@ -231,6 +231,52 @@ Test(booking_flow, no_deposit_booking_is_confirmed_and_leaves_the_list)
     expect_error(bpt_book(other.token, &f, f.corte_id, start), 409, "slot_taken", NULL);
 }
 
+Test(booking_flow, an_idempotency_key_makes_a_retry_return_the_same_booking)
+{
+    bpt_shop f;
+    shop_setup(&f);
+    long day = workday(2, 1);
+    char start[32], other_start[32], key[96];
+    bpt_ba_at(day, "11:00", start);
+    bpt_ba_at(day, "12:00", other_start);
+    snprintf(key, sizeof key, "retry-%s", f.client.id);
+
+    bpt_response *first = bpt_book_keyed(f.client.token, &f, f.corte_id, start, key);
+    cr_assert(first != NULL && first->status == 201, "%ld %s", first ? first->status : 0,
+              first ? first->body : "");
+    const char *id = bpt_json_str(first->json, "booking.id");
+    cr_assert_not_null(id);
+
+    /* The answer was lost: the same request again is the same booking,
+     * not a slot taken by the client's own booking. */
+    bpt_response *again = bpt_book_keyed(f.client.token, &f, f.corte_id, start, key);
+    cr_assert(again != NULL && again->status == 201, "%ld %s", again ? again->status : 0,
+              again ? again->body : "");
+    cr_expect_str_eq(bpt_json_str(again->json, "booking.id"), id);
+    cr_expect_str_eq(bpt_json_str(again->json, "booking.starts_at"), start);
+    bpt_response_free(again);
+
+    /* The key names that request: another start with it is a conflict, and
+     * nothing is booked. */
+    expect_error(bpt_book_keyed(f.client.token, &f, f.corte_id, other_start, key), 409,
+                 "idempotency_conflict", "Idempotency-Key");
+    cr_expect(offers(&f, f.corte_id, day, "12:00"), "12:00 was booked by a conflicting key");
+
+    /* Keys are the client's own: another client's same key books anew (the
+     * slot is taken, so it says so). Without a key the slot is taken too. */
+    bpt_user other;
+    cr_assert_eq(bpt_user_new(&other), 0);
+    expect_error(bpt_book_keyed(other.token, &f, f.corte_id, start, key), 409, "slot_taken", NULL);
+    expect_error(bpt_book(f.client.token, &f, f.corte_id, start), 409, "slot_taken", NULL);
+
+    const char *params[] = {id};
+    cr_expect_eq(bpt_db_long("SELECT count(*) FROM booking.bookings WHERE client_id ="
+                             " (SELECT client_id FROM booking.bookings WHERE id = $1::uuid)",
+                             1, params),
+                 1);
+    bpt_response_free(first);
+}
+
 Test(booking_flow, deposit_booking_is_held_then_expires)
 {
     bpt_shop f;

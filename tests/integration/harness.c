@@ -242,8 +242,14 @@ bpt_response *bpt_http(const char *method, const char *path, const char *const *
 bpt_response *bpt_http_json(const char *method, const char *path, const char *token,
                             const json_t *body)
 {
-    char auth[2200];
-    const char *headers[3] = {NULL, NULL, NULL};
+    return bpt_http_json_keyed(method, path, token, NULL, body);
+}
+
+bpt_response *bpt_http_json_keyed(const char *method, const char *path, const char *token,
+                                  const char *idem_key, const json_t *body)
+{
+    char auth[2200], key[300];
+    const char *headers[4] = {NULL, NULL, NULL, NULL};
     size_t nh = 0;
     char *text = NULL;
     if (body != NULL) {
@@ -255,6 +261,10 @@ bpt_response *bpt_http_json(const char *method, const char *path, const char *to
     if (token != NULL) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         headers[nh++] = auth;
+    }
+    if (idem_key != NULL) {
+        snprintf(key, sizeof key, "Idempotency-Key: %s", idem_key);
+        headers[nh++] = key;
     }
     bpt_response *r = bpt_http(method, path, headers, text, text != NULL ? strlen(text) : 0);
     free(text);
@@ -591,8 +601,19 @@ int bpt_shop_new(bpt_shop *f)
 bpt_response *bpt_book(const char *token, const bpt_shop *f, const char *service_id,
                        const char *starts_at)
 {
-    return bpt_http_pack("POST", "/api/bookings", token, "{s:s, s:s, s:s}", "provider_id",
-                         f->provider_id, "service_id", service_id, "starts_at", starts_at);
+    return bpt_book_keyed(token, f, service_id, starts_at, NULL);
+}
+
+bpt_response *bpt_book_keyed(const char *token, const bpt_shop *f, const char *service_id,
+                             const char *starts_at, const char *idem_key)
+{
+    json_t *body = json_pack("{s:s, s:s, s:s}", "provider_id", f->provider_id, "service_id",
+                             service_id, "starts_at", starts_at);
+    if (body == NULL)
+        return NULL;
+    bpt_response *r = bpt_http_json_keyed("POST", "/api/bookings", token, idem_key, body);
+    json_decref(body);
+    return r;
 }
 
 bpt_response *bpt_booking_get(const char *token, const char *id)
@@ -716,23 +737,10 @@ int bpt_deliver_payment(const char *topic, const char *event_id, const char *boo
 bpt_response *bpt_checkout(const char *token, const char *booking_id, const char *idem_key)
 {
     json_t *body = json_pack("{s:s}", "booking_id", booking_id);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
+    if (body == NULL)
         return NULL;
-    char auth[2200], key[300];
-    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
-    size_t nh = 1;
-    if (token != NULL) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers[nh++] = auth;
-    }
-    if (idem_key != NULL) {
-        snprintf(key, sizeof key, "Idempotency-Key: %s", idem_key);
-        headers[nh++] = key;
-    }
-    bpt_response *r = bpt_http("POST", "/api/payments/checkout", headers, text, strlen(text));
-    free(text);
+    bpt_response *r = bpt_http_json_keyed("POST", "/api/payments/checkout", token, idem_key, body);
+    json_decref(body);
     return r;
 }
 

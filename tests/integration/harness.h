@@ -65,6 +65,10 @@ int bpt_gateway_stop(pid_t pid);
 bpt_response *bpt_http_json(const char *method, const char *path, const char *token,
                             const json_t *body);
 
+/* bpt_http_json with an Idempotency-Key header (idem_key NULL: none). */
+bpt_response *bpt_http_json_keyed(const char *method, const char *path, const char *token,
+                                  const char *idem_key, const json_t *body);
+
 /* As bpt_http_json with the body given as a jansson pack format. */
 bpt_response *bpt_http_pack(const char *method, const char *path, const char *token,
                             const char *fmt, ...);
@@ -170,6 +174,10 @@ int bpt_shop_new(bpt_shop *f);
 /* POST /api/bookings of service_id with f's provider at starts_at. */
 bpt_response *bpt_book(const char *token, const bpt_shop *f, const char *service_id,
                        const char *starts_at);
+
+/* bpt_book with an Idempotency-Key header (idem_key NULL: none). */
+bpt_response *bpt_book_keyed(const char *token, const bpt_shop *f, const char *service_id,
+                             const char *starts_at, const char *idem_key);
 
 /* GET /api/bookings/{id}. */
 bpt_response *bpt_booking_get(const char *token, const char *id);

@@ -322,6 +322,9 @@ service_up() {
         awk -v addr="bus_address=\"$1\"" '/^barberpro_service_up\{/ && /service="booking"/ &&
                  index($0, addr) { v = $NF } END { print (v == "" ? "missing" : v) }'
 }
+# The starts of a day: 08:00 + 45 min * k, sixteen a day, which a 30-minute
+# service with 10 minutes of buffer never overlaps.
+times=(08:00 08:45 09:30 10:15 11:00 11:45 12:30 13:15 14:00 14:45 15:30 16:15 17:00 17:45 18:30 19:15)
 lua=$OUT/bookings.lua
 {
     echo "local nthreads, read_every = $THREADS, 4"
@@ -332,6 +335,9 @@ lua=$OUT/bookings.lua
     echo '}'
     printf 'local days = {'
     printf '"%s",' "${days[@]}"
+    echo '}'
+    printf 'local times = {'
+    printf '"%s",' "${times[@]}"
     echo '}'
     printf 'local tokens = {'
     printf '"%s",' "${tokens[@]}"
@@ -439,6 +445,36 @@ read -r db_run db_confirmed overlaps dup_keys missing lost_reply unanswered dup_
 bp_log "database: $db_run bookings of the run ($db_confirmed confirmed); overlapping live bookings: $overlaps; keys with two bookings: $dup_keys"
 grep -E '^(unanswered|lost-reply) ' "$OUT/db" >&2 || true
 
+# ---- the failed bookings, retried with their Idempotency-Key ---------------------------------
+# What a client does after a 503: send the same request again with the same
+# key. One whose first attempt committed (its reply was lost) must get that
+# booking back; one that never ran is made now; none may be made twice.
+retry_same=0 retry_new=0 retry_bad=0
+while read -r _ _ rid; do
+    idx=${rid#scaleout-b-}
+    # As bookings.lua: idx = (counter - 1) * nthreads + tid.
+    tid=$((idx % THREADS))
+    counter=$(((idx - tid) / THREADS + 1))
+    token=${tokens[counter % ${#tokens[@]}]}
+    r=$((idx / ${#providers[@]}))
+    body="{\"provider_id\":\"${providers[idx % ${#providers[@]}]}\",\"service_id\":\"$service\",\"starts_at\":\"${days[r / ${#times[@]}]}T${times[r % ${#times[@]}]}:00-03:00\",\"notes\":\"$rid\"}"
+    before=$(psql "$DATABASE_URL" -XAtq -c "SELECT id FROM booking.bookings WHERE notes = '$rid'")
+    st=$(curl -s -o "$OUT/retry.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+        -H 'Content-Type: application/json' -H "Idempotency-Key: $rid" -d "$body" "$BASE/api/bookings")
+    got=$(id_of booking <"$OUT/retry.json")
+    if [[ $st == 201 && -n $before && $got == "$before" ]]; then
+        retry_same=$((retry_same + 1))
+    elif [[ $st == 201 && -z $before && -n $got ]]; then
+        retry_new=$((retry_new + 1))
+    else
+        retry_bad=$((retry_bad + 1))
+        bp_log "retry of $rid (booked before: ${before:-no}) answered $st: $(head -c 300 "$OUT/retry.json")"
+    fi
+done < <(grep -E '^[0-9]+ 50[234] scaleout-b-[0-9]+$' "$OUT/answers.log")
+dup_after=$(psql "$DATABASE_URL" -XAtq -c "SELECT count(*) FROM (SELECT notes FROM booking.bookings
+    WHERE notes LIKE 'scaleout-b-%' GROUP BY notes HAVING count(*) > 1) d")
+bp_log "retries of the failed bookings: $retry_same got the booking their first attempt made, $retry_new booked now, $retry_bad otherwise"
+
 # ---- the verdict ---------------------------------------------------------------------------
 bad=0
 check() { # <condition> <what>
@@ -478,6 +514,9 @@ check '((missing == 0))' "every 201 is a booking in the database ($missing missi
 check '((db_run == created + lost_reply + unanswered))' \
     "database bookings = 201s + replies lost at the kill + requests cut at the end ($db_run = $created + $lost_reply + $unanswered)"
 check '((lost_reply <= failed))' "replies lost at the kill within the failures ($lost_reply <= $failed)"
+check '((retry_bad == 0 && retry_same == lost_reply))' \
+    "each failed booking, retried with its Idempotency-Key, answered 201: $retry_same with the booking its lost reply had made, $retry_new made now"
+check '((dup_after == 0))' "after the retries still one booking per request ($dup_after with two)"
 check '((unanswered <= CONNS && unanswered_early == 0))' \
     "requests never answered: at most one per connection, all at wrk's end ($unanswered <= $CONNS, $unanswered_early more than 3 s before)"
 ((bad == 0)) || bp_die "scale-out checks failed"

@@ -1,20 +1,19 @@
 -- wrk load for tests/ops/scaleout_test.sh, which prepends:
---   nthreads, service, providers {ids}, days {"YYYY-MM-DD"}, tokens {bearer
---   tokens of the clients}, outdir (a folder), read_every (one request in
---   read_every is a read).
+--   nthreads, service, providers {ids}, days {"YYYY-MM-DD"}, times {"HH:MM"},
+--   tokens {bearer tokens of the clients}, outdir (a folder), read_every
+--   (one request in read_every is a read).
 -- Every booking request of the run is a different (barber, start), walking
 -- the barbers first so that concurrent requests hit different chairs; the
 -- starts are 08:00 + 45 min * k, sixteen a day, which a 30-minute service
 -- with 10 minutes of buffer never overlaps. Request number idx sends
--- X-Request-Id scaleout-b-<idx> and the same text as the booking's notes,
--- so that the test can match each answer with the database: a request that
--- ran twice would be a 409 here (its own slot is taken) or two rows with one
--- note there. Reads list the client's bookings (the booking daemon too).
+-- X-Request-Id scaleout-b-<idx>, the same text as the booking's notes and
+-- as its Idempotency-Key, so that the test can match each answer with the
+-- database and retry a failed one: a request that ran twice would be a 409
+-- here (its own slot is taken) or two rows with one note there. The test
+-- computes the same (client, barber, start) from idx: keep the two alike. Reads list the client's bookings (the booking daemon too).
 -- Each thread writes one line per answer, "<epoch s> <status> <request id>",
 -- to <outdir>/responses-<thread>.log; done() prints the counts of every
 -- thread as one SCALEOUT line.
-local times = {"08:00", "08:45", "09:30", "10:15", "11:00", "11:45", "12:30", "13:15",
-               "14:00", "14:45", "15:30", "16:15", "17:00", "17:45", "18:30", "19:15"}
 local capacity = #providers * #times * #days
 
 local threads = {}
@@ -56,7 +55,7 @@ function request()
     providers[p + 1], service, days[d + 1], times[s + 1], key)
   return wrk.format("POST", "/api/bookings",
     {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json",
-     ["X-Request-Id"] = key}, body)
+     ["X-Request-Id"] = key, ["Idempotency-Key"] = key}, body)
 end
 
 function response(status, headers, body)
