@@ -120,19 +120,20 @@ static void dial_address(const char *url, char *out, size_t len)
     snprintf(out, len, "%s", url);
 }
 
-/* One Health call through c. strict (the `health` command): only a 200
- * "ok" passes, so the daemon's database and Redis count. Otherwise (the
- * watchdog) any answer passes: it proves the receive loop and a worker
- * alive, and restarting the daemon would not bring PostgreSQL back.
- * Returns 0, or a BP_E* code with one line saying why in why. */
-static int health_call(bp_client *c, const char *url, int timeout_ms, bool strict, char *why,
+/* One call of method ("Health" or "Ping", both answered by the server
+ * itself) through c: 0 when it answers 200 with status "ok" within
+ * timeout_ms, else a BP_E* code with one line saying why in why. Health
+ * (the `health` command) also asks PostgreSQL and Redis; Ping (the
+ * watchdog) asks nothing else, so that a store that hangs never gets the
+ * daemon restarted: restarting it would not bring PostgreSQL back. */
+static int health_call(bp_client *c, const char *url, const char *method, int timeout_ms, char *why,
                        size_t len)
 {
-    bp_rpc_args args = {.method = "Health", .timeout_ms = timeout_ms > 0 ? timeout_ms : 1};
+    bp_rpc_args args = {.method = method, .timeout_ms = timeout_ms > 0 ? timeout_ms : 1};
     Bp__Rpc__Reply *reply = NULL;
     int rv = bp_client_call(c, &args, &reply);
     if (rv == BP_ETIMEDOUT) {
-        snprintf(why, len, "no answer to Health from %s within %d ms", url, args.timeout_ms);
+        snprintf(why, len, "no answer to %s from %s within %d ms", method, url, args.timeout_ms);
         return rv;
     }
     if (rv == BP_EUNAVAIL) {
@@ -140,23 +141,22 @@ static int health_call(bp_client *c, const char *url, int timeout_ms, bool stric
         return rv;
     }
     if (rv != 0) {
-        snprintf(why, len, "Health call to %s failed: %s", url, bp_strerror(rv));
+        snprintf(why, len, "%s call to %s failed: %s", method, url, bp_strerror(rv));
         return rv;
     }
     int status = reply->has_status ? reply->status : 500;
-    rv = 0;
-    if (strict && status != 200) {
+    if (status != 200) {
         const Bp__Rpc__Error *e = reply->error;
-        snprintf(why, len, "Health at %s answered %d %s: %s", url, status,
+        snprintf(why, len, "%s at %s answered %d %s: %s", method, url, status,
                  e != NULL && e->code != NULL ? e->code : "-",
                  e != NULL && e->message != NULL ? e->message : "-");
         rv = BP_EUNAVAIL;
-    } else if (strict) {
+    } else {
         Bp__Common__HealthReply *h = bp__common__health_reply__unpack(
             NULL, reply->has_body ? reply->body.len : 0,
             reply->has_body ? reply->body.data : (const uint8_t *)"");
         if (h == NULL || h->status == NULL || strcmp(h->status, "ok") != 0) {
-            snprintf(why, len, "Health at %s answered \"%.80s\"", url,
+            snprintf(why, len, "%s at %s answered \"%.80s\"", method, url,
                      h != NULL && h->status != NULL ? h->status : "(nothing)");
             rv = BP_EPROTO;
         }
@@ -167,7 +167,7 @@ static int health_call(bp_client *c, const char *url, int timeout_ms, bool stric
     return rv;
 }
 
-/* The watchdog's check: the daemon's own Health call over its socket. */
+/* The watchdog's check: the daemon's own Ping call over its socket. */
 typedef struct {
     bp_client *client;
     const char *url;
@@ -176,7 +176,7 @@ typedef struct {
 static int check_self(void *arg, int timeout_ms, char *why, size_t len)
 {
     const self_check *s = arg;
-    return health_call(s->client, s->url, timeout_ms, false, why, len);
+    return health_call(s->client, s->url, "Ping", timeout_ms, why, len);
 }
 
 /* `barberpro-<svc> health`: 0 when the daemon at its own address answers
@@ -213,7 +213,7 @@ static int health_command(const bp_service *svc)
         snprintf(why, sizeof why, "no connection to %s within %d ms", dial, HEALTH_TIMEOUT_MS);
         rv = BP_EUNAVAIL;
     } else {
-        rv = health_call(c, dial, (int)(deadline - bp_mono_ms()), true, why, sizeof why);
+        rv = health_call(c, dial, "Health", (int)(deadline - bp_mono_ms()), why, sizeof why);
     }
     bp_client_close(c);
     nng_fini();
@@ -277,7 +277,7 @@ static int serve(const bp_daemon *d)
     snprintf(status, sizeof status, "serving on %s", url);
     int sig = bp_signals_wait(status, self != NULL ? &live : NULL);
     bp_client_close(self);
-    bp_log_info("%s stopping on %s", svc->name, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    bp_log_info("%s stopping on %s", svc->name, bp_signal_name(sig));
     /* Calls first (they may put events), then the relay, which finishes
      * its delivery in flight, then the job in progress. */
     bp_server_stop(srv);

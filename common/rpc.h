@@ -77,10 +77,10 @@ typedef struct {
     void *app;
 } bp_service;
 
-/* Listens on url and starts the worker lanes. The Health, Metrics and
- * BusinessMetrics methods are answered by the server itself unless the
- * service has a handler for them. def must outlive the server. Returns 0 or
- * a BP_E* code. */
+/* Listens on url and starts the worker lanes. The Health, Ping, Metrics
+ * and BusinessMetrics methods are answered by the server itself unless the
+ * service has a handler for them (Ping touches no store: liveness only). def must outlive the
+ * server. Returns 0 or a BP_E* code. */
 int bp_server_start(const bp_service *def, const char *url, bp_server **out);
 
 /* Stops receiving, lets in-flight calls finish and reply, joins the workers

@@ -276,6 +276,14 @@ static int builtin_health(bp_call *call, const ProtobufCMessage *req, ProtobufCM
     return 0;
 }
 
+/* Ping: the receive loop and a worker answer, whatever PostgreSQL and Redis
+ * do (a process whose store hangs is not wedged itself). */
+static int builtin_ping(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    ((Bp__Common__HealthReply *)resp)->status = "ok";
+    return 0;
+}
+
 static int builtin_metrics(bp_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
     Bp__Common__MetricsReply *out = (Bp__Common__MetricsReply *)resp;
@@ -312,6 +320,7 @@ static int builtin_business_metrics(bp_call *call, const ProtobufCMessage *req,
 
 static const bp_handler builtin_handlers[] = {
     {"Health", builtin_health, 0},
+    {"Ping", builtin_ping, 0},
     {"Metrics", builtin_metrics, 0},
     {"BusinessMetrics", builtin_business_metrics, 0},
 };

@@ -72,7 +72,7 @@ static int wait_signal(const sigset_t *set, int64_t deadline_ms)
     }
 }
 
-static const char *signal_name(int sig)
+const char *bp_signal_name(int sig)
 {
     return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal";
 }
@@ -142,6 +142,6 @@ int bp_signals_wait(const char *status, const bp_liveness *live)
     } else {
         sig = wait_signal(&set, -1);
     }
-    sd_notifyf(0, "STOPPING=1\nSTATUS=stopping on %s", signal_name(sig));
+    sd_notifyf(0, "STOPPING=1\nSTATUS=stopping on %s", bp_signal_name(sig));
     return sig;
 }

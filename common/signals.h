@@ -38,4 +38,8 @@ int bp_signals_wait(const char *status, const bp_liveness *live);
  * or 0 when there is none (or no NOTIFY_SOCKET). */
 unsigned long long bp_signals_watchdog_usec(void);
 
+/* "SIGTERM", "SIGINT" or "a signal": what bp_signals_wait returned, for
+ * the stop's log line. */
+const char *bp_signal_name(int sig);
+
 #endif

@@ -15,20 +15,21 @@
 #include "gw_respond.h"
 #include "gw_uploads.h"
 
-void gw_config_load(gw_config *cfg)
+void gw_config_listen(gw_config *cfg)
 {
-    memset(cfg, 0, sizeof *cfg);
     cfg->port = (int)bp_config_int("PORT", 3000, 1, 65535);
 
     const char *bind = bp_config_str("BIND_ADDRESS", "0.0.0.0");
     if (strlen(bind) >= sizeof cfg->bind_address)
         bp_config_fail("BIND_ADDRESS", "too long for an IP address");
     snprintf(cfg->bind_address, sizeof cfg->bind_address, "%s", bind);
+    memset(&cfg->addr, 0, sizeof cfg->addr);
     struct sockaddr_in *v4 = (struct sockaddr_in *)&cfg->addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&cfg->addr;
     if (inet_pton(AF_INET, bind, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)cfg->port);
+        cfg->ipv6 = false;
     } else if (inet_pton(AF_INET6, bind, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)cfg->port);
@@ -36,6 +37,12 @@ void gw_config_load(gw_config *cfg)
     } else {
         bp_config_fail("BIND_ADDRESS", "not an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::)");
     }
+}
+
+void gw_config_load(gw_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    gw_config_listen(cfg);
 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     long def_threads = cpus > 0 ? (cpus < 256 ? cpus : 256) : 1;

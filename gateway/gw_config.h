@@ -20,4 +20,9 @@ typedef struct {
  * (bp_config_fail). */
 void gw_config_load(gw_config *cfg);
 
+/* Only where the gateway listens: port, bind_address, addr and ipv6 (PORT,
+ * BIND_ADDRESS), as gw_config_load reads them; for `barberpro-gateway
+ * health`, which needs nothing else. */
+void gw_config_listen(gw_config *cfg);
+
 #endif

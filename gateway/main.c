@@ -38,34 +38,28 @@ typedef struct {
     char host[80]; /* the Host header and the URL shown in messages */
 } local_target;
 
-static int local_target_set(local_target *t, const char *bind, int port)
+/* The target for a gateway listening where cfg says (gw_config_listen). */
+static void local_target_set(local_target *t, const gw_config *cfg)
 {
     memset(t, 0, sizeof *t);
+    t->addr = cfg->addr;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->addr;
-    if (inet_pton(AF_INET, bind, &v4->sin_addr) == 1) {
-        if (v4->sin_addr.s_addr == htonl(INADDR_ANY))
-            v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        t->len = sizeof *v4;
-        char ip[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
-        snprintf(t->host, sizeof t->host, "%s:%d", ip, port);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, bind, &v6->sin6_addr) == 1) {
+    const void *ip_addr;
+    if (cfg->ipv6) {
         if (IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr))
             v6->sin6_addr = in6addr_loopback;
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
         t->len = sizeof *v6;
-        char ip[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
-        snprintf(t->host, sizeof t->host, "[%s]:%d", ip, port);
-        return 0;
+        ip_addr = &v6->sin6_addr;
+    } else {
+        if (v4->sin_addr.s_addr == htonl(INADDR_ANY))
+            v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        t->len = sizeof *v4;
+        ip_addr = &v4->sin_addr;
     }
-    return BP_EINVAL;
+    char ip[INET6_ADDRSTRLEN];
+    inet_ntop(cfg->ipv6 ? AF_INET6 : AF_INET, ip_addr, ip, sizeof ip);
+    snprintf(t->host, sizeof t->host, cfg->ipv6 ? "[%s]:%d" : "%s:%d", ip, cfg->port);
 }
 
 /* Waits until fd is ready for events or the monotonic deadline passes.
@@ -88,9 +82,11 @@ static int wait_fd(int fd, short events, int64_t deadline)
 }
 
 /* One HTTP/1.1 request "method path" with Connection: close to t, all of
- * it within timeout_ms. Keeps what came back, NUL-terminated, in answer
- * (cap bytes): only the status line when status_only. Returns 0 with the
- * status in *status, or a BP_E* code with the reason in why. */
+ * it within timeout_ms. Not common/http.c (libcurl): the gateway links no
+ * libcurl (Makefile's LIBS_GATEWAY), and a request to itself on loopback,
+ * with no TLS, redirect or body to send, does not warrant it. Keeps what came back, NUL-terminated,
+ * in answer (cap bytes): only the status line when status_only. Returns 0 with the status in
+ * *status, or a BP_E* code with the reason in why. */
 static int http_probe(const local_target *t, const char *method, const char *path, int timeout_ms,
                       bool status_only, int *status, char *answer, size_t cap, char *why,
                       size_t whylen)
@@ -201,11 +197,11 @@ static int check_http(void *arg, int timeout_ms, char *why, size_t len)
  * HEALTH_TIMEOUT_MS, else 1 with one line on stderr. Reads nothing else. */
 static int health_command(void)
 {
-    int port = (int)bp_config_int("PORT", 3000, 1, 65535);
-    const char *bind = bp_config_str("BIND_ADDRESS", "0.0.0.0");
+    gw_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    gw_config_listen(&cfg);
     local_target t;
-    if (local_target_set(&t, bind, port) != 0)
-        bp_config_fail("BIND_ADDRESS", "not an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::)");
+    local_target_set(&t, &cfg);
     char answer[PROBE_ANSWER_MAX], why[512];
     int status = 0;
     int64_t started = bp_mono_ms();
@@ -280,13 +276,13 @@ int main(int argc, char **argv)
     }
     bp_log_info("listening on %s port %d with %d threads", cfg.bind_address, cfg.port, cfg.threads);
     local_target self;
-    bool probe = local_target_set(&self, cfg.bind_address, cfg.port) == 0;
+    local_target_set(&self, &cfg);
     bp_liveness live = {check_http, &self};
     char status[160];
     snprintf(status, sizeof status, "serving HTTP on %s port %d with %d threads", cfg.bind_address,
              cfg.port, cfg.threads);
-    int sig = bp_signals_wait(status, probe ? &live : NULL);
-    bp_log_info("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    int sig = bp_signals_wait(status, &live);
+    bp_log_info("stopping on %s", bp_signal_name(sig));
     gw_server_stop(srv);
     gw_services_close();
     gw_ratelimit_close();

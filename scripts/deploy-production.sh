@@ -68,6 +68,7 @@ environment (defaults for production; staging differs where noted):
   DEPLOY_MIGRATE_AS                   run `migrate` and `health` as this user (runuser; when
                                       the database takes peer authentication for the units' user)
   DEPLOY_DRAIN_TIMEOUT=60             longest wait for nginx's old workers before stopping a slot
+  DEPLOY_MIGRATE_TIMEOUT=600          longest run of one daemon's migrate (a lock held elsewhere)
 EOF
 }
 
@@ -154,6 +155,7 @@ fi
 STATE=${DEPLOY_STATE_DIR:-/var/lib/barberpro/deploy}/$ENV_NAME
 KEEPALIVE=${DEPLOY_UPSTREAM_KEEPALIVE:-64}
 DRAIN_TIMEOUT=${DEPLOY_DRAIN_TIMEOUT:-60}
+MIGRATE_TIMEOUT=${DEPLOY_MIGRATE_TIMEOUT:-600}
 NGINX_PID=${DEPLOY_NGINX_PID:-/run/nginx.pid}
 read -r -a SM <<<"${DEPLOY_SERVICE_MANAGER:-systemctl}"
 read -r -a NGINX <<<"${DEPLOY_NGINX:-nginx}"
@@ -162,8 +164,8 @@ read -r -a NGINX <<<"${DEPLOY_NGINX:-nginx}"
 [[ $PORT_BLUE =~ ^[0-9]+$ && $PORT_GREEN =~ ^[0-9]+$ && $PORT_BLUE != "$PORT_GREEN" ]] ||
     bp_die "the slots' ports must be two different numbers (blue $PORT_BLUE, green $PORT_GREEN)"
 [[ $UPSTREAM_NAME =~ ^[A-Za-z0-9_]+$ ]] || bp_die "bad upstream name '$UPSTREAM_NAME'"
-[[ $KEEPALIVE =~ ^[0-9]+$ && $DRAIN_TIMEOUT =~ ^[0-9]+$ ]] ||
-    bp_die "DEPLOY_UPSTREAM_KEEPALIVE and DEPLOY_DRAIN_TIMEOUT are numbers"
+[[ $KEEPALIVE =~ ^[0-9]+$ && $DRAIN_TIMEOUT =~ ^[0-9]+$ && $MIGRATE_TIMEOUT =~ ^[1-9][0-9]*$ ]] ||
+    bp_die "DEPLOY_UPSTREAM_KEEPALIVE, DEPLOY_DRAIN_TIMEOUT and DEPLOY_MIGRATE_TIMEOUT are numbers"
 
 DAEMONS=(auth booking payment notification backup)
 PROCESSES=("${DAEMONS[@]}" gateway)
@@ -200,12 +202,19 @@ write_file() {
         return 0
     fi
     say "+ write $path"
+    replace_file "$path" "$mode" "$text"
+}
+
+# replace_file <path> <mode> <text>: <text> becomes <path> at once: it is
+# written beside it under a unique name, then renamed over it, so that a
+# reader never sees half a file.
+replace_file() {
+    local path=$1 mode=$2 text=$3 partial
     mkdir -p "$(dirname "$path")"
-    local tmp
-    tmp=$(mktemp "$path.tmp.XXXXXX")
-    printf '%s\n' "$text" >"$tmp"
-    chmod "$mode" "$tmp"
-    mv -f "$tmp" "$path"
+    partial=$(mktemp "$path.partial.XXXXXX")
+    printf '%s\n' "$text" >"$partial"
+    chmod "$mode" "$partial"
+    mv -f "$partial" "$path"
 }
 
 # ---- slots -------------------------------------------------------------------------
@@ -235,8 +244,9 @@ slot_release() { # the release a slot holds, empty when none
 
 # The live slot is the one nginx's upstream file points at: the file written
 # by this script names its slot on a marker line and the slot's port on its
-# server line; both must agree. A file without the marker (a placeholder
-# written by hand before the first deploy) means no slot is live.
+# server line; both must agree. A file without the marker (the first
+# upstream file, written by hand before the first deploy) means no slot is
+# live.
 live_slot() {
     [[ -e $UPSTREAM_FILE ]] || return 0
     [[ -r $UPSTREAM_FILE ]] || bp_die "cannot read $UPSTREAM_FILE: which slot is live?"
@@ -377,16 +387,8 @@ switch_nginx() {
 # Waits (at most DEPLOY_DRAIN_TIMEOUT) until the workers that served the
 # previous configuration have finished their requests and exited.
 wait_drain() {
-    local deadline=$((SECONDS + DRAIN_TIMEOUT)) pid left
-    while ((SECONDS < deadline)); do
-        left=0
-        for pid in "${OLD_WORKERS[@]}"; do
-            bp_alive "$pid" && left=1
-        done
-        ((left)) || return 0
-        sleep 0.2
-    done
-    bp_log "nginx's old workers still run after ${DRAIN_TIMEOUT}s; going on"
+    bp_wait_exit "$DRAIN_TIMEOUT" "${OLD_WORKERS[@]}" ||
+        bp_log "nginx's old workers still run after ${DRAIN_TIMEOUT}s; going on"
 }
 
 # ---- health and smoke tests --------------------------------------------------------
@@ -474,8 +476,8 @@ record_state() {
         say "+ record live=$live previous=$previous in $STATE"
         return 0
     fi
-    printf '%s\n' "$live" >"$STATE/live.tmp" && mv -f "$STATE/live.tmp" "$STATE/live"
-    printf '%s\n' "$previous" >"$STATE/previous.tmp" && mv -f "$STATE/previous.tmp" "$STATE/previous"
+    replace_file "$STATE/live" 0644 "$live"
+    replace_file "$STATE/previous" 0644 "$previous"
     printf '%s %s %s live=%s previous=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ENV_NAME" "$what" \
         "$live" "$previous" >>"$STATE/history"
 }
@@ -550,7 +552,7 @@ resolve_release() {
 # install_release <slot>: the release into the slot's folder; what the slot
 # held before goes to <slot>.previous (a failed deploy puts it back).
 install_release() {
-    local slot=$1 dir tmp p
+    local slot=$1 dir staged p
     dir=$(slot_dir "$slot")
     if dry; then
         say "+ install $RELEASE_BIN/barberpro-{$(
@@ -560,30 +562,30 @@ install_release() {
         return 0
     fi
     mkdir -p "$ROOT/slots"
-    tmp=$(mktemp -d "$ROOT/slots/.$slot.new.XXXXXX")
-    mkdir "$tmp/bin"
+    staged=$(mktemp -d "$ROOT/slots/.$slot.new.XXXXXX")
+    mkdir "$staged/bin"
     for p in "${PROCESSES[@]}"; do
-        cp -p "$RELEASE_BIN/barberpro-$p" "$tmp/bin/barberpro-$p"
-        chmod 0755 "$tmp/bin/barberpro-$p"
+        cp -p "$RELEASE_BIN/barberpro-$p" "$staged/bin/barberpro-$p"
+        chmod 0755 "$staged/bin/barberpro-$p"
     done
     # Other barberpro-* files the release ships beside the six (a wrapper's
     # helper, say) go along; the rest of a build folder (the test fakes, the
     # bench tools) does not.
     for p in "$RELEASE_BIN"/barberpro-*; do
-        [[ -e $tmp/bin/${p##*/} ]] || cp -pR "$p" "$tmp/bin/"
+        [[ -e $staged/bin/${p##*/} ]] || cp -pR "$p" "$staged/bin/"
     done
     {
         echo "release=$VERSION"
         echo "source=${RELEASE_SRC:-$REPO/build/bin}"
         echo "installed=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-        (cd "$tmp/bin" && sha256sum barberpro-*)
-    } >"$tmp/RELEASE"
-    chmod 0755 "$tmp"
+        (cd "$staged/bin" && sha256sum barberpro-*)
+    } >"$staged/RELEASE"
+    chmod 0755 "$staged"
     rm -rf "$dir.previous"
     if [[ -e $dir ]]; then
         mv "$dir" "$dir.previous"
     fi
-    mv "$tmp" "$dir"
+    mv "$staged" "$dir"
     INSTALLED=1
     say "installed release $VERSION into $dir"
 }
@@ -656,7 +658,7 @@ preflight() {
         nginx_master >/dev/null || bp_log "warning: nginx is not running (no live pid in $NGINX_PID): a real run would stop here"
     else
         nginx_master >/dev/null ||
-            bp_die "nginx is not running (no live pid in $NGINX_PID); start it first (with a placeholder $UPSTREAM_FILE before the first deploy)"
+            bp_die "nginx is not running (no live pid in $NGINX_PID); start it first (with a first $UPSTREAM_FILE of your own before the first deploy)"
         mkdir -p "$STATE"
         # One deploy or rollback at a time per environment.
         exec 9>"$STATE/lock"
@@ -682,7 +684,9 @@ stop_old_later() { # stop_old_later <slot>: the optional decommission
     # A rollback may come meanwhile: the lock is let go during the wait.
     flock -u 9
     sleep "$STOP_OLD_AFTER"
-    flock 9
+    # A rollback holds the lock for at most its health check and drain.
+    flock -w $((HEALTH_TIMEOUT + DRAIN_TIMEOUT + 60)) 9 ||
+        bp_die "the lock of $ENV_NAME stayed taken; slot $old left running"
     if [[ $(live_slot) == "$old" ]]; then
         say "slot $old is live again (a rollback): left running"
         return 0
@@ -759,8 +763,8 @@ do_deploy() {
     for d in "${DAEMONS[@]}"; do
         say "+ $(slot_dir "$target")/bin/barberpro-$d migrate  (with $ETC/env and $(slot_env "$target"))"
         dry && continue
-        slot_exec "$target" "$(slot_dir "$target")/bin/barberpro-$d" migrate ||
-            fail_deploy "the migrations of $d failed"
+        slot_exec "$target" timeout "$MIGRATE_TIMEOUT" "$(slot_dir "$target")/bin/barberpro-$d" migrate ||
+            fail_deploy "the migrations of $d failed (or took more than ${MIGRATE_TIMEOUT}s)"
     done
 
     step "5. start slot $target"

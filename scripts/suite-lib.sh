@@ -384,6 +384,23 @@ bp_free_port() {
     bp_die "no free TCP port found"
 }
 
+# bp_free_ports <n> [taken...]: n distinct free ports, one per line, none of
+# them a port given (a chosen port stays free only until its server starts,
+# so ports picked one at a time could collide).
+bp_free_ports() {
+    local n=$1 port
+    shift
+    local -A seen=()
+    for port in "$@"; do seen[$port]=1; done
+    while ((n > 0)); do
+        port=$(bp_free_port)
+        [[ -n ${seen[$port]:-} ]] && continue
+        seen[$port]=1
+        printf '%s\n' "$port"
+        n=$((n - 1))
+    done
+}
+
 # bp_http_status <url>: prints the HTTP status of a GET (000 when nothing
 # answers).
 bp_http_status() {

@@ -126,19 +126,6 @@ start_fake() {
     bp_log "fake-$name did not start (log: $LOGS/fake-$name.log)"
     return 1
 }
-# other_port <taken>...: a free port that is none of the ports given (a
-# chosen port is free until its server starts, so two picks could collide).
-other_port() {
-    local port taken
-    while :; do
-        port=$(bp_free_port)
-        for taken in "$@"; do
-            [[ $port == "$taken" ]] && continue 2
-        done
-        printf '%s\n' "$port"
-        return 0
-    done
-}
 # S3 (the backup daemon and PostgreSQL's archive_command) comes first: the
 # cluster archives its WAL there from its first minute. The server is
 # s3rver (npm, pinned in tools/), a real S3-compatible implementation that
@@ -249,7 +236,8 @@ for t in "$INTEG_DIR"/*; do
     [[ -z $ONLY || $(basename "$t") =~ $ONLY ]] && integ_bins+=("$t")
 done
 
-fake_port=$(other_port "$PORT")
+{ read -r fake_port && read -r mp_port && read -r wa_port && read -r tw_port && read -r sg_port; } \
+    < <(bp_free_ports 5 "$PORT")
 if start_fake dolarapi "$fake_port"; then
     export EXCHANGE_RATE_URL=http://127.0.0.1:$fake_port/v1/dolares/oficial
 else
@@ -259,7 +247,6 @@ fi
 # gateway under test. The retry knobs are short so that the fault tests see a
 # queued call succeed within seconds; the reconciliation runs every 500 ms so
 # that a lost webhook is made up for while a test waits.
-mp_port=$(other_port "$PORT" "$fake_port")
 if start_fake mercadopago "$mp_port"; then
     export MERCADOPAGO_API_URL=http://127.0.0.1:$mp_port
 else
@@ -276,7 +263,6 @@ export PAYMENT_RETRY_BACKOFF_MAX_MS=2000
 # WhatsApp, Twilio and email (the notification daemon): the stand-ins with
 # their default credentials; short retries, so that a test sees a message
 # tried again within a second.
-wa_port=$(other_port "$PORT" "$fake_port" "$mp_port")
 # Its delivery statuses go to the gateway under test, as Meta's would.
 export FAKE_WHATSAPP_WEBHOOK_URL=http://127.0.0.1:$PORT/api/webhooks/whatsapp
 if start_fake whatsapp "$wa_port"; then
@@ -288,7 +274,6 @@ export WHATSAPP_TOKEN=fake-whatsapp-token
 export WHATSAPP_PHONE_NUMBER_ID=123456789012345
 export WHATSAPP_APP_SECRET=fake-whatsapp-app-secret
 export WHATSAPP_WEBHOOK_VERIFY_TOKEN=fake-verify-token
-tw_port=$(other_port "$PORT" "$fake_port" "$mp_port" "$wa_port")
 if start_fake twilio "$tw_port"; then
     export TWILIO_API_URL=http://127.0.0.1:$tw_port
 else
@@ -297,7 +282,6 @@ fi
 export TWILIO_ACCOUNT_SID=ACfake00000000000000000000000000000
 export TWILIO_AUTH_TOKEN=fake-twilio-token
 export TWILIO_FROM=+15005550006
-sg_port=$(other_port "$PORT" "$fake_port" "$mp_port" "$wa_port" "$tw_port")
 if start_fake sendgrid "$sg_port"; then
     export SENDGRID_API_URL=http://127.0.0.1:$sg_port
 else

@@ -71,18 +71,6 @@ bad() {
 }
 section() { printf '\ncompose_test: ---- %s (at %ds)\n' "$*" "$SECONDS"; }
 
-# free_ports <n>: n distinct TCP ports nothing listens on, one per line.
-free_ports() {
-    local -A seen=()
-    local p
-    while ((${#seen[@]} < $1)); do
-        p=$(bp_free_port)
-        if [[ -z ${seen[$p]:-} ]]; then
-            seen[$p]=1
-            echo "$p"
-        fi
-    done
-}
 
 PIDS=()
 NGX_DIR=
@@ -122,7 +110,7 @@ section "nginx: compose/nginx/ under nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'
 NGX_DIR=$(mktemp -d /tmp/bp-compose-nginx.XXXXXX)
 chmod 755 "$NGX_DIR"
 mkdir -p "$NGX_DIR/conf" "$NGX_DIR/lib" "$NGX_DIR/log" "$NGX_DIR/standin"
-mapfile -t ports < <(free_ports 4)
+mapfile -t ports < <(bp_free_ports 4)
 NGX_PORT=${ports[0]} NGX_STATUS_PORT=${ports[1]} UP1_PORT=${ports[2]} UP2_PORT=${ports[3]}
 for f in nginx.conf http.conf upstream.conf server.conf; do
     cp "compose/nginx/$f" "$NGX_DIR/conf/$f"
@@ -916,7 +904,7 @@ fi
 section "redis: compose/redis/redis.conf under $(redis-server --version | awk '{ print $3 }')"
 RDIR=$WORK/redis
 mkdir -p "$RDIR/data" "$RDIR/data2"
-mapfile -t ports < <(free_ports 2)
+mapfile -t ports < <(bp_free_ports 2)
 RPORT=${ports[0]} RPORT2=${ports[1]}
 RPASS=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # The container's folder, port and interfaces; nothing else changes.

@@ -111,19 +111,7 @@ trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 # ---- the host, in $T ---------------------------------------------------------------
-other_port() { # a free port that is none of the ports given
-    local port taken
-    while :; do
-        port=$(bp_free_port)
-        for taken in "$@"; do [[ $port == "$taken" ]] && continue 2; done
-        printf '%s\n' "$port"
-        return
-    done
-}
-BLUE_PORT=$(bp_free_port)
-GREEN_PORT=$(other_port "$BLUE_PORT")
-NGINX_PORT=$(other_port "$BLUE_PORT" "$GREEN_PORT")
-NOWHERE_PORT=$(other_port "$BLUE_PORT" "$GREEN_PORT" "$NGINX_PORT")
+{ read -r BLUE_PORT && read -r GREEN_PORT && read -r NGINX_PORT && read -r NOWHERE_PORT; } < <(bp_free_ports 4)
 
 mkdir -p "$T/opt" "$T/etc" "$T/state" "$T/run" "$T/svc" "$T/uploads" "$T/backups" "$T/releases" \
     "$T/nginx/conf" "$T/nginx/logs" "$T/nginx/temp" "$T/nginx/cache"
@@ -220,7 +208,7 @@ if grep -nE '^[^#]*(/etc/nginx/barberpro|/var/(log|lib)/nginx|listen +80)' "$C/h
     fail "a host path or port is left in the adapted nginx files (above)"
 fi
 cp "$HERE/nginx.conf" "$C/nginx.conf"
-# Before the first deploy the host's nginx runs with a placeholder upstream
+# Before the first deploy the host's nginx runs with a first upstream of its own
 # (no deploy marker: no slot is live).
 printf 'upstream barberpro_gateway {\n    server 127.0.0.1:%s;\n}\n' "$NOWHERE_PORT" >"$C/upstream.conf"
 nginx -p "$T/nginx/" -c "$C/nginx.conf" -t -q || fail "nginx -t on the test's configuration"
@@ -230,7 +218,7 @@ for ((i = 0; i < 100; i++)); do
     [[ $(bp_http_status "$NGINX/") != 000 ]] && break
     sleep 0.1
 done
-[[ $(bp_http_status "$NGINX/api/health") == 502 ]] || fail "nginx with the placeholder upstream should answer 502"
+[[ $(bp_http_status "$NGINX/api/health") == 502 ]] || fail "nginx with the hand-written first upstream should answer 502"
 ok "nginx (master $(<"$T/nginx/nginx.pid")) on port $NGINX_PORT with compose/nginx/http.conf and server.conf"
 
 # ---- helpers -------------------------------------------------------------------------
@@ -351,6 +339,32 @@ live_in_state blue || fail "the state does not record blue as live"
 ok "nginx serves blue: upstream.conf, slot-blue.env (PORT, BARBERPRO_RUN_DIR, BARBERPRO_RELEASE), state agree; blue enabled at boot"
 BLUE_GATEWAY_PID=$(slot_pid blue gateway)
 
+# follow_switch <load> <what> <old slot> <its port> <its count before the
+# load> <new slot> <its port> <its count before>: once the deploy or
+# rollback has switched nginx under the load started by start_load <load>,
+# waits for nginx's old workers, lets the new slot serve LOAD_AFTER_SWITCH
+# more requests, stops the load and checks it (check_load), then checks
+# that the old slot's GET /api/shops count stopped at the switch, the new
+# one's grew, and the gateways counted what wrk completed (check_counted;
+# less the one smoke test on the new slot). Sets SERVED.
+follow_switch() {
+    local load=$1 what=$2 old=$3 old_port=$4 o0=$5 new=$6 new_port=$7 n0=$8 o1 n1 o2 n2
+    wait_for 30 "nginx's old workers to finish" old_workers_gone
+    o1=$(route_count "$old_port" /api/shops)
+    n1=$(route_count "$new_port" /api/shops)
+    wait_for 60 "$new to serve $LOAD_AFTER_SWITCH requests of the load" \
+        count_above "$new_port" /api/shops $((n1 + LOAD_AFTER_SWITCH))
+    stop_load "$load"
+    o2=$(route_count "$old_port" /api/shops)
+    n2=$(route_count "$new_port" /api/shops)
+    check_load "$load" "$what"
+    echo "    GET /api/shops counted by $old: $((o1 - o0)) before the switch, $((o2 - o1)) after; by $new: $((n2 - n0))"
+    ((o2 == o1)) || fail "$old still got $((o2 - o1)) requests after the switch"
+    ((n2 - n1 > 0)) || fail "$new got no request after the switch"
+    SERVED=$((o2 - o0 + n2 - n0 - 1))
+    check_counted "$SERVED"
+}
+
 # ---- 2. second deploy under load: green ----------------------------------------------------
 b0=$(route_count "$BLUE_PORT" /api/shops)
 g0=0
@@ -366,22 +380,8 @@ took=$((SECONDS - started))
 load_running || fail "wrk stopped during the deploy: $(cat "$T"/wrk-deploy*.txt)"
 ok "second deploy: green (release r2, from a tarball) in $took s, while wrk ran"
 grep -q 'live-slot=green release=r2' "$C/upstream.conf" || fail "upstream.conf does not point at green"
-wait_for 30 "nginx's old workers to finish" old_workers_gone
-b1=$(route_count "$BLUE_PORT" /api/shops)
-g1=$(route_count "$GREEN_PORT" /api/shops)
-wait_for 60 "green to serve $LOAD_AFTER_SWITCH requests of the load" \
-    count_above "$GREEN_PORT" /api/shops $((g1 + LOAD_AFTER_SWITCH))
-stop_load deploy
-b2=$(route_count "$BLUE_PORT" /api/shops)
-g2=$(route_count "$GREEN_PORT" /api/shops)
-check_load deploy "deploy under load"
-echo "    GET /api/shops counted by blue: $((b1 - b0)) before the switch, $((b2 - b1)) after; by green: $((g2 - g0))"
-((b2 == b1)) || fail "blue still got $((b2 - b1)) requests after the switch"
-((g2 - g1 > 0)) || fail "green got no request after the switch"
-# Less the deploy's one smoke-test GET /api/shops on green.
-served=$((b2 - b0 + g2 - g0 - 1))
-check_counted "$served"
-ok "traffic moved to green: blue's counter stopped, green's grew; none lost or sent twice ($served counted by the gateways, $LOAD_REQUESTS completed by wrk)"
+follow_switch deploy "deploy under load" blue "$BLUE_PORT" "$b0" green "$GREEN_PORT" "$g0"
+ok "traffic moved to green: blue's counter stopped, green's grew; none lost or sent twice ($SERVED counted by the gateways, $LOAD_REQUESTS completed by wrk)"
 bp_alive "$BLUE_GATEWAY_PID" || fail "blue stopped: it should keep running for a rollback"
 [[ -S $T/run/blue/booking.ipc && -S $T/run/green/booking.ipc ]] || fail "the slots' bus sockets"
 ok "blue keeps running beside green, each on its own bus folder"
@@ -404,21 +404,8 @@ live_in_state blue || fail "the state does not record blue as live after the rol
 { [[ $(slot_pid blue gateway) == "$BLUE_GATEWAY_PID" ]] && bp_alive "$BLUE_GATEWAY_PID"; } ||
     fail "blue's gateway is not the process that ran before (it should have kept running)"
 ok "rollback in $took s: nginx on blue again, the same processes as before the second deploy"
-wait_for 30 "nginx's old workers to finish" old_workers_gone
-b1=$(route_count "$BLUE_PORT" /api/shops)
-g1=$(route_count "$GREEN_PORT" /api/shops)
-wait_for 60 "blue to serve $LOAD_AFTER_SWITCH requests of the load" \
-    count_above "$BLUE_PORT" /api/shops $((b1 + LOAD_AFTER_SWITCH))
-stop_load rollback
-b2=$(route_count "$BLUE_PORT" /api/shops)
-g2=$(route_count "$GREEN_PORT" /api/shops)
-check_load rollback "rollback under load"
-echo "    GET /api/shops counted by green: $((g1 - g0)) before the switch, $((g2 - g1)) after; by blue: $((b2 - b0))"
-((g2 == g1)) || fail "green still got $((g2 - g1)) requests after the rollback"
-((b2 - b1 > 0)) || fail "blue got no request after the rollback"
-served=$((b2 - b0 + g2 - g0 - 1)) # less the rollback's smoke test on blue
-check_counted "$served"
-ok "traffic back on blue; none lost or sent twice ($served counted by the gateways, $LOAD_REQUESTS completed by wrk)"
+follow_switch rollback "rollback under load" green "$GREEN_PORT" "$g0" blue "$BLUE_PORT" "$b0"
+ok "traffic back on blue; none lost or sent twice ($SERVED counted by the gateways, $LOAD_REQUESTS completed by wrk)"
 
 # ---- 4. dry runs change nothing ------------------------------------------------------------
 snapshot() {

@@ -92,18 +92,8 @@ check_stop() {
 }
 
 # ---- ports, addresses and the environment of every process --------------------------------
-taken=()
-next_port() { # <variable>: a free port not handed out before (no subshell: taken grows)
-    local p t
-    while :; do
-        p=$(bp_free_port)
-        for t in "${taken[@]}"; do [[ $p == "$t" ]] && continue 2; done
-        taken+=("$p")
-        printf -v "$1" '%s' "$p"
-        return 0
-    done
-}
-for v in BOOKING_PORT_1 BOOKING_PORT_2 GW_1 GW_2 NGINX_PORT; do next_port "$v"; done
+{ read -r BOOKING_PORT_1 && read -r BOOKING_PORT_2 && read -r GW_1 && read -r GW_2 &&
+    read -r NGINX_PORT; } < <(bp_free_ports 5)
 BOOKING_1=tcp://127.0.0.1:$BOOKING_PORT_1
 BOOKING_2=tcp://127.0.0.1:$BOOKING_PORT_2
 BASE=http://127.0.0.1:$NGINX_PORT
@@ -245,7 +235,7 @@ json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 id_of() { sed -n "s/.*\"$1\":{\"id\":\"\\([^\"]*\\)\".*/\\1/p"; }
 # call <method> <path> <token> <json> <expected status> -> the answer body
 call() {
-    local out=$OUT/call.json st args=(-s -o "$OUT/call.json" -w '%{http_code}' -X "$1")
+    local out=$OUT/call.json st args=(-s --max-time 15 -o "$OUT/call.json" -w '%{http_code}' -X "$1")
     [[ -n $3 ]] && args+=(-H "Authorization: Bearer $3")
     [[ -n $4 ]] && args+=(-H 'Content-Type: application/json' -d "$4")
     st=$(curl "${args[@]}" "$BASE$2")
@@ -459,7 +449,7 @@ while read -r _ _ rid; do
     r=$((idx / ${#providers[@]}))
     body="{\"provider_id\":\"${providers[idx % ${#providers[@]}]}\",\"service_id\":\"$service\",\"starts_at\":\"${days[r / ${#times[@]}]}T${times[r % ${#times[@]}]}:00-03:00\",\"notes\":\"$rid\"}"
     before=$(psql "$DATABASE_URL" -XAtq -c "SELECT id FROM booking.bookings WHERE notes = '$rid'")
-    st=$(curl -s -o "$OUT/retry.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+    st=$(curl -s --max-time 15 -o "$OUT/retry.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
         -H 'Content-Type: application/json' -H "Idempotency-Key: $rid" -d "$body" "$BASE/api/bookings")
     got=$(id_of booking <"$OUT/retry.json")
     if [[ $st == 201 && -n $before && $got == "$before" ]]; then

@@ -361,12 +361,10 @@ export BARBERPRO_RELEASE=systemd-test-1
 export GATEWAY_THREADS=2 BOOKING_WORKERS=4
 unset NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID AUTH_LISTEN_URL BOOKING_LISTEN_URL
 unset AUTH_RPC_URL BOOKING_RPC_URL PAYMENT_RPC_URL NOTIFICATION_RPC_URL BACKUP_RPC_URL
-PORT=$(bp_free_port)
+{ read -r PORT && read -r payment_port; } < <(bp_free_ports 2)
 export PORT
 # One daemon on TCP, listening on the wildcard address: its health command
 # must dial loopback instead, and the gateway reaches it the same way.
-payment_port=$(bp_free_port)
-while [[ $payment_port == "$PORT" ]]; do payment_port=$(bp_free_port); done
 export PAYMENT_RPC_URL=tcp://0.0.0.0:$payment_port
 
 # start <name> <binary> [VAR=value...]: in the background, output to its
@@ -385,8 +383,11 @@ start() {
     ) </dev/null >>"$logs/$name.log" 2>&1 &
     pid_of[$name]=$!
 }
+# One worker: a call stuck on the frozen database (below) then holds every
+# worker the daemon has, which is what a wedged daemon is.
 start booking "$SAN_BIN/barberpro-booking" "NOTIFY_SOCKET=$run/notify-booking.sock" \
-    WATCHDOG_USEC=1000000 "DATABASE_URL=postgresql://127.0.0.1:$proxy_port/$proxy_db?connect_timeout=5"
+    WATCHDOG_USEC=1000000 BOOKING_WORKERS=1 \
+    "DATABASE_URL=postgresql://127.0.0.1:$proxy_port/$proxy_db?connect_timeout=5"
 # WATCHDOG_USEC without NOTIFY_SOCKET: not under systemd, so nothing at all.
 start auth "$BIN/barberpro-auth" WATCHDOG_USEC=1000000
 for name in payment notification backup; do
@@ -503,20 +504,32 @@ else
     fail "barberpro-auth without NOTIFY_SOCKET still did something: $(head -n2 "$logs/notify-auth.log")"
 fi
 
-# -- (b) the booking daemon wedged: its database stops answering, so no
-# worker can answer Health, while the process itself runs on.
+# -- (b) the booking daemon's database stops answering. While its worker is
+# free the watchdog's Ping (no store) still passes: restarting the daemon
+# would not bring PostgreSQL back. Then the health command's Health call
+# hangs on the database and holds the only worker: the daemon is wedged, no
+# Ping gets an answer, and the pings stop while the process runs on.
 kill -STOP "${pid_of[pgproxy]}"
 frozen=$(now)
-sleep 0.6 # a ping whose check started before the freeze may still come
+sleep 1.6
+n=$(pings booking "$frozen" "$(now)")
+if ((n >= 2)); then
+    pass "barberpro-booking with its database frozen and its worker free: $n WATCHDOG=1 in 1.6 s (Ping needs no store)"
+else
+    fail "barberpro-booking stopped pinging ($n in 1.6 s) only because its database hung"
+fi
 t0=$(now)
 health booking
 sleep 2
 t1=$(now)
+# From half a second after the Health call went out: a Ping dispatched just
+# before it may still have had the worker.
+t0=$(awk -v t="$t0" 'BEGIN { printf "%.6f", t + 0.5 }')
 n=$(pings booking "$t0" "$t1")
 g=$(pings gateway "$t0" "$t1")
 bp_alive "${pid_of[booking]}" || fail "barberpro-booking died while its database hung"
 if ((n == 0)); then
-    pass "barberpro-booking wedged (its database frozen): 0 WATCHDOG=1 in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s, the process still running"
+    pass "barberpro-booking wedged (its only worker stuck on the frozen database): 0 WATCHDOG=1 in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s, the process still running"
 else
     fail "barberpro-booking sent $n WATCHDOG=1 while no worker could answer"
 fi
